@@ -1,0 +1,428 @@
+//! Errors: one enum per family, folded into the crate-wide [`Error`].
+//!
+//! Every variant has a stable snake_case code ([`Error::code`]) that the Python and Node bindings
+//! expose unchanged; [`ALL_CODES`] lists them and a test keeps the list honest. Messages name what
+//! failed and where (file, line, section, key, node, pair) and never contain a secret value.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use crate::keys::KeyKind;
+
+/// Everything that can go wrong in wiremesh.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key could not be parsed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Address allocation failed.
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    /// The mesh description is invalid.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// A configuration text (wg-quick, setconf, wg-meshconf database) could not be parsed or rendered.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The planner could not build a plan.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The plan was built but could not be proven correct.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A file or directory operation failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Error {
+    /// The stable code of this error, e.g. `key_invalid_base64` or `plan_unroutable_pair`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Key(e) => e.code(),
+            Error::Ipam(e) => e.code(),
+            Error::Mesh(e) => e.code(),
+            Error::Config(e) => e.code(),
+            Error::Plan(e) => e.code(),
+            Error::Verify(e) => e.code(),
+            Error::Io(e) => e.code(),
+        }
+    }
+
+    /// The family this error belongs to: `key`, `ipam`, `mesh`, `config`, `plan`, `verify` or `io`.
+    /// The bindings raise one exception class per family.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Error::Key(_) => "key",
+            Error::Ipam(_) => "ipam",
+            Error::Mesh(_) => "mesh",
+            Error::Config(_) => "config",
+            Error::Plan(_) => "plan",
+            Error::Verify(_) => "verify",
+            Error::Io(_) => "io",
+        }
+    }
+}
+
+/// Every error code wiremesh can return, in one list (the bindings test against it).
+pub const ALL_CODES: &[&str] = &[
+    "key_invalid_base64",
+    "key_invalid_hex",
+    "key_wrong_length",
+    "key_non_canonical",
+    "key_in_file",
+    "ipam_exhausted",
+    "ipam_outside_network",
+    "ipam_reserved",
+    "ipam_taken",
+    "ipam_not_allocated",
+    "ipam_invalid_network",
+    "ipam_family_mismatch",
+    "mesh_syntax",
+    "mesh_invalid_name",
+    "mesh_unsafe_value",
+    "mesh_invalid_value",
+    "mesh_invalid_endpoint",
+    "mesh_duplicate_name",
+    "mesh_duplicate_key",
+    "mesh_duplicate_address",
+    "mesh_overlapping_networks",
+    "mesh_overlapping_routes",
+    "mesh_unknown_node",
+    "mesh_unknown_group",
+    "mesh_key_mismatch",
+    "mesh_missing_key",
+    "mesh_missing_address",
+    "config_syntax",
+    "config_unknown_section",
+    "config_unknown_key",
+    "config_invalid_value",
+    "config_missing_key",
+    "config_unsafe_value",
+    "plan_unroutable_pair",
+    "verify_failed",
+    "io_not_found",
+    "io_permission_denied",
+    "io_already_exists",
+    "io_other",
+];
+
+/// A key that could not be parsed. Never carries the input, which may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not 44 characters of standard base64 ending in one `=`.
+    #[error("invalid {kind}: expected 44 characters of base64 as printed by wg")]
+    InvalidBase64 { kind: KeyKind },
+    /// Not 64 hex digits.
+    #[error("invalid {kind}: expected 64 hexadecimal digits")]
+    InvalidHex { kind: KeyKind },
+    /// Decoded to the wrong number of bytes.
+    #[error("invalid {kind}: decoded to {actual} bytes, expected 32")]
+    WrongLength { kind: KeyKind, actual: usize },
+    /// The last base64 symbol has padding bits set, so the text is not wg's spelling of any key.
+    #[error("invalid {kind}: non-canonical base64 (padding bits set)")]
+    NonCanonical { kind: KeyKind },
+    /// A key file held an invalid key.
+    #[error("{path}: {source}")]
+    InFile { path: PathBuf, source: Box<KeyError> },
+}
+
+impl KeyError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KeyError::InvalidBase64 { .. } => "key_invalid_base64",
+            KeyError::InvalidHex { .. } => "key_invalid_hex",
+            KeyError::WrongLength { .. } => "key_wrong_length",
+            KeyError::NonCanonical { .. } => "key_non_canonical",
+            KeyError::InFile { .. } => "key_in_file",
+        }
+    }
+
+    /// Wraps this error with the key file it came from.
+    pub fn in_file(self, path: &Path) -> KeyError {
+        KeyError::InFile { path: path.to_path_buf(), source: Box::new(self) }
+    }
+}
+
+/// Address allocation errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpamError {
+    /// No free address is left in the network.
+    #[error("address pool {network} is exhausted")]
+    Exhausted { network: IpNet },
+    /// The address is not inside the pool's network.
+    #[error("{address} is outside the network {network}")]
+    OutsideNetwork { address: IpAddr, network: IpNet },
+    /// The address is the network or broadcast address, or a declared reserved address.
+    #[error("{address} is reserved in {network}")]
+    Reserved { address: IpAddr, network: IpNet },
+    /// The address is already allocated.
+    #[error("{address} is already allocated in {network}")]
+    Taken { address: IpAddr, network: IpNet },
+    /// Release of an address that is not allocated.
+    #[error("{address} is not allocated in {network}")]
+    NotAllocated { address: IpAddr, network: IpNet },
+    /// The network cannot serve as a pool (too small) or a reserved range is malformed.
+    #[error("{network} cannot be used as an address pool: {reason}")]
+    InvalidNetwork { network: IpNet, reason: String },
+    /// An IPv4 address given to an IPv6 pool or the reverse.
+    #[error("{address} is not of the same IP family as {network}")]
+    FamilyMismatch { address: IpAddr, network: IpNet },
+}
+
+impl IpamError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IpamError::Exhausted { .. } => "ipam_exhausted",
+            IpamError::OutsideNetwork { .. } => "ipam_outside_network",
+            IpamError::Reserved { .. } => "ipam_reserved",
+            IpamError::Taken { .. } => "ipam_taken",
+            IpamError::NotAllocated { .. } => "ipam_not_allocated",
+            IpamError::InvalidNetwork { .. } => "ipam_invalid_network",
+            IpamError::FamilyMismatch { .. } => "ipam_family_mismatch",
+        }
+    }
+}
+
+/// Where in a mesh description a problem sits: e.g. `nodes[2].endpoint` or `mesh.networks`.
+pub type FieldPath = String;
+
+/// An invalid mesh description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    /// The mesh file is not valid TOML/JSON or does not fit the schema.
+    #[error("{source_name}: {message}")]
+    Syntax { source_name: String, message: String },
+    /// A name outside the safe charset (see [`crate::Name`]).
+    #[error("{field}: invalid name {value:?}: {reason}")]
+    InvalidName { field: FieldPath, value: String, reason: &'static str },
+    /// A newline, `[`, or control character in a value that ends up in a config file.
+    #[error("{field}: value contains a newline, '[' or a control character")]
+    UnsafeValue { field: FieldPath },
+    /// A value out of range or malformed (port, MTU, CIDR, address…).
+    #[error("{field}: {reason}")]
+    InvalidValue { field: FieldPath, reason: String },
+    /// An endpoint that is not `host:port`.
+    #[error("{field}: invalid endpoint {value:?}: {reason}")]
+    InvalidEndpoint { field: FieldPath, value: String, reason: &'static str },
+    /// Two nodes with the same name.
+    #[error("duplicate node name {name:?}")]
+    DuplicateName { name: String },
+    /// Two nodes with the same public key.
+    #[error("nodes {first:?} and {second:?} have the same public key")]
+    DuplicateKey { first: String, second: String },
+    /// Two nodes with the same address.
+    #[error("nodes {first:?} and {second:?} both have address {address}")]
+    DuplicateAddress { first: String, second: String, address: IpAddr },
+    /// Two mesh networks overlap.
+    #[error("networks {first} and {second} overlap")]
+    OverlappingNetworks { first: IpNet, second: IpNet },
+    /// A subnet behind a node overlaps a mesh network or another node's subnet.
+    #[error("{field}: route {prefix} overlaps {other}")]
+    OverlappingRoutes { field: FieldPath, prefix: IpNet, other: String },
+    /// A reference to a node that does not exist.
+    #[error("{field}: no node named {name:?}")]
+    UnknownNode { field: FieldPath, name: String },
+    /// A rule naming a group no node belongs to.
+    #[error("{field}: no node is in group {group:?}")]
+    UnknownGroup { field: FieldPath, group: String },
+    /// A node's private key does not match its declared public key.
+    #[error("node {node:?}: the private key does not match the declared public key")]
+    KeyMismatch { node: String },
+    /// A node has no key where one is needed (run `generate_missing` / the CLI first).
+    #[error("node {node:?}: {what} is missing")]
+    MissingKey { node: String, what: &'static str },
+    /// A node lacks an address in one of the mesh networks.
+    #[error("node {node:?} has no address in {network}")]
+    MissingAddress { node: String, network: IpNet },
+}
+
+impl MeshError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MeshError::Syntax { .. } => "mesh_syntax",
+            MeshError::InvalidName { .. } => "mesh_invalid_name",
+            MeshError::UnsafeValue { .. } => "mesh_unsafe_value",
+            MeshError::InvalidValue { .. } => "mesh_invalid_value",
+            MeshError::InvalidEndpoint { .. } => "mesh_invalid_endpoint",
+            MeshError::DuplicateName { .. } => "mesh_duplicate_name",
+            MeshError::DuplicateKey { .. } => "mesh_duplicate_key",
+            MeshError::DuplicateAddress { .. } => "mesh_duplicate_address",
+            MeshError::OverlappingNetworks { .. } => "mesh_overlapping_networks",
+            MeshError::OverlappingRoutes { .. } => "mesh_overlapping_routes",
+            MeshError::UnknownNode { .. } => "mesh_unknown_node",
+            MeshError::UnknownGroup { .. } => "mesh_unknown_group",
+            MeshError::KeyMismatch { .. } => "mesh_key_mismatch",
+            MeshError::MissingKey { .. } => "mesh_missing_key",
+            MeshError::MissingAddress { .. } => "mesh_missing_address",
+        }
+    }
+}
+
+/// Where in a configuration text an error sits. Displayed as `file:line [Section] Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextLocation {
+    /// The file name or a label such as `<string>`.
+    pub source_name: String,
+    /// 1-based line number (0 when the error is not tied to a line).
+    pub line: usize,
+    /// The section (`Interface`, `Peer`), when inside one.
+    pub section: Option<String>,
+    /// The key, when the error concerns one.
+    pub key: Option<String>,
+}
+
+impl fmt::Display for TextLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", if self.source_name.is_empty() { "<string>" } else { &self.source_name })?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(section) = &self.section {
+            write!(f, " [{section}]")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, " {key}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration text that could not be parsed or rendered. Never carries a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A line that is neither a section header, `Key = Value`, a comment nor blank.
+    #[error("{at}: {reason}")]
+    Syntax { at: TextLocation, reason: String },
+    /// A section other than `[Interface]` or `[Peer]`.
+    #[error("{at}: unknown section")]
+    UnknownSection { at: TextLocation },
+    /// A key wg-quick does not accept in this section.
+    #[error("{at}: unknown key")]
+    UnknownKey { at: TextLocation },
+    /// A value that does not parse (the value itself is only shown when it is not secret).
+    #[error("{at}: {reason}")]
+    InvalidValue { at: TextLocation, reason: String },
+    /// A required key is absent (e.g. a `[Peer]` without `PublicKey`).
+    #[error("{at}: missing {key}")]
+    MissingKey { at: TextLocation, key: &'static str },
+    /// A value that would inject structure into the rendered text (newline, `[`, control character).
+    #[error("{at}: value contains a newline, '[' or a control character")]
+    UnsafeValue { at: TextLocation },
+}
+
+impl ConfigError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Syntax { .. } => "config_syntax",
+            ConfigError::UnknownSection { .. } => "config_unknown_section",
+            ConfigError::UnknownKey { .. } => "config_unknown_key",
+            ConfigError::InvalidValue { .. } => "config_invalid_value",
+            ConfigError::MissingKey { .. } => "config_missing_key",
+            ConfigError::UnsafeValue { .. } => "config_unsafe_value",
+        }
+    }
+
+    /// Where the error sits.
+    pub fn location(&self) -> &TextLocation {
+        match self {
+            ConfigError::Syntax { at, .. }
+            | ConfigError::UnknownSection { at }
+            | ConfigError::UnknownKey { at }
+            | ConfigError::InvalidValue { at, .. }
+            | ConfigError::MissingKey { at, .. }
+            | ConfigError::UnsafeValue { at } => at,
+        }
+    }
+}
+
+/// The planner could not build a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Policy says these pairs should talk, neither side has an endpoint, and no relay reachable by
+    /// both exists.
+    #[error("no way to connect {}: neither side has an endpoint and no relay is reachable by both", format_pairs(.pairs))]
+    UnroutablePair { pairs: Vec<(String, String)> },
+}
+
+fn format_pairs(pairs: &[(String, String)]) -> String {
+    let shown: Vec<String> = pairs.iter().take(5).map(|(a, b)| format!("{a} <-> {b}")).collect();
+    let more = if pairs.len() > 5 { format!(" and {} more", pairs.len() - 5) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}
+
+impl PlanError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PlanError::UnroutablePair { .. } => "plan_unroutable_pair",
+        }
+    }
+}
+
+/// Verification found problems; each carries its own code (see [`crate::Problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the plan could not be proven: {} problem(s), first: {}", .problems.len(), .problems.first().map(|p| p.to_string()).unwrap_or_default())]
+pub struct VerifyError {
+    /// Every problem found.
+    pub problems: Vec<String>,
+}
+
+impl VerifyError {
+    /// The stable code (the problems carry finer ones).
+    pub fn code(&self) -> &'static str {
+        "verify_failed"
+    }
+}
+
+/// A failed file-system operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{op} {}: {message}", .path.display())]
+pub struct IoError {
+    /// What was being done: `read`, `write`, `create`, `rename`, `mkdir`…
+    pub op: &'static str,
+    /// The path involved.
+    pub path: PathBuf,
+    /// The operating system's error kind.
+    pub kind: std::io::ErrorKind,
+    /// The operating system's message.
+    pub message: String,
+}
+
+impl IoError {
+    /// Wraps an `std::io::Error` with the operation and path.
+    pub fn new(op: &'static str, path: &Path, err: &std::io::Error) -> Self {
+        IoError { op, path: path.to_path_buf(), kind: err.kind(), message: err.to_string() }
+    }
+
+    /// An error that did not come from the operating system.
+    pub fn invalid(op: &'static str, path: &Path, message: &str) -> Self {
+        IoError { op, path: path.to_path_buf(), kind: std::io::ErrorKind::InvalidInput, message: message.into() }
+    }
+
+    /// The stable code: `io_not_found`, `io_permission_denied`, `io_already_exists` or `io_other`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            std::io::ErrorKind::NotFound => "io_not_found",
+            std::io::ErrorKind::PermissionDenied => "io_permission_denied",
+            std::io::ErrorKind::AlreadyExists => "io_already_exists",
+            _ => "io_other",
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,95 @@
+//! File writes that never leave a partial or over-readable file behind.
+//!
+//! Every file wiremesh writes goes through [`write_atomic`]: a temporary file created next to the
+//! target with its final mode (0600 for secrets and configs), written, fsynced, renamed over the target,
+//! and the directory fsynced. A crash at any point leaves either the old file or the new one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::error::IoError;
+
+/// Mode of files holding private or preshared keys, and of rendered configs (which may embed them).
+pub const SECRET_FILE_MODE: u32 = 0o600;
+/// Mode of files with nothing secret in them (the mesh file itself).
+pub const PUBLIC_FILE_MODE: u32 = 0o644;
+/// Mode of directories holding secrets.
+pub const SECRET_DIR_MODE: u32 = 0o700;
+
+/// Reads a whole file as UTF-8, mapping failures to [`IoError`] naming the path.
+pub fn read_to_string(path: &Path) -> Result<String, IoError> {
+    fs::read_to_string(path).map_err(|err| IoError::new("read", path, &err))
+}
+
+/// Writes `contents` to `path` atomically with `mode` set from creation (see the module docs).
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), crate::Error> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| IoError::invalid("write", path, "the path has no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let mut attempt = 0u32;
+    let (tmp_path, mut file) = loop {
+        let mut suffix = [0u8; 6];
+        getrandom::fill(&mut suffix).map_err(|_| IoError::invalid("write", path, "no randomness"))?;
+        let tag: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp_path = dir.join(format!(".{file_name}.{tag}.tmp"));
+        match OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp_path) {
+            Ok(file) => break (tmp_path, file),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(err) => return Err(IoError::new("create", &tmp_path, &err).into()),
+        }
+    };
+    let result = (|| {
+        // The umask may have narrowed the mode further; never let it widen or narrow what we asked.
+        file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| IoError::new("chmod", &tmp_path, &e))?;
+        file.write_all(contents).map_err(|e| IoError::new("write", &tmp_path, &e))?;
+        file.sync_all().map_err(|e| IoError::new("fsync", &tmp_path, &e))?;
+        fs::rename(&tmp_path, path).map_err(|e| IoError::new("rename", path, &e))?;
+        if let Ok(dir_file) = File::open(dir) {
+            let _ = dir_file.sync_all();
+        }
+        Ok::<(), IoError>(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+    }
+    result.map_err(Into::into)
+}
+
+/// Creates `path` (and missing parents) as a directory with mode 0700; an existing directory is
+/// tightened to 0700.
+pub fn create_private_dir(path: &Path) -> Result<(), IoError> {
+    fs::create_dir_all(path).map_err(|err| IoError::new("mkdir", path, &err))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(SECRET_DIR_MODE))
+        .map_err(|err| IoError::new("chmod", path, &err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        write_atomic(&path, b"one", SECRET_FILE_MODE).unwrap();
+        write_atomic(&path, b"two", SECRET_FILE_MODE).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn missing_directory_is_an_io_error() {
+        let err = write_atomic(Path::new("/nonexistent-dir-wiremesh/x"), b"x", 0o600).unwrap_err();
+        assert_eq!(err.code(), "io_not_found");
+    }
+}

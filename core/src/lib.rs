@@ -1,0 +1,45 @@
+//! # wiremesh
+//!
+//! Describe a WireGuard network once — nodes, relays, groups, subnets behind nodes — and get every
+//! node's configuration: peers, minimal AllowedIPs, keepalives and preshared keys, proven reachable
+//! before anything is deployed, rendered as wg-quick or `wg setconf` text.
+//!
+//! The pipeline: [`Mesh`] (what you declare) → [`plan()`] → [`Plan`] (every node's interface and
+//! peers) → [`verify()`] (hop-by-hop proof) → [`render_wg_quick`] / [`render_setconf`].
+//!
+//! ```
+//! use wiremesh::{Mesh, plan, verify};
+//! let mut mesh = Mesh::from_toml_str(r#"
+//!     [mesh]
+//!     name = "demo"
+//!     networks = ["10.88.0.0/24"]
+//!     topology = "full-mesh"
+//!     [[nodes]]
+//!     name = "hub"
+//!     endpoint = "192.0.2.1:51820"
+//!     relay = true
+//!     [[nodes]]
+//!     name = "node-1"
+//!     [[nodes]]
+//!     name = "node-2"
+//! "#).unwrap();
+//! mesh.generate_missing().unwrap();          // keys and addresses, in memory
+//! let plan = plan(&mesh).unwrap();
+//! verify(&plan).unwrap();                    // every pair proven to reach every other
+//! let node1 = plan.node("node-1").unwrap();
+//! assert_eq!(node1.peers.len(), 2);          // the hub, and node-2 through the hub
+//! ```
+
+mod error;
+mod fsutil;
+mod keys;
+mod mesh;
+
+pub use error::{
+    ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
+    VerifyError, ALL_CODES,
+};
+pub use fsutil::{write_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
+pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
+pub use mesh::endpoint::{Endpoint, Host};
+pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};

@@ -1,0 +1,3 @@
+//! The mesh model.
+pub mod endpoint;
+pub mod name;
