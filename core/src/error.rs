@@ -378,7 +378,7 @@ impl PlanError {
 #[error("the plan could not be proven: {} problem(s), first: {}", .problems.len(), .problems.first().map(|p| p.to_string()).unwrap_or_default())]
 pub struct VerifyError {
     /// Every problem found.
-    pub problems: Vec<String>,
+    pub problems: Vec<crate::verify::Problem>,
 }
 
 impl VerifyError {

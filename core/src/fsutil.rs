@@ -25,10 +25,45 @@ pub fn read_to_string(path: &Path) -> Result<String, IoError> {
 
 /// Writes `contents` to `path` atomically with `mode` set from creation (see the module docs).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), crate::Error> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let tmp = write_temp(path, contents, mode)?;
+    commit(&[(tmp, path.to_path_buf())]).map_err(Into::into)
+}
+
+/// Writes many files atomically: every file goes to a synced temporary first (in parallel, since
+/// flushing is mostly waiting), and only when all of them succeeded are they renamed into place. On
+/// failure no target is touched and the temporaries are removed.
+pub fn write_many_atomic(files: &[(std::path::PathBuf, String)], mode: u32) -> Result<(), crate::Error> {
+    const IO_WORKERS: usize = 8;
+    let chunk = files.len().div_ceil(IO_WORKERS).max(1);
+    let results: Vec<Vec<Result<std::path::PathBuf, IoError>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|group| scope.spawn(move || group.iter().map(|(path, text)| write_temp(path, text.as_bytes(), mode)).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("writer thread panicked")).collect()
+    });
+    let mut temps = Vec::with_capacity(files.len());
+    let mut first_error = None;
+    for (result, (target, _)) in results.into_iter().flatten().zip(files) {
+        match result {
+            Ok(tmp) => temps.push((tmp, target.clone())),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    if let Some(err) = first_error {
+        for (tmp, _) in &temps {
+            let _ = fs::remove_file(tmp);
+        }
+        return Err(err.into());
+    }
+    commit(&temps).map_err(Into::into)
+}
+
+/// Creates a temporary file next to `path` with `mode`, writes and fsyncs `contents`.
+fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<std::path::PathBuf, IoError> {
+    let dir = parent_dir(path);
     let file_name = path
         .file_name()
         .ok_or_else(|| IoError::invalid("write", path, "the path has no file name"))?
@@ -43,24 +78,52 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), crate
         match OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp_path) {
             Ok(file) => break (tmp_path, file),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
-            Err(err) => return Err(IoError::new("create", &tmp_path, &err).into()),
+            Err(err) => return Err(IoError::new("create", &tmp_path, &err)),
         }
     };
     let result = (|| {
-        // The umask may have narrowed the mode further; never let it widen or narrow what we asked.
+        // The umask may have narrowed the mode; set exactly what was asked.
         file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| IoError::new("chmod", &tmp_path, &e))?;
         file.write_all(contents).map_err(|e| IoError::new("write", &tmp_path, &e))?;
-        file.sync_all().map_err(|e| IoError::new("fsync", &tmp_path, &e))?;
-        fs::rename(&tmp_path, path).map_err(|e| IoError::new("rename", path, &e))?;
-        if let Ok(dir_file) = File::open(dir) {
-            let _ = dir_file.sync_all();
-        }
-        Ok::<(), IoError>(())
+        file.sync_all().map_err(|e| IoError::new("fsync", &tmp_path, &e))
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp_path);
+    match result {
+        Ok(()) => Ok(tmp_path),
+        Err(err) => {
+            let _ = fs::remove_file(&tmp_path);
+            Err(err)
+        }
     }
-    result.map_err(Into::into)
+}
+
+/// Renames synced temporaries over their targets, then syncs the directories.
+fn commit(pairs: &[(std::path::PathBuf, std::path::PathBuf)]) -> Result<(), IoError> {
+    for (i, (tmp, target)) in pairs.iter().enumerate() {
+        if let Err(err) = fs::rename(tmp, target) {
+            for (rest, _) in &pairs[i..] {
+                let _ = fs::remove_file(rest);
+            }
+            return Err(IoError::new("rename", target, &err));
+        }
+    }
+    let mut synced: Vec<&Path> = Vec::new();
+    for (_, target) in pairs {
+        let dir = parent_dir(target);
+        if !synced.contains(&dir) {
+            if let Ok(dir_file) = File::open(dir) {
+                let _ = dir_file.sync_all();
+            }
+            synced.push(dir);
+        }
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates `path` (and missing parents) as a directory with mode 0700; an existing directory is

@@ -34,6 +34,8 @@ mod error;
 mod fsutil;
 mod keys;
 mod mesh;
+mod plan;
+mod verify;
 
 pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
@@ -43,3 +45,6 @@ pub use fsutil::{write_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MO
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
+pub use mesh::model::{AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
+pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
+pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};

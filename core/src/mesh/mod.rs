@@ -1,3 +1,4 @@
-//! The mesh model.
+//! The mesh model: names, endpoints, nodes, settings and rules.
 pub mod endpoint;
+pub mod model;
 pub mod name;

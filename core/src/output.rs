@@ -1,0 +1,133 @@
+//! From a [`Plan`] to files: each node's [`WgConfig`], rendered as wg-quick or `wg setconf` text, and
+//! written to a directory (0700) as `<node>.conf` files (0600, atomically).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{render_setconf, render_wg_quick, InterfaceSection, PeerSection, WgConfig};
+use crate::error::MeshError;
+use crate::fsutil;
+use crate::plan::{KeySource, NodePlan, Plan};
+
+/// The text formats a node's configuration can be rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ConfigFormat {
+    /// A wg-quick file (`wg-quick up FILE`).
+    #[default]
+    WgQuick,
+    /// The `wg setconf` / `wg syncconf` dialect (no Address, DNS, hooks…).
+    Setconf,
+}
+
+impl ConfigFormat {
+    /// Parses `wg-quick` or `setconf`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "wg-quick" | "wgquick" | "conf" => Some(ConfigFormat::WgQuick),
+            "setconf" | "wg" => Some(ConfigFormat::Setconf),
+            _ => None,
+        }
+    }
+}
+
+/// The command a relay's PostUp runs to forward IPv4 between peers of its interface.
+pub const FORWARD_IPV4_HOOK: &str = "sysctl -q -w net.ipv4.conf.%i.forwarding=1";
+/// The command a relay's PostUp runs to forward IPv6 (IPv6 forwarding is host-wide on Linux).
+pub const FORWARD_IPV6_HOOK: &str = "sysctl -q -w net.ipv6.conf.all.forwarding=1";
+
+/// The PostUp command that loads a private key kept on the node itself.
+pub fn load_key_hook(path: &str) -> String {
+    format!("wg set %i private-key {path}")
+}
+
+/// The typed configuration of one node of a plan.
+pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
+    let mut post_up = Vec::new();
+    let private_key = match &node.private_key {
+        KeySource::Inline(key) => Some(key.clone()),
+        KeySource::OnNode(path) => {
+            post_up.push(load_key_hook(path));
+            None
+        }
+        KeySource::Unknown => return Err(MeshError::MissingKey { node: node.name.to_string(), what: "private key" }.into()),
+    };
+    if node.forwarding_hooks {
+        if node.addresses.iter().any(|a| a.addr().is_ipv4()) {
+            post_up.push(FORWARD_IPV4_HOOK.to_string());
+        }
+        if node.addresses.iter().any(|a| a.addr().is_ipv6()) {
+            post_up.push(FORWARD_IPV6_HOOK.to_string());
+        }
+    }
+    post_up.extend(node.post_up.iter().cloned());
+    let interface = InterfaceSection {
+        private_key,
+        listen_port: node.listen_port,
+        fwmark: node.fwmark,
+        addresses: node.addresses.clone(),
+        dns: node.dns.clone(),
+        mtu: node.mtu,
+        table: node.table.clone(),
+        pre_up: node.pre_up.clone(),
+        post_up,
+        pre_down: node.pre_down.clone(),
+        post_down: node.post_down.clone(),
+        save_config: None,
+    };
+    let peers = node
+        .peers
+        .iter()
+        .map(|peer| PeerSection {
+            name: Some(peer.name.to_string()),
+            public_key: peer.public_key,
+            preshared_key: peer.preshared_key.clone(),
+            allowed_ips: peer.allowed_ips.clone(),
+            endpoint: peer.endpoint.clone(),
+            persistent_keepalive: peer.persistent_keepalive,
+        })
+        .collect();
+    Ok(WgConfig { interface, peers })
+}
+
+/// Renders one node's configuration text.
+pub fn render_node(node: &NodePlan, format: ConfigFormat) -> Result<String, crate::Error> {
+    let config = node_config(node)?;
+    Ok(match format {
+        ConfigFormat::WgQuick => render_wg_quick(&config)?,
+        ConfigFormat::Setconf => render_setconf(&config)?,
+    })
+}
+
+/// Renders every node (in parallel over the available cores), in plan order.
+pub fn render_all(plan: &Plan, format: ConfigFormat) -> Result<Vec<String>, crate::Error> {
+    let n = plan.nodes.len();
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    if n < 16 || workers < 2 {
+        return plan.nodes.iter().map(|node| render_node(node, format)).collect();
+    }
+    let chunk = n.div_ceil(workers);
+    let parts: Vec<Result<Vec<String>, crate::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plan
+            .nodes
+            .chunks(chunk)
+            .map(|nodes| scope.spawn(move || nodes.iter().map(|node| render_node(node, format)).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("render worker panicked")).collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Renders every node and writes `<dir>/<node>.conf` for each: the directory is created (or tightened)
+/// to 0700, each file written atomically with mode 0600. Everything is rendered before the first file
+/// is written, so a rendering error leaves the directory untouched. Returns the paths written.
+pub fn write_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Result<Vec<PathBuf>, crate::Error> {
+    let texts = render_all(plan, format)?;
+    fsutil::create_private_dir(dir)?;
+    let files: Vec<(PathBuf, String)> =
+        plan.nodes.iter().zip(texts).map(|(node, text)| (dir.join(format!("{}.conf", node.name)), text)).collect();
+    fsutil::write_many_atomic(&files, fsutil::SECRET_FILE_MODE)?;
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}

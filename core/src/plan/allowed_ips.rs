@@ -1,0 +1,390 @@
+//! The fewest AllowedIPs prefixes that give one interface exactly its intended routing.
+//!
+//! Every destination of the mesh (a trie leaf, an "atom") gets a label for the interface being
+//! planned: the index of the peer it must be routed to, or [`UNROUTED`] when it must reach no peer
+//! (the node's own subnets, nodes policy keeps it from). Empty space inside the mesh networks gets the
+//! `fill` label: the node's default relay when it uses one (so a spoke's hub holds the covering /24 and
+//! later-added nodes are reachable through it), otherwise unrouted. Space outside the mesh networks and
+//! subnets is always unrouted.
+//!
+//! WireGuard matches AllowedIPs by longest prefix across all peers of an interface, so a wide prefix on
+//! one peer can be overridden by narrower ones on others, but nothing can "un-route" a range once it is
+//! covered. The minimum is computed by the ORTC dynamic programme (Draves et al., "Constructing optimal
+//! IP routing tables", 1999) over the path-compressed trie, extended with unroutable regions: a subtree
+//! containing an unrouted region can never be covered, so only its routed parts get prefixes. Ties
+//! are broken toward narrower prefixes (a direct peer keeps its /32) and toward the fill relay.
+
+use super::prefix::Prefix;
+use super::trie::{DestTrie, NO_CHILD};
+
+/// The label of a region that must not be routed to any peer.
+pub const UNROUTED: u32 = u32::MAX;
+
+/// The bottom-up state of a subtree.
+#[derive(Debug, Clone)]
+enum State {
+    /// The subtree contains unrouted space: it can only inherit "unrouted"; the number is the cost of
+    /// covering its routed parts.
+    Tainted(u32),
+    /// Fully routed: `m` prefixes suffice when the inherited label is in `best` (sorted), `m + 1`
+    /// otherwise.
+    Labeled { m: u32, best: Vec<u32> },
+}
+
+impl State {
+    fn cost(&self, inherited: u32) -> u32 {
+        match self {
+            State::Tainted(cost) => *cost,
+            State::Labeled { m, best } => m + u32::from(best.binary_search(&inherited).is_err()),
+        }
+    }
+
+    fn leaf(label: u32) -> State {
+        if label == UNROUTED {
+            State::Tainted(0)
+        } else {
+            State::Labeled { m: 0, best: vec![label] }
+        }
+    }
+}
+
+/// One half of a trie node: empty (a gap with one label), or a child reached after `gaps` skipped levels
+/// whose sibling halves all carry `gap_label`.
+enum Slot {
+    Gap { half: Prefix, label: u32 },
+    Child { idx: u32, half: Prefix, gaps: u8, gap_label: u32 },
+}
+
+/// Computes the placements for one interface: `(prefix, peer label)` pairs, at most one per prefix.
+pub struct Minimizer<'a> {
+    trie: &'a DestTrie,
+    atom_labels: &'a [u32],
+    fill: u32,
+    states: Vec<State>,
+}
+
+impl<'a> Minimizer<'a> {
+    /// Runs the bottom-up pass for an interface with the given atom labels and fill label.
+    pub fn new(trie: &'a DestTrie, atom_labels: &'a [u32], fill: u32) -> Self {
+        let mut minimizer = Minimizer { trie, atom_labels, fill, states: vec![State::Tainted(0); trie.nodes.len()] };
+        for &idx in &trie.post_order {
+            minimizer.states[idx as usize] = minimizer.node_state(idx);
+        }
+        minimizer
+    }
+
+    /// The minimal placements, in trie order.
+    pub fn placements(&self) -> Vec<(Prefix, u32)> {
+        let mut out = Vec::new();
+        for root in self.trie.roots {
+            self.assign(root, UNROUTED, &mut out);
+        }
+        out
+    }
+
+    /// The total number of prefixes (for tests).
+    #[cfg(test)]
+    pub fn optimum(&self) -> u32 {
+        self.trie.roots.iter().map(|&r| self.states[r as usize].cost(UNROUTED)).sum()
+    }
+
+    fn gap_label(&self, idx: u32) -> u32 {
+        if self.trie.nodes[idx as usize].inside_anchor {
+            self.fill
+        } else {
+            UNROUTED
+        }
+    }
+
+    fn slots(&self, idx: u32) -> [Slot; 2] {
+        let node = &self.trie.nodes[idx as usize];
+        let gap_label = self.gap_label(idx);
+        [0, 1].map(|bit| {
+            let half = node.prefix.child(bit);
+            match node.children[bit] {
+                NO_CHILD => Slot::Gap { half, label: gap_label },
+                child => {
+                    let gaps = self.trie.nodes[child as usize].prefix.len - node.prefix.len - 1;
+                    Slot::Child { idx: child, half, gaps, gap_label }
+                }
+            }
+        })
+    }
+
+    fn node_state(&self, idx: u32) -> State {
+        let node = &self.trie.nodes[idx as usize];
+        if let Some(atom) = node.atom {
+            if node.children == [NO_CHILD; 2] {
+                return State::leaf(self.atom_labels[atom as usize]);
+            }
+        }
+        if node.prefix.len == node.prefix.max_len() {
+            return State::leaf(self.gap_label(idx));
+        }
+        let [left, right] = self.slots(idx).map(|slot| self.slot_state(&slot));
+        merge(left, right)
+    }
+
+    fn slot_state(&self, slot: &Slot) -> State {
+        match *slot {
+            Slot::Gap { label, .. } => State::leaf(label),
+            Slot::Child { idx, gaps: 0, .. } => self.states[idx as usize].clone(),
+            Slot::Child { idx, gaps, gap_label, .. } => {
+                let child = &self.states[idx as usize];
+                if gap_label == UNROUTED {
+                    return State::Tainted(child.cost(UNROUTED));
+                }
+                match child {
+                    // Each gap sibling needs its own prefix: nothing wider may cover the child.
+                    State::Tainted(cost) => State::Tainted(cost + u32::from(gaps)),
+                    State::Labeled { m, best } => {
+                        if best.binary_search(&gap_label).is_ok() {
+                            State::Labeled { m: *m, best: vec![gap_label] }
+                        } else if gaps == 1 {
+                            State::Labeled { m: m + 1, best: union(best, &[gap_label]) }
+                        } else {
+                            State::Labeled { m: m + 1, best: vec![gap_label] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn slot_cost(&self, slot: &Slot, inherited: u32) -> u32 {
+        match *slot {
+            Slot::Gap { label, .. } => u32::from(label != UNROUTED && label != inherited),
+            Slot::Child { idx, gaps: 0, .. } => self.states[idx as usize].cost(inherited),
+            Slot::Child { idx, gaps, gap_label, .. } => {
+                let child = &self.states[idx as usize];
+                if gap_label == UNROUTED || inherited == gap_label {
+                    return child.cost(inherited);
+                }
+                let one_wide = match child {
+                    State::Tainted(_) => u32::MAX,
+                    State::Labeled { .. } => 1 + child.cost(gap_label),
+                };
+                one_wide.min(u32::from(gaps) + child.cost(inherited))
+            }
+        }
+    }
+
+    fn assign(&self, idx: u32, inherited: u32, out: &mut Vec<(Prefix, u32)>) {
+        let node = &self.trie.nodes[idx as usize];
+        let mut label = inherited;
+        let is_leaf = node.children == [NO_CHILD; 2] && (node.atom.is_some() || node.prefix.len == node.prefix.max_len());
+        match &self.states[idx as usize] {
+            State::Tainted(_) => debug_assert_eq!(inherited, UNROUTED),
+            State::Labeled { m, best } => {
+                if best.binary_search(&inherited).is_err() {
+                    let place = if is_leaf {
+                        true
+                    } else {
+                        let pushed: u32 = self.slots(idx).iter().map(|s| self.slot_cost(s, inherited)).sum();
+                        pushed > m + 1
+                    };
+                    if place {
+                        label = if best.binary_search(&self.fill).is_ok() { self.fill } else { best[0] };
+                        out.push((node.prefix, label));
+                    }
+                }
+            }
+        }
+        if is_leaf {
+            return;
+        }
+        for slot in self.slots(idx) {
+            self.assign_slot(&slot, label, out);
+        }
+    }
+
+    fn assign_slot(&self, slot: &Slot, inherited: u32, out: &mut Vec<(Prefix, u32)>) {
+        match *slot {
+            Slot::Gap { half, label } => {
+                if label != UNROUTED && label != inherited {
+                    out.push((half, label));
+                }
+            }
+            Slot::Child { idx, gaps: 0, .. } => self.assign(idx, inherited, out),
+            Slot::Child { idx, half, gaps, gap_label } => {
+                if gap_label == UNROUTED || inherited == gap_label {
+                    return self.assign(idx, inherited, out);
+                }
+                let child = &self.states[idx as usize];
+                let one_wide = match child {
+                    State::Tainted(_) => u32::MAX,
+                    State::Labeled { .. } => 1 + child.cost(gap_label),
+                };
+                let per_gap = u32::from(gaps) + child.cost(inherited);
+                if one_wide <= per_gap {
+                    out.push((half, gap_label));
+                    self.assign(idx, gap_label, out);
+                } else {
+                    let target = self.trie.nodes[idx as usize].prefix;
+                    for len in half.len..target.len {
+                        let sibling = target.truncate(len).child(1 - target.bit(len));
+                        out.push((sibling, gap_label));
+                    }
+                    self.assign(idx, inherited, out);
+                }
+            }
+        }
+    }
+}
+
+fn merge(left: State, right: State) -> State {
+    match (left, right) {
+        (State::Labeled { m: ml, best: bl }, State::Labeled { m: mr, best: br }) => {
+            let common = intersection(&bl, &br);
+            if common.is_empty() {
+                State::Labeled { m: ml + mr + 1, best: union(&bl, &br) }
+            } else {
+                State::Labeled { m: ml + mr, best: common }
+            }
+        }
+        (left, right) => State::Tainted(left.cost(UNROUTED) + right.cost(UNROUTED)),
+    }
+}
+
+fn intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else if i == a.len() || b[j] < a[i] {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(text: &str) -> Prefix {
+        Prefix::from_net(&text.parse().unwrap())
+    }
+
+    fn shown(placements: &[(Prefix, u32)]) -> Vec<String> {
+        let mut v: Vec<String> = placements.iter().map(|(p, l)| format!("{}>{l}", p.to_net())).collect();
+        v.sort();
+        v
+    }
+
+    /// Longest-prefix match of `addr` over placements.
+    fn lookup(placements: &[(Prefix, u32)], addr: &Prefix) -> u32 {
+        placements.iter().filter(|(p, _)| p.contains(addr)).max_by_key(|(p, _)| p.len).map(|(_, l)| *l).unwrap_or(UNROUTED)
+    }
+
+    #[test]
+    fn spoke_gives_the_hub_the_covering_network() {
+        // Node .11 reaches the hub (.1, peer 0) directly and .12/.13 through it; fill = hub.
+        let atoms = [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32"), p("10.88.0.13/32")];
+        let trie = DestTrie::build(&[p("10.88.0.0/24")], &atoms);
+        let labels = [0, 0, 0, 0]; // own address gets the fill label
+        let min = Minimizer::new(&trie, &labels, 0);
+        assert_eq!(shown(&min.placements()), ["10.88.0.0/24>0"]);
+    }
+
+    #[test]
+    fn full_mesh_keeps_host_routes() {
+        let atoms = [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32"), p("10.88.0.13/32")];
+        let trie = DestTrie::build(&[p("10.88.0.0/24")], &atoms);
+        let labels = [0, UNROUTED, 1, 2];
+        let min = Minimizer::new(&trie, &labels, UNROUTED);
+        assert_eq!(shown(&min.placements()), ["10.88.0.1/32>0", "10.88.0.12/32>1", "10.88.0.13/32>2"]);
+    }
+
+    #[test]
+    fn hybrid_relay_holds_the_network_direct_peers_hold_hosts() {
+        // Node .11 (behind NAT): hub .1 is peer 0 and relays .13; .12 has an endpoint: peer 1.
+        let atoms = [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32"), p("10.88.0.13/32"), p("192.168.5.0/24")];
+        let trie = DestTrie::build(&[p("10.88.0.0/24")], &atoms);
+        let labels = [0, 0, 1, 0, 1];
+        let min = Minimizer::new(&trie, &labels, 0);
+        assert_eq!(shown(&min.placements()), ["10.88.0.0/24>0", "10.88.0.12/32>1", "192.168.5.0/24>1"]);
+    }
+
+    proptest! {
+        /// Whatever the labels, the placements route every atom and every gap exactly as labelled,
+        /// never route unrouted space, use the computed optimum, and never repeat a prefix.
+        #[test]
+        fn placements_route_exactly_and_optimally(
+            hosts in proptest::collection::btree_set(0u8..64, 1..24),
+            labels in proptest::collection::vec(prop_oneof![3 => 0u32..4, 1 => Just(UNROUTED)], 24),
+            fill in prop_oneof![0u32..4, Just(UNROUTED)],
+        ) {
+            let atoms: Vec<Prefix> = hosts.iter().map(|h| p(&format!("10.0.0.{h}/32"))).collect();
+            let trie = DestTrie::build(&[p("10.0.0.0/26")], &atoms);
+            let atom_labels = &labels[..atoms.len()];
+            let min = Minimizer::new(&trie, atom_labels, fill);
+            let placements = min.placements();
+            prop_assert_eq!(placements.len() as u32, min.optimum());
+            let mut seen = std::collections::HashSet::new();
+            for (prefix, _) in &placements {
+                prop_assert!(seen.insert(*prefix), "prefix {} placed twice", prefix.to_net());
+            }
+            for h in 0u8..64 {
+                let addr = p(&format!("10.0.0.{h}/32"));
+                let want = atoms.iter().position(|a| *a == addr).map(|i| atom_labels[i]).unwrap_or(fill);
+                prop_assert_eq!(lookup(&placements, &addr), want, "address 10.0.0.{}", h);
+            }
+            prop_assert_eq!(lookup(&placements, &p("10.0.0.64/32")), UNROUTED);
+            prop_assert_eq!(lookup(&placements, &p("9.255.255.255/32")), UNROUTED);
+        }
+
+        /// On small instances the DP matches brute force over all sets of labelled prefixes.
+        #[test]
+        fn matches_brute_force(labels in proptest::collection::vec(prop_oneof![0u32..2, Just(UNROUTED)], 4), fill in prop_oneof![0u32..2, Just(UNROUTED)], mask in 1u8..16) {
+            let hosts: Vec<u8> = (0..4).filter(|h| mask & (1 << h) != 0).collect();
+            let atoms: Vec<Prefix> = hosts.iter().map(|h| p(&format!("10.0.0.{h}/32"))).collect();
+            let trie = DestTrie::build(&[p("10.0.0.0/30")], &atoms);
+            let atom_labels = &labels[..atoms.len()];
+            let min = Minimizer::new(&trie, atom_labels, fill);
+            let want: Vec<u32> = (0u8..4).map(|h| hosts.iter().position(|x| *x == h).map(|i| atom_labels[i]).unwrap_or(fill)).collect();
+            // Candidate prefixes inside the /30: 7 of them, each unused or labelled 0 or 1.
+            let candidates: Vec<Prefix> = (0..=2u8).flat_map(|extra| {
+                let len = 30 + extra;
+                (0..(1u32 << extra)).map(move |i| p(&format!("10.0.0.{}/{len}", i << (2 - extra))))
+            }).collect();
+            let mut best = u32::MAX;
+            let mut assignment = vec![0u8; candidates.len()];
+            loop {
+                let placed: Vec<(Prefix, u32)> = candidates.iter().zip(&assignment).filter(|(_, a)| **a > 0).map(|(c, a)| (*c, u32::from(*a - 1))).collect();
+                if (placed.len() as u32) < best && (0u8..4).all(|h| lookup(&placed, &p(&format!("10.0.0.{h}/32"))) == want[h as usize]) {
+                    best = placed.len() as u32;
+                }
+                let mut i = 0;
+                while i < assignment.len() && assignment[i] == 2 { assignment[i] = 0; i += 1; }
+                if i == assignment.len() { break; }
+                assignment[i] += 1;
+            }
+            prop_assert_eq!(min.placements().len() as u32, best);
+        }
+    }
+}

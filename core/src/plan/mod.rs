@@ -1,0 +1,416 @@
+//! The planner: [`plan()`] compiles a [`Mesh`] into a [`Plan`] — for every node its interface and its
+//! peers, with the fewest AllowedIPs that route exactly what it should, keepalives on the side behind
+//! NAT, per-pair preshared keys and what relays need to forward.
+//!
+//! How a pair is connected:
+//! - the first matching [`crate::Rule`] gives its [`LinkPolicy`]; without one, full-mesh means
+//!   `direct` and hub-and-spoke means `direct` for pairs with a relay and `relay` otherwise;
+//! - `direct` pairs peer directly when at least one side has an endpoint (the other initiates);
+//! - otherwise the pair goes through the first relay (declaration order) both sides peer directly
+//!   with; when there is none the plan fails with [`PlanError::UnroutablePair`] naming every such pair.
+
+mod allowed_ips;
+pub(crate) mod prefix;
+mod trie;
+
+use std::fmt;
+
+use ipnet::IpNet;
+
+use crate::error::{MeshError, PlanError};
+use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::mesh::endpoint::Endpoint;
+use crate::mesh::model::{LinkPolicy, Mesh, Node, Topology};
+use crate::mesh::name::Name;
+use allowed_ips::{Minimizer, UNROUTED};
+use prefix::Prefix;
+use trie::DestTrie;
+
+/// Where a node's private key comes from when its config is rendered.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Known here: embedded in the rendered config.
+    Inline(PrivateKey),
+    /// Lives only on the node at this path: the config loads it with a PostUp command.
+    OnNode(String),
+    /// Not known (only the public key was given): rendering this node's config fails.
+    Unknown,
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            KeySource::OnNode(path) => write!(f, "OnNode({path:?})"),
+            KeySource::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
+/// How one node reaches another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// They are peers.
+    Direct,
+    /// Through this relay.
+    Via(Name),
+    /// Not at all: policy keeps them apart.
+    Blocked,
+}
+
+/// One entry of a node's reachability table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The other node.
+    pub node: Name,
+    /// How it is reached.
+    pub reach: Reach,
+}
+
+/// One `[Peer]` of a node's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPlan {
+    /// The peer node's name.
+    pub name: Name,
+    /// The peer's public key.
+    pub public_key: PublicKey,
+    /// The pair's preshared key (the same on both sides), when the mesh uses them.
+    pub preshared_key: Option<PresharedKey>,
+    /// Where to send the first handshake, when the peer has an endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// The prefixes routed to (and accepted from) this peer.
+    pub allowed_ips: Vec<IpNet>,
+    /// Keepalive interval, set on the side behind NAT only.
+    pub persistent_keepalive: Option<u16>,
+    /// Nodes reached through this peer (when it relays for us).
+    pub relays_for: Vec<Name>,
+}
+
+/// One node's interface and peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    /// The node's name.
+    pub name: Name,
+    /// The node's public key.
+    pub public_key: PublicKey,
+    /// Where the private key comes from.
+    pub private_key: KeySource,
+    /// Interface addresses with the mesh networks' prefix lengths.
+    pub addresses: Vec<IpNet>,
+    /// Networks behind the node.
+    pub subnets: Vec<IpNet>,
+    /// The node's own endpoint, if public.
+    pub endpoint: Option<Endpoint>,
+    /// `ListenPort`.
+    pub listen_port: Option<u16>,
+    /// Declared relay.
+    pub relay: bool,
+    /// The relay forwards for at least one pair and the mesh asks for forwarding hooks.
+    pub forwarding_hooks: bool,
+    /// `MTU`.
+    pub mtu: Option<u32>,
+    /// `DNS`.
+    pub dns: Vec<String>,
+    /// `Table`.
+    pub table: Option<String>,
+    /// `FwMark`.
+    pub fwmark: Option<u32>,
+    /// The node's own hooks (only when the mesh enables hooks).
+    pub pre_up: Vec<String>,
+    /// See [`NodePlan::pre_up`].
+    pub post_up: Vec<String>,
+    /// See [`NodePlan::pre_up`].
+    pub pre_down: Vec<String>,
+    /// See [`NodePlan::pre_up`].
+    pub post_down: Vec<String>,
+    /// The peers, in node declaration order.
+    pub peers: Vec<PeerPlan>,
+    /// How every other node is reached.
+    pub routes: Vec<Route>,
+}
+
+impl NodePlan {
+    /// The peer called `name`.
+    pub fn peer(&self, name: &str) -> Option<&PeerPlan> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+}
+
+/// Every node's configuration, computed from a mesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The mesh's name.
+    pub mesh_name: Name,
+    /// The mesh's topology.
+    pub topology: Topology,
+    /// The mesh networks.
+    pub networks: Vec<IpNet>,
+    /// One entry per node, in declaration order.
+    pub nodes: Vec<NodePlan>,
+}
+
+impl Plan {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+const BLOCKED: u32 = u32::MAX;
+const DIRECT: u32 = u32::MAX - 1;
+
+/// Pairwise connection decisions for a mesh: `DIRECT`, `BLOCKED` or the index of the relay.
+struct Connections {
+    n: usize,
+    cells: Vec<u32>,
+}
+
+impl Connections {
+    fn get(&self, a: usize, b: usize) -> u32 {
+        self.cells[a * self.n + b]
+    }
+}
+
+/// Compiles `mesh` into a [`Plan`]. The mesh must be complete: every node with a public key and an
+/// address in every network (see [`Mesh::generate_missing`]), and the preshared-key seed present when
+/// preshared keys are on.
+pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
+    mesh.validate()?;
+    let nodes = &mesh.nodes;
+    let keys = public_keys(mesh)?;
+    check_addresses(mesh)?;
+    let seed = match (mesh.mesh.preshared_keys, &mesh.preshared_key_seed) {
+        (true, None) => return Err(MeshError::MissingKey { node: mesh.mesh.name.to_string(), what: "preshared key seed" }.into()),
+        (true, Some(seed)) => Some(seed),
+        (false, _) => None,
+    };
+    let connections = connect(mesh)?;
+
+    // Destinations: every node's addresses and subnets.
+    let mut atoms = Vec::new();
+    let mut atom_owner = Vec::new();
+    let mut atom_is_subnet = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for address in &node.addresses {
+            atoms.push(Prefix::host(*address));
+            atom_owner.push(i);
+            atom_is_subnet.push(false);
+        }
+        for subnet in &node.subnets {
+            atoms.push(Prefix::from_net(subnet));
+            atom_owner.push(i);
+            atom_is_subnet.push(true);
+        }
+    }
+    let anchors: Vec<Prefix> = mesh.mesh.networks.iter().map(Prefix::from_net).collect();
+    let trie = DestTrie::build(&anchors, &atoms);
+    let relay_order: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].relay).collect();
+    let used_as_relay: Vec<bool> = {
+        let mut used = vec![false; nodes.len()];
+        for &cell in &connections.cells {
+            if cell != DIRECT && cell != BLOCKED {
+                used[cell as usize] = true;
+            }
+        }
+        used
+    };
+
+    let mut peer_index = vec![UNROUTED; nodes.len()];
+    let mut labels = vec![UNROUTED; atoms.len()];
+    let mut plans = Vec::with_capacity(nodes.len());
+    for (me, node) in nodes.iter().enumerate() {
+        let peers_of_me: Vec<usize> = (0..nodes.len()).filter(|&o| o != me && connections.get(me, o) == DIRECT).collect();
+        for (idx, &o) in peers_of_me.iter().enumerate() {
+            peer_index[o] = idx as u32;
+        }
+        let fill = relay_order
+            .iter()
+            .find(|&&r| (0..nodes.len()).any(|o| o != me && connections.get(me, o) == r as u32))
+            .map(|&r| peer_index[r])
+            .unwrap_or(UNROUTED);
+        for (atom, label) in labels.iter_mut().enumerate() {
+            let owner = atom_owner[atom];
+            *label = if owner == me {
+                if atom_is_subnet[atom] {
+                    UNROUTED
+                } else {
+                    fill
+                }
+            } else {
+                match connections.get(me, owner) {
+                    DIRECT => peer_index[owner],
+                    BLOCKED => UNROUTED,
+                    relay => peer_index[relay as usize],
+                }
+            };
+        }
+        let mut allowed: Vec<Vec<IpNet>> = vec![Vec::new(); peers_of_me.len()];
+        for (prefix, label) in Minimizer::new(&trie, &labels, fill).placements() {
+            allowed[label as usize].push(prefix.to_net());
+        }
+        let mut relays_for: Vec<Vec<Name>> = vec![Vec::new(); peers_of_me.len()];
+        let mut routes = Vec::with_capacity(nodes.len().saturating_sub(1));
+        for (o, other) in nodes.iter().enumerate() {
+            if o == me {
+                continue;
+            }
+            let reach = match connections.get(me, o) {
+                DIRECT => Reach::Direct,
+                BLOCKED => Reach::Blocked,
+                relay => {
+                    relays_for[peer_index[relay as usize] as usize].push(other.name.clone());
+                    Reach::Via(nodes[relay as usize].name.clone())
+                }
+            };
+            routes.push(Route { node: other.name.clone(), reach });
+        }
+        let keepalive = node.persistent_keepalive.unwrap_or(mesh.mesh.persistent_keepalive);
+        let peers = peers_of_me
+            .iter()
+            .zip(allowed)
+            .zip(relays_for)
+            .map(|((&o, mut allowed_ips), relays_for)| {
+                let other = &nodes[o];
+                allowed_ips.sort_by_key(|net| (net.addr().is_ipv6(), net.network(), net.prefix_len()));
+                PeerPlan {
+                    name: other.name.clone(),
+                    public_key: keys[o],
+                    preshared_key: seed.map(|s| PresharedKey::derive_for_pair(s, &keys[me], &keys[o])),
+                    endpoint: other.endpoint.clone(),
+                    allowed_ips,
+                    persistent_keepalive: (node.endpoint.is_none() && other.endpoint.is_some() && keepalive > 0)
+                        .then_some(keepalive),
+                    relays_for,
+                }
+            })
+            .collect();
+        plans.push(node_plan(mesh, node, keys[me], used_as_relay[me], peers, routes));
+    }
+    Ok(Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes: plans })
+}
+
+fn node_plan(mesh: &Mesh, node: &Node, public_key: PublicKey, used_as_relay: bool, peers: Vec<PeerPlan>, routes: Vec<Route>) -> NodePlan {
+    let settings = &mesh.mesh;
+    let addresses = node
+        .addresses
+        .iter()
+        .map(|addr| {
+            let network = settings.networks.iter().find(|n| n.contains(addr)).expect("validated: inside a network");
+            IpNet::new(*addr, network.prefix_len()).expect("prefix length of a valid network")
+        })
+        .collect();
+    let private_key = match (&node.private_key, &node.private_key_on_node) {
+        (Some(key), _) => KeySource::Inline(key.clone()),
+        (None, Some(path)) => KeySource::OnNode(path.clone()),
+        (None, None) => KeySource::Unknown,
+    };
+    let hooks = |list: &Vec<String>| if settings.hooks { list.clone() } else { Vec::new() };
+    NodePlan {
+        name: node.name.clone(),
+        public_key,
+        private_key,
+        addresses,
+        subnets: node.subnets.clone(),
+        endpoint: node.endpoint.clone(),
+        listen_port: node.listen_port.or(node.endpoint.as_ref().map(|e| e.port)).or(settings.listen_port),
+        relay: node.relay,
+        forwarding_hooks: node.relay && used_as_relay && settings.relay_forwarding,
+        mtu: node.mtu.or(settings.mtu),
+        dns: if node.dns.is_empty() { settings.dns.clone() } else { node.dns.clone() },
+        table: node.table.clone(),
+        fwmark: node.fwmark,
+        pre_up: hooks(&node.pre_up),
+        post_up: hooks(&node.post_up),
+        pre_down: hooks(&node.pre_down),
+        post_down: hooks(&node.post_down),
+        peers,
+        routes,
+    }
+}
+
+fn public_keys(mesh: &Mesh) -> Result<Vec<PublicKey>, MeshError> {
+    mesh.nodes
+        .iter()
+        .map(|node| node.effective_public_key().ok_or_else(|| MeshError::MissingKey { node: node.name.to_string(), what: "public key" }))
+        .collect()
+}
+
+fn check_addresses(mesh: &Mesh) -> Result<(), MeshError> {
+    for node in &mesh.nodes {
+        for network in &mesh.mesh.networks {
+            if !node.addresses.iter().any(|a| network.contains(a)) {
+                return Err(MeshError::MissingAddress { node: node.name.to_string(), network: *network });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The link policy of every pair, from the rules and the topology.
+fn policies(mesh: &Mesh) -> impl Fn(usize, usize) -> LinkPolicy + '_ {
+    let nodes = &mesh.nodes;
+    let sides: Vec<[Vec<bool>; 2]> = mesh
+        .rules
+        .iter()
+        .map(|rule| rule.between.clone().map(|side| nodes.iter().map(|n| n.in_group(&side)).collect()))
+        .collect();
+    move |a, b| {
+        for (rule, [left, right]) in mesh.rules.iter().zip(&sides) {
+            if (left[a] && right[b]) || (left[b] && right[a]) {
+                return rule.link;
+            }
+        }
+        match mesh.mesh.topology {
+            Topology::FullMesh => LinkPolicy::Direct,
+            Topology::HubAndSpoke if nodes[a].relay || nodes[b].relay => LinkPolicy::Direct,
+            Topology::HubAndSpoke => LinkPolicy::Relay,
+        }
+    }
+}
+
+fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
+    let nodes = &mesh.nodes;
+    let n = nodes.len();
+    let policy = policies(mesh);
+    let relays: Vec<usize> = (0..n).filter(|&i| nodes[i].relay).collect();
+    // Whether a and b can be peers: policy allows it and one side can be dialled.
+    let mut direct = vec![false; n * n];
+    let mut blocked = vec![false; n * n];
+    for a in 0..n {
+        for b in (a + 1)..n {
+            let p = policy(a, b);
+            let dialable = nodes[a].endpoint.is_some() || nodes[b].endpoint.is_some();
+            let ok = match p {
+                LinkPolicy::None => false,
+                LinkPolicy::Direct => dialable,
+                LinkPolicy::Relay => dialable && (nodes[a].relay || nodes[b].relay),
+            };
+            direct[a * n + b] = ok;
+            direct[b * n + a] = ok;
+            blocked[a * n + b] = p == LinkPolicy::None;
+            blocked[b * n + a] = p == LinkPolicy::None;
+        }
+    }
+    let mut cells = vec![BLOCKED; n * n];
+    let mut unroutable = Vec::new();
+    for a in 0..n {
+        for b in (a + 1)..n {
+            let cell = if blocked[a * n + b] {
+                BLOCKED
+            } else if direct[a * n + b] {
+                DIRECT
+            } else if let Some(&r) = relays.iter().find(|&&r| r != a && r != b && direct[a * n + r] && direct[b * n + r]) {
+                r as u32
+            } else {
+                unroutable.push((nodes[a].name.to_string(), nodes[b].name.to_string()));
+                BLOCKED
+            };
+            cells[a * n + b] = cell;
+            cells[b * n + a] = cell;
+        }
+    }
+    if !unroutable.is_empty() {
+        return Err(PlanError::UnroutablePair { pairs: unroutable });
+    }
+    Ok(Connections { n, cells })
+}

@@ -1,0 +1,483 @@
+//! [`verify()`]: proves a [`Plan`] works before anyone deploys it.
+//!
+//! The proof does not trust the planner: it rebuilds every interface's cryptokey routing table from
+//! the plan's AllowedIPs and, for every ordered pair of nodes that policy connects, follows a packet from
+//! each source the sender owns (its addresses and subnets) to each destination the receiver owns, hop by
+//! hop: longest-prefix match at the sender, the WireGuard ingress check at each receiver (the source
+//! address must map back to the peer it came from), forwarding only at relays, no loops. The reply of
+//! (a, b) is the forward path of (b, a), so checking every ordered pair checks every reply. It also
+//! checks every link (both sides list each other with the same preshared key, one side can be dialled),
+//! the static rules (unique names, keys and addresses, no overlapping networks or routes, relays with
+//! endpoints, no prefix twice on one interface), and that pairs policy blocks really cannot talk.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use ipnet::IpNet;
+
+use crate::error::VerifyError;
+use crate::mesh::name::Name;
+use crate::plan::prefix::{mask, Prefix};
+use crate::plan::{NodePlan, Plan, Reach};
+
+/// Every problem code [`verify()`] can report.
+pub const PROBLEM_CODES: &[&str] = &[
+    "duplicate_name",
+    "duplicate_key",
+    "duplicate_address",
+    "overlapping_networks",
+    "overlapping_routes",
+    "relay_without_endpoint",
+    "duplicate_allowed_ip",
+    "unknown_peer",
+    "peer_not_mutual",
+    "preshared_key_mismatch",
+    "no_endpoint",
+    "no_route",
+    "ingress_rejected",
+    "not_forwarding",
+    "routing_loop",
+    "split_route",
+    "policy_violation",
+];
+
+/// One thing that keeps the plan from working, with a stable code and what it involves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Stable code, one of [`PROBLEM_CODES`].
+    pub code: &'static str,
+    /// The ordered pair (from, to) concerned, if any.
+    pub pair: Option<(Name, Name)>,
+    /// The node where the packet or check failed, if any.
+    pub hop: Option<Name>,
+    /// The prefix or address involved, if any.
+    pub prefix: Option<IpNet>,
+    /// A one-line explanation.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// What a successful verification proved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Proof {
+    /// Ordered pairs proven to reach each other.
+    pub pairs_proven: usize,
+    /// Of those, pairs whose path goes through a relay.
+    pub relayed_pairs: usize,
+    /// Ordered pairs proven unable to reach each other, as policy asks.
+    pub pairs_blocked: usize,
+    /// Individual (source, destination) packet paths followed.
+    pub paths_followed: usize,
+}
+
+/// Checks `plan` and returns every problem found (empty when the plan is proven).
+pub fn check(plan: &Plan) -> (Proof, Vec<Problem>) {
+    let mut problems = Vec::new();
+    static_checks(plan, &mut problems);
+    let world = World::new(plan, &mut problems);
+    link_checks(plan, &world, &mut problems);
+    let (proof, pair_problems) = world.follow_all_pairs();
+    problems.extend(pair_problems);
+    (proof, problems)
+}
+
+/// Proves `plan`: `Ok` with what was proven, or every problem found.
+pub fn verify(plan: &Plan) -> Result<Proof, VerifyError> {
+    let (proof, problems) = check(plan);
+    if problems.is_empty() {
+        Ok(proof)
+    } else {
+        Err(VerifyError { problems })
+    }
+}
+
+fn problem(code: &'static str, message: String) -> Problem {
+    Problem { code, pair: None, hop: None, prefix: None, message }
+}
+
+fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
+    let mut names = HashSet::new();
+    let mut keys = HashMap::new();
+    let mut addresses = HashMap::new();
+    for node in &plan.nodes {
+        if !names.insert(node.name.as_str()) {
+            problems.push(Problem { hop: Some(node.name.clone()), ..problem("duplicate_name", format!("two nodes are called {}", node.name)) });
+        }
+        if let Some(first) = keys.insert(node.public_key, &node.name) {
+            problems.push(Problem {
+                pair: Some((first.clone(), node.name.clone())),
+                ..problem("duplicate_key", format!("{first} and {} have the same public key", node.name))
+            });
+        }
+        for address in &node.addresses {
+            if let Some(first) = addresses.insert(address.addr(), &node.name) {
+                problems.push(Problem {
+                    pair: Some((first.clone(), node.name.clone())),
+                    prefix: Some(IpNet::from(address.addr())),
+                    ..problem("duplicate_address", format!("{first} and {} both have address {}", node.name, address.addr()))
+                });
+            }
+        }
+        if node.relay && node.endpoint.is_none() {
+            problems.push(Problem {
+                hop: Some(node.name.clone()),
+                ..problem("relay_without_endpoint", format!("relay {} has no endpoint, so nodes behind NAT cannot reach it", node.name))
+            });
+        }
+        let mut seen = HashMap::new();
+        for peer in &node.peers {
+            for prefix in &peer.allowed_ips {
+                if let Some(first) = seen.insert(prefix.trunc(), &peer.name) {
+                    problems.push(Problem {
+                        pair: Some((first.clone(), peer.name.clone())),
+                        hop: Some(node.name.clone()),
+                        prefix: Some(prefix.trunc()),
+                        ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {}", node.name, peer.name))
+                    });
+                }
+            }
+        }
+    }
+    for (i, net) in plan.networks.iter().enumerate() {
+        for other in &plan.networks[..i] {
+            if net.contains(other) || other.contains(net) {
+                problems.push(Problem { prefix: Some(*net), ..problem("overlapping_networks", format!("networks {other} and {net} overlap")) });
+            }
+        }
+    }
+    let mut routes: Vec<(IpNet, String)> = plan.networks.iter().map(|n| (*n, format!("mesh network {n}"))).collect();
+    for node in &plan.nodes {
+        for subnet in &node.subnets {
+            if let Some((_, other)) = routes.iter().find(|(r, _)| r.contains(subnet) || subnet.contains(r)) {
+                problems.push(Problem {
+                    hop: Some(node.name.clone()),
+                    prefix: Some(*subnet),
+                    ..problem("overlapping_routes", format!("subnet {subnet} of {} overlaps {other}", node.name))
+                });
+            }
+            routes.push((*subnet, format!("subnet of {}", node.name)));
+        }
+    }
+}
+
+/// One interface's cryptokey routing table: for each prefix length present, the sorted prefixes of
+/// that length with the node index of the peer they route to.
+#[derive(Default)]
+struct Table {
+    /// Per family (v4, v6): lengths in descending order with their sorted `(bits, peer node)` entries.
+    by_len: [Vec<(u8, Vec<(u128, u32)>)>; 2],
+}
+
+impl Table {
+    fn insert(&mut self, prefix: Prefix, peer: u32) {
+        let family = &mut self.by_len[usize::from(prefix.v6)];
+        match family.iter_mut().find(|(len, _)| *len == prefix.len) {
+            Some((_, entries)) => entries.push((prefix.bits, peer)),
+            None => family.push((prefix.len, vec![(prefix.bits, peer)])),
+        }
+    }
+
+    fn finish(&mut self) {
+        for family in &mut self.by_len {
+            family.sort_by(|a, b| b.0.cmp(&a.0));
+            for (_, entries) in family.iter_mut() {
+                entries.sort_unstable();
+            }
+        }
+    }
+
+    /// Longest-prefix match of the whole prefix `target`: the longest entry containing it.
+    fn lookup(&self, target: &Prefix) -> Option<u32> {
+        for (len, entries) in &self.by_len[usize::from(target.v6)] {
+            if *len > target.len {
+                continue;
+            }
+            let bits = mask(target.bits, *len);
+            if let Ok(i) = entries.binary_search_by(|(b, _)| b.cmp(&bits)) {
+                return Some(entries[i].1);
+            }
+        }
+        None
+    }
+
+    /// A peer other than `expected` holding a prefix strictly inside `target` (which would split it).
+    fn split_by(&self, target: &Prefix, expected: Option<u32>) -> Option<u32> {
+        if target.len == target.max_len() {
+            return None;
+        }
+        for (len, entries) in &self.by_len[usize::from(target.v6)] {
+            if *len <= target.len {
+                continue;
+            }
+            let start = entries.partition_point(|(b, _)| *b < target.bits);
+            for (bits, peer) in &entries[start..] {
+                if mask(*bits, target.len) != target.bits {
+                    break;
+                }
+                if Some(*peer) != expected {
+                    return Some(*peer);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The plan as the simulation sees it.
+struct World<'a> {
+    plan: &'a Plan,
+    tables: Vec<Table>,
+    /// Per node: the prefixes it owns (addresses as host routes, subnets).
+    owned: Vec<Vec<Prefix>>,
+    /// Node index by name, for policy lookups.
+    by_name: HashMap<&'a str, u32>,
+}
+
+impl<'a> World<'a> {
+    fn new(plan: &'a Plan, problems: &mut Vec<Problem>) -> Self {
+        let by_key: HashMap<_, u32> = plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
+        let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
+        let mut tables = Vec::with_capacity(plan.nodes.len());
+        for node in &plan.nodes {
+            let mut table = Table::default();
+            for peer in &node.peers {
+                let Some(&idx) = by_key.get(&peer.public_key) else {
+                    problems.push(Problem {
+                        hop: Some(node.name.clone()),
+                        ..problem("unknown_peer", format!("{} has a peer {} whose key belongs to no node", node.name, peer.name))
+                    });
+                    continue;
+                };
+                for prefix in &peer.allowed_ips {
+                    table.insert(Prefix::from_net(prefix), idx);
+                }
+            }
+            table.finish();
+            tables.push(table);
+        }
+        let owned = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net)).collect()
+            })
+            .collect();
+        World { plan, tables, owned, by_name }
+    }
+
+    fn name(&self, idx: u32) -> Name {
+        self.plan.nodes[idx as usize].name.clone()
+    }
+
+    /// Follows one packet from `from` (source `src`) to the owner of `dst`; returns the number of relay
+    /// hops, or the problem.
+    fn follow(&self, from: u32, to: u32, src: &Prefix, dst: &Prefix) -> Result<usize, Problem> {
+        let pair = Some((self.name(from), self.name(to)));
+        let fail = |code: &'static str, hop: u32, prefix: &Prefix, message: String| Problem {
+            code,
+            pair: pair.clone(),
+            hop: Some(self.name(hop)),
+            prefix: Some(prefix.to_net()),
+            message,
+        };
+        let mut current = from;
+        let mut relays = 0;
+        let limit = self.plan.nodes.len();
+        loop {
+            if current != from && self.owned[current as usize].iter().any(|p| p.contains(dst)) {
+                return Ok(relays);
+            }
+            if current != from && !self.plan.nodes[current as usize].relay {
+                return Err(fail(
+                    "not_forwarding",
+                    current,
+                    dst,
+                    format!("{} -> {}: the packet for {} reaches {}, which is not a relay", self.name(from), self.name(to), dst.to_net(), self.name(current)),
+                ));
+            }
+            let table = &self.tables[current as usize];
+            let Some(next) = table.lookup(dst) else {
+                return Err(fail(
+                    "no_route",
+                    current,
+                    dst,
+                    format!("{} -> {}: {} has no peer whose AllowedIPs cover {}", self.name(from), self.name(to), self.name(current), dst.to_net()),
+                ));
+            };
+            if let Some(other) = table.split_by(dst, Some(next)) {
+                return Err(fail(
+                    "split_route",
+                    current,
+                    dst,
+                    format!("{}: part of {} goes to {} instead of {}", self.name(current), dst.to_net(), self.name(other), self.name(next)),
+                ));
+            }
+            // The receiver's ingress check: the source must map back to the sender.
+            let back = self.tables[next as usize].lookup(src);
+            let split = self.tables[next as usize].split_by(src, Some(current));
+            if back != Some(current) || split.is_some() {
+                return Err(fail(
+                    "ingress_rejected",
+                    next,
+                    src,
+                    format!(
+                        "{} -> {}: {} drops the packet from {} because source {} maps to {}",
+                        self.name(from),
+                        self.name(to),
+                        self.name(next),
+                        self.name(current),
+                        src.to_net(),
+                        back.or(split).map(|i| self.name(i).to_string()).unwrap_or_else(|| "no peer".into())
+                    ),
+                ));
+            }
+            if current != from {
+                relays += 1;
+            }
+            current = next;
+            if relays > limit || current == from {
+                return Err(fail(
+                    "routing_loop",
+                    current,
+                    dst,
+                    format!("{} -> {}: the packet for {} loops", self.name(from), self.name(to), dst.to_net()),
+                ));
+            }
+        }
+    }
+
+    fn follow_pairs_from(&self, from_range: std::ops::Range<usize>) -> (Proof, Vec<Problem>) {
+        let mut proof = Proof::default();
+        let mut problems = Vec::new();
+        let nodes = &self.plan.nodes;
+        for a in from_range {
+            let blocked: HashSet<u32> = nodes[a]
+                .routes
+                .iter()
+                .filter(|r| r.reach == Reach::Blocked)
+                .filter_map(|r| self.by_name.get(r.node.as_str()).copied())
+                .collect();
+            for b in 0..nodes.len() {
+                if a == b {
+                    continue;
+                }
+                let expect_reach = !blocked.contains(&(b as u32));
+                let mut pair_ok = true;
+                let mut pair_relayed = false;
+                for src in &self.owned[a] {
+                    for dst in &self.owned[b] {
+                        if src.v6 != dst.v6 {
+                            continue;
+                        }
+                        proof.paths_followed += 1;
+                        match (self.follow(a as u32, b as u32, src, dst), expect_reach) {
+                            (Ok(relays), true) => pair_relayed |= relays > 0,
+                            (Err(p), true) => {
+                                pair_ok = false;
+                                problems.push(p);
+                            }
+                            (Ok(_), false) => {
+                                pair_ok = false;
+                                problems.push(Problem {
+                                    code: "policy_violation",
+                                    pair: Some((nodes[a].name.clone(), nodes[b].name.clone())),
+                                    hop: None,
+                                    prefix: Some(dst.to_net()),
+                                    message: format!("{} can reach {} at {} although policy blocks the pair", nodes[a].name, nodes[b].name, dst.to_net()),
+                                });
+                            }
+                            (Err(_), false) => {}
+                        }
+                    }
+                }
+                if pair_ok {
+                    if expect_reach {
+                        proof.pairs_proven += 1;
+                        proof.relayed_pairs += usize::from(pair_relayed);
+                    } else {
+                        proof.pairs_blocked += 1;
+                    }
+                }
+            }
+        }
+        (proof, problems)
+    }
+
+    /// Every ordered pair, split over the available cores.
+    fn follow_all_pairs(&self) -> (Proof, Vec<Problem>) {
+        let n = self.plan.nodes.len();
+        let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+        if n < 64 || workers < 2 {
+            return self.follow_pairs_from(0..n);
+        }
+        let chunk = n.div_ceil(workers);
+        let results: Vec<(Proof, Vec<Problem>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let range = (w * chunk).min(n)..((w + 1) * chunk).min(n);
+                    scope.spawn(move || self.follow_pairs_from(range))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("verification worker panicked")).collect()
+        });
+        let mut proof = Proof::default();
+        let mut problems = Vec::new();
+        for (p, mut probs) in results {
+            proof.pairs_proven += p.pairs_proven;
+            proof.relayed_pairs += p.relayed_pairs;
+            proof.pairs_blocked += p.pairs_blocked;
+            proof.paths_followed += p.paths_followed;
+            problems.append(&mut probs);
+        }
+        (proof, problems)
+    }
+}
+
+/// Checks each link once: both sides list each other, agree on the preshared key, one can dial the other.
+fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
+    let by_key: HashMap<_, &NodePlan> = plan.nodes.iter().map(|n| (n.public_key, n)).collect();
+    for (a, node) in plan.nodes.iter().enumerate() {
+        for peer in &node.peers {
+            let Some(other) = by_key.get(&peer.public_key) else { continue };
+            let pair = Some((node.name.clone(), other.name.clone()));
+            let Some(back) = other.peers.iter().find(|p| p.public_key == node.public_key) else {
+                problems.push(Problem {
+                    pair,
+                    hop: Some(other.name.clone()),
+                    prefix: None,
+                    code: "peer_not_mutual",
+                    message: format!("{} lists {} as a peer but {} does not list {}", node.name, other.name, other.name, node.name),
+                });
+                continue;
+            };
+            // Report each link once, from the side that comes first.
+            let b = world.by_name.get(other.name.as_str()).copied().unwrap_or(0) as usize;
+            if a > b {
+                continue;
+            }
+            if peer.preshared_key != back.preshared_key {
+                problems.push(Problem {
+                    pair: pair.clone(),
+                    hop: None,
+                    prefix: None,
+                    code: "preshared_key_mismatch",
+                    message: format!("{} and {} use different preshared keys for each other", node.name, other.name),
+                });
+            }
+            if peer.endpoint.is_none() && back.endpoint.is_none() {
+                problems.push(Problem {
+                    pair,
+                    hop: None,
+                    prefix: None,
+                    code: "no_endpoint",
+                    message: format!("{} and {} are peers but neither knows an endpoint for the other, so no handshake can start", node.name, other.name),
+                });
+            }
+        }
+    }
+}
