@@ -30,11 +30,15 @@
 //! assert_eq!(node1.peers.len(), 2);          // the hub, and node-2 through the hub
 //! ```
 
+mod config;
 mod error;
 mod fsutil;
 mod keys;
 mod mesh;
 
+pub use config::{
+    parse_setconf, parse_wg_quick, render_setconf, render_wg_quick, InterfaceSection, PeerSection, WgConfig,
+};
 pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
     VerifyError, ALL_CODES,
