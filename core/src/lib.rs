@@ -30,6 +30,7 @@
 //! assert_eq!(node1.peers.len(), 2);          // the hub, and node-2 through the hub
 //! ```
 
+mod config;
 mod error;
 mod fsutil;
 mod keys;
@@ -37,6 +38,9 @@ mod mesh;
 mod plan;
 mod verify;
 
+pub use config::{
+    parse_setconf, parse_wg_quick, render_setconf, render_wg_quick, InterfaceSection, PeerSection, WgConfig,
+};
 pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
     VerifyError, ALL_CODES,

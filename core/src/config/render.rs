@@ -1,0 +1,174 @@
+//! The renderer shared by both dialects (the output format is documented on [`WgConfig`]).
+
+use zeroize::Zeroize;
+
+use super::{trim_space, Dialect, InterfaceSection, PeerSection, Section, Setting, WgConfig};
+use crate::error::{ConfigError, TextLocation};
+use crate::mesh::endpoint::{Endpoint, Host};
+use crate::mesh::name::is_safe_value;
+
+/// Renders `config` in `dialect`.
+pub(super) fn render(config: &WgConfig, dialect: Dialect) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(512 + 256 * config.peers.len());
+    render_interface(&mut out, &config.interface, dialect)?;
+    for (index, peer) in config.peers.iter().enumerate() {
+        out.push('\n');
+        render_peer(&mut out, peer, index)?;
+    }
+    Ok(out)
+}
+
+/// Which part of the model a render error concerns; shown as the location's source name.
+#[derive(Clone, Copy)]
+enum Place {
+    Interface,
+    Peer(usize),
+}
+
+impl Place {
+    fn at(self, key: &str) -> TextLocation {
+        let (source_name, section) = match self {
+            Place::Interface => ("interface".to_string(), Section::Interface),
+            Place::Peer(index) => (format!("peers[{index}]"), Section::Peer),
+        };
+        TextLocation { source_name, line: 0, section: Some(section.name().to_string()), key: Some(key.to_string()) }
+    }
+
+    fn invalid(self, key: &str, reason: &str) -> ConfigError {
+        ConfigError::InvalidValue { at: self.at(key), reason: reason.to_string() }
+    }
+}
+
+/// Appends `Key = value` and a newline (`Key =` when the value is empty).
+fn push_line(out: &mut String, key: Setting, value: &str) {
+    out.push_str(key.name());
+    if value.is_empty() {
+        out.push_str(" =\n");
+    } else {
+        out.push_str(" = ");
+        out.push_str(value);
+        out.push('\n');
+    }
+}
+
+/// Appends a secret key line and wipes the temporary base64 text.
+fn push_secret(out: &mut String, key: Setting, mut encoded: String) {
+    push_line(out, key, &encoded);
+    encoded.zeroize();
+}
+
+/// Appends a comma-separated list line, when the list is not empty.
+fn push_list<T: ToString>(out: &mut String, key: Setting, items: &[T]) {
+    if !items.is_empty() {
+        let joined: Vec<String> = items.iter().map(ToString::to_string).collect();
+        push_line(out, key, &joined.join(", "));
+    }
+}
+
+/// Checks a free-text value: safe ([`is_safe_value`]), and unchanged by the parser's trimming (and not
+/// empty unless `allow_empty`), so it reads back exactly.
+fn check_text(place: Place, key: &str, value: &str, allow_empty: bool) -> Result<(), ConfigError> {
+    if !is_safe_value(value) {
+        return Err(ConfigError::UnsafeValue { at: place.at(key) });
+    }
+    if value.is_empty() && !allow_empty {
+        return Err(place.invalid(key, "must not be empty"));
+    }
+    if trim_space(value) != value {
+        return Err(place.invalid(key, "must not start or end with spaces"));
+    }
+    Ok(())
+}
+
+fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect) -> Result<(), ConfigError> {
+    let place = Place::Interface;
+    out.push_str("[Interface]\n");
+    if let Some(key) = &iface.private_key {
+        push_secret(out, Setting::PrivateKey, key.to_base64());
+    }
+    if let Some(port) = iface.listen_port {
+        push_line(out, Setting::ListenPort, &port.to_string());
+    }
+    if let Some(mark) = iface.fwmark {
+        if mark == 0 {
+            return Err(place.invalid(Setting::FwMark.name(), "fwmark 0 means off: use None"));
+        }
+        push_line(out, Setting::FwMark, &format!("{mark:#x}"));
+    }
+    if dialect == Dialect::SetConf {
+        return Ok(());
+    }
+    push_list(out, Setting::Address, &iface.addresses);
+    for entry in &iface.dns {
+        check_text(place, Setting::Dns.name(), entry, false)?;
+        if entry.contains(|c: char| c == ',' || c.is_whitespace()) {
+            return Err(
+                place.invalid(Setting::Dns.name(), "a DNS entry is one address or domain, without commas or spaces")
+            );
+        }
+    }
+    push_list(out, Setting::Dns, &iface.dns);
+    if let Some(mtu) = iface.mtu {
+        push_line(out, Setting::Mtu, &mtu.to_string());
+    }
+    if let Some(table) = &iface.table {
+        check_text(place, Setting::Table.name(), table, false)?;
+        push_line(out, Setting::Table, table);
+    }
+    for (key, hooks) in [
+        (Setting::PreUp, &iface.pre_up),
+        (Setting::PostUp, &iface.post_up),
+        (Setting::PreDown, &iface.pre_down),
+        (Setting::PostDown, &iface.post_down),
+    ] {
+        for hook in hooks {
+            check_text(place, key.name(), hook, true)?;
+            push_line(out, key, hook);
+        }
+    }
+    if let Some(save) = iface.save_config {
+        push_line(out, Setting::SaveConfig, if save { "true" } else { "false" });
+    }
+    Ok(())
+}
+
+fn render_peer(out: &mut String, peer: &PeerSection, index: usize) -> Result<(), ConfigError> {
+    let place = Place::Peer(index);
+    if let Some(name) = &peer.name {
+        check_text(place, "name", name, false)?;
+        out.push_str("# ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    out.push_str("[Peer]\n");
+    push_line(out, Setting::PublicKey, &peer.public_key.to_base64());
+    if let Some(psk) = &peer.preshared_key {
+        push_secret(out, Setting::PresharedKey, psk.to_base64());
+    }
+    push_list(out, Setting::AllowedIps, &peer.allowed_ips);
+    if let Some(endpoint) = &peer.endpoint {
+        // IPv6 endpoints are written in brackets, so the free-text check applies to DNS names only.
+        if let Host::Dns(name) = &endpoint.host {
+            if !is_safe_value(name) {
+                return Err(ConfigError::UnsafeValue { at: place.at(Setting::Endpoint.name()) });
+            }
+        }
+        let text = endpoint.to_string();
+        // The fields are public, so a hand-built endpoint may not be one `Endpoint::parse` produces
+        // (an upper-case or malformed DNS name, port 0): refuse what would not read back as itself.
+        if Endpoint::parse(&text, Setting::Endpoint.name()).ok().as_ref() != Some(endpoint) {
+            return Err(place.invalid(
+                Setting::Endpoint.name(),
+                "not an endpoint wg accepts back unchanged (lower-case DNS name or IP address, port 1-65535)",
+            ));
+        }
+        push_line(out, Setting::Endpoint, &text);
+    }
+    if let Some(seconds) = peer.persistent_keepalive {
+        if seconds == 0 {
+            return Err(place.invalid(Setting::PersistentKeepalive.name(), "a keepalive of 0 means off: use None"));
+        }
+        push_line(out, Setting::PersistentKeepalive, &seconds.to_string());
+    }
+    Ok(())
+}
