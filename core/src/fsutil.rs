@@ -128,10 +128,10 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Creates `path` (and missing parents) as a directory with mode 0700; an existing directory is
 /// tightened to 0700.
-pub fn create_private_dir(path: &Path) -> Result<(), IoError> {
+pub fn create_private_dir(path: &Path) -> Result<(), crate::Error> {
     fs::create_dir_all(path).map_err(|err| IoError::new("mkdir", path, &err))?;
     fs::set_permissions(path, fs::Permissions::from_mode(SECRET_DIR_MODE))
-        .map_err(|err| IoError::new("chmod", path, &err))
+        .map_err(|err| IoError::new("chmod", path, &err).into())
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@
 mod config;
 mod error;
 mod fsutil;
+mod graph;
+mod import;
+mod output;
+mod report;
 mod keys;
 mod mesh;
 mod plan;
@@ -45,10 +49,17 @@ pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
     VerifyError, ALL_CODES,
 };
-pub use fsutil::{write_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
+pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
 pub use mesh::model::{AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
 pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
+pub use graph::render_dot;
+pub use import::{import_meshconf_csv, import_wg_quick};
+pub use mesh::store::key_dir_name;
+pub use output::{
+    load_key_hook, node_config, render_all, render_node, write_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
+};
+pub use report::{node_summary_json, peer_json, plan_json, problem_json};

@@ -2,3 +2,4 @@
 pub mod endpoint;
 pub mod model;
 pub mod name;
+pub mod store;

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoError, MeshError};
+use crate::error::MeshError;
 use crate::fsutil;
 use crate::keys::{PresharedKey, PrivateKey};
 use crate::mesh::model::Mesh;
@@ -103,9 +103,4 @@ impl Mesh {
         let text = if is_json(path) { self.to_json_string() + "\n" } else { self.to_toml_string() };
         fsutil::write_atomic(path, text.as_bytes(), fsutil::PUBLIC_FILE_MODE)
     }
-}
-
-/// Reads a whole file (helper for importers and the CLI), mapping errors to [`IoError`].
-pub fn read_text(path: &Path) -> Result<String, IoError> {
-    fsutil::read_to_string(path)
 }
