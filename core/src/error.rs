@@ -82,6 +82,7 @@ pub const ALL_CODES: &[&str] = &[
     "ipam_not_allocated",
     "ipam_invalid_network",
     "ipam_family_mismatch",
+    "ipam_invalid_reservation",
     "mesh_syntax",
     "mesh_invalid_name",
     "mesh_unsafe_value",
@@ -169,12 +170,15 @@ pub enum IpamError {
     /// Release of an address that is not allocated.
     #[error("{address} is not allocated in {network}")]
     NotAllocated { address: IpAddr, network: IpNet },
-    /// The network cannot serve as a pool (too small) or a reserved range is malformed.
+    /// The network cannot serve as a pool (too small).
     #[error("{network} cannot be used as an address pool: {reason}")]
     InvalidNetwork { network: IpNet, reason: String },
     /// An IPv4 address given to an IPv6 pool or the reverse.
     #[error("{address} is not of the same IP family as {network}")]
     FamilyMismatch { address: IpAddr, network: IpNet },
+    /// A reserved address, CIDR or range that does not parse or whose range is backwards.
+    #[error("invalid address reservation {text:?}: {reason}")]
+    InvalidReservation { text: String, reason: String },
 }
 
 impl IpamError {
@@ -188,6 +192,7 @@ impl IpamError {
             IpamError::NotAllocated { .. } => "ipam_not_allocated",
             IpamError::InvalidNetwork { .. } => "ipam_invalid_network",
             IpamError::FamilyMismatch { .. } => "ipam_family_mismatch",
+            IpamError::InvalidReservation { .. } => "ipam_invalid_reservation",
         }
     }
 }

@@ -35,6 +35,7 @@ mod error;
 mod fsutil;
 mod graph;
 mod import;
+mod ipam;
 mod output;
 mod report;
 mod keys;
@@ -50,6 +51,7 @@ pub use error::{
     VerifyError, ALL_CODES,
 };
 pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
+pub use ipam::{Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};

@@ -38,7 +38,9 @@ impl Mesh {
         let mut pool = Pool::new(network)?;
         for text in &self.mesh.reserved {
             let reservation = Reservation::parse(text)?;
-            if reservation.overlaps(&network) {
+            let (first, last) = (reservation.first(), reservation.last());
+            let overlaps = first.is_ipv4() == network.addr().is_ipv4() && first <= network.broadcast() && last >= network.network();
+            if overlaps {
                 pool.reserve(reservation)?;
             }
         }

@@ -394,7 +394,10 @@ impl Mesh {
             check_path(file, "mesh.preshared_key_seed_file")?;
         }
         for (i, reserved) in settings.reserved.iter().enumerate() {
-            check_safe_value(reserved, &format!("mesh.reserved[{i}]"))?;
+            let field = format!("mesh.reserved[{i}]");
+            check_safe_value(reserved, &field)?;
+            crate::ipam::Reservation::parse(reserved)
+                .map_err(|err| MeshError::InvalidValue { field, reason: err.to_string() })?;
         }
 
         let mut names: HashMap<&str, usize> = HashMap::new();
