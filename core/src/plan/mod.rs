@@ -483,3 +483,6 @@ fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
     }
     Ok(Connections { n, cells })
 }
+
+#[cfg(test)]
+mod tests;
