@@ -23,8 +23,12 @@ pub fn read_to_string(path: &Path) -> Result<String, IoError> {
     fs::read_to_string(path).map_err(|err| IoError::new("read", path, &err))
 }
 
-/// Writes `contents` to `path` atomically with `mode` set from creation (see the module docs).
+/// Writes `contents` to `path` atomically with `mode` set from creation (see the module docs); a file
+/// that already holds exactly this is left untouched.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), crate::Error> {
+    if unchanged(path, contents, mode) {
+        return Ok(());
+    }
     let tmp = write_temp(path, contents, mode)?;
     commit(&[(tmp, path.to_path_buf())]).map_err(Into::into)
 }
@@ -52,10 +56,20 @@ where
             .map(|first| {
                 scope.spawn(move || {
                     (first..(first + chunk).min(count))
-                        .map(|i| {
-                            let (target, text) = produce(i)?;
-                            let tmp = write_temp(&target, text.as_bytes(), mode)?;
-                            Ok((tmp, target))
+                        .filter_map(|i| {
+                            let (target, text) = match produce(i) {
+                                Ok(file) => file,
+                                Err(err) => return Some(Err(err)),
+                            };
+                            let mut text = text;
+                            let result = if unchanged(&target, text.as_bytes(), mode) {
+                                None
+                            } else {
+                                Some(write_temp(&target, text.as_bytes(), mode).map(|tmp| (tmp, target)).map_err(Into::into))
+                            };
+                            // Rendered configs and key files hold secrets: wipe our copy.
+                            zeroize::Zeroize::zeroize(&mut text);
+                            result
                         })
                         .collect()
                 })
@@ -82,6 +96,16 @@ where
     commit(&temps).map_err(Into::into)
 }
 
+/// Whether `path` already holds exactly `contents` with exactly `mode` (then rewriting it is skipped:
+/// re-rendering an unchanged mesh touches nothing, and config-management tools see no change).
+fn unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    if !meta.is_file() || meta.len() != contents.len() as u64 || meta.permissions().mode() & 0o7777 != mode {
+        return false;
+    }
+    fs::read(path).is_ok_and(|existing| existing == contents)
+}
+
 /// Creates a temporary file next to `path` with `mode`, writes and fsyncs `contents`.
 fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, IoError> {
     let dir = parent_dir(path);
@@ -90,12 +114,11 @@ fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, IoErro
         .ok_or_else(|| IoError::invalid("write", path, "the path has no file name"))?
         .to_string_lossy()
         .into_owned();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut attempt = 0u32;
     let (tmp_path, mut file) = loop {
-        let mut suffix = [0u8; 6];
-        getrandom::fill(&mut suffix).map_err(|_| IoError::invalid("write", path, "no randomness"))?;
-        let tag: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp_path = dir.join(format!(".{file_name}.{tag}.tmp"));
+        let serial = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp_path = dir.join(format!(".{file_name}.{}.{serial}.tmp", std::process::id()));
         match OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp_path) {
             Ok(file) => break (tmp_path, file),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,

@@ -112,10 +112,24 @@ fn encode_hex(bytes: &[u8; KEY_LEN]) -> String {
     out
 }
 
-/// An X25519 private key. Stored clamped (as `wg genkey` prints it); zeroized on drop; never shown by
-/// `Debug`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct PrivateKey([u8; KEY_LEN]);
+/// An X25519 private key. Stored clamped (as `wg genkey` prints it), with its public key derived once
+/// (planning and validation ask for it often; the scalar multiplication is the expensive part);
+/// zeroized on drop; never shown by `Debug`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct PrivateKey {
+    secret: [u8; KEY_LEN],
+    #[zeroize(skip)]
+    public: PublicKey,
+}
+
+impl PartialEq for PrivateKey {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.secret.ct_eq(&other.secret).into()
+    }
+}
+
+impl Eq for PrivateKey {}
 
 impl PrivateKey {
     /// A fresh key from the operating system's random number generator, clamped like `wg genkey`.
@@ -128,7 +142,9 @@ impl PrivateKey {
         bytes[0] &= 248;
         bytes[31] &= 127;
         bytes[31] |= 64;
-        let key = PrivateKey(bytes);
+        let secret = x25519_dalek::StaticSecret::from(bytes);
+        let public = PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes());
+        let key = PrivateKey { secret: bytes, public };
         bytes.zeroize();
         key
     }
@@ -152,23 +168,23 @@ impl PrivateKey {
     /// The secret in wg's base64 form. The only way (with [`Self::to_hex`] and [`Self::as_bytes`]) to
     /// read it: call it where the key is meant to leave the process.
     pub fn to_base64(&self) -> String {
-        encode_base64(&self.0)
+        encode_base64(&self.secret)
     }
 
     /// The secret in the UAPI's hex form.
     pub fn to_hex(&self) -> String {
-        encode_hex(&self.0)
+        encode_hex(&self.secret)
     }
 
     /// The raw (clamped) secret bytes.
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        &self.secret
     }
 
-    /// The matching public key (X25519 base-point multiplication), identical to `wg pubkey`.
+    /// The matching public key (X25519 base-point multiplication, done once at construction), identical
+    /// to `wg pubkey`.
     pub fn public_key(&self) -> PublicKey {
-        let secret = x25519_dalek::StaticSecret::from(self.0);
-        PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes())
+        self.public
     }
 
     /// Reads a key file holding one base64 key (as written by `wg genkey > file`).

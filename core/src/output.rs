@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{render_setconf, render_wg_quick, InterfaceSection, PeerSection, WgConfig};
+use crate::config::{render_parts, Dialect, InterfaceSection, PeerSection, PeerView, WgConfig};
 use crate::error::MeshError;
 use crate::fsutil;
-use crate::plan::{KeySource, NodePlan, Plan};
+use crate::plan::{KeySource, NodePlan, PeerPlan, Plan};
 
 /// The text formats a node's configuration can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -39,8 +39,9 @@ pub fn load_key_hook(path: &str) -> String {
     format!("wg set %i private-key {path}")
 }
 
-/// The typed configuration of one node of a plan.
-pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
+/// The `[Interface]` section of one node of a plan: its key (or the PostUp loading it on the node),
+/// addresses, port, MTU, DNS, table, fwmark, and the hooks (forwarding for relays, then its own).
+fn interface_section(node: &NodePlan) -> Result<InterfaceSection, crate::Error> {
     let mut post_up = Vec::new();
     let private_key = match &node.private_key {
         KeySource::Inline(key) => Some(key.clone()),
@@ -59,7 +60,7 @@ pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
         }
     }
     post_up.extend(node.post_up.iter().cloned());
-    let interface = InterfaceSection {
+    Ok(InterfaceSection {
         private_key,
         listen_port: node.listen_port,
         fwmark: node.fwmark,
@@ -72,7 +73,22 @@ pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
         pre_down: node.pre_down.clone(),
         post_down: node.post_down.clone(),
         save_config: None,
-    };
+    })
+}
+
+fn peer_view(peer: &PeerPlan) -> PeerView<'_> {
+    PeerView {
+        name: Some(peer.name.as_str()),
+        public_key: &peer.public_key,
+        preshared_key: peer.preshared_key.as_ref(),
+        allowed_ips: &peer.allowed_ips,
+        endpoint: peer.endpoint.as_ref(),
+        persistent_keepalive: peer.persistent_keepalive,
+    }
+}
+
+/// The typed configuration of one node of a plan (what [`render_node`] writes).
+pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
     let peers = node
         .peers
         .iter()
@@ -85,16 +101,17 @@ pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
             persistent_keepalive: peer.persistent_keepalive,
         })
         .collect();
-    Ok(WgConfig { interface, peers })
+    Ok(WgConfig { interface: interface_section(node)?, peers })
 }
 
-/// Renders one node's configuration text.
+/// Renders one node's configuration text (straight from the plan, without copying its peers).
 pub fn render_node(node: &NodePlan, format: ConfigFormat) -> Result<String, crate::Error> {
-    let config = node_config(node)?;
-    Ok(match format {
-        ConfigFormat::WgQuick => render_wg_quick(&config)?,
-        ConfigFormat::Setconf => render_setconf(&config)?,
-    })
+    let interface = interface_section(node)?;
+    let dialect = match format {
+        ConfigFormat::WgQuick => Dialect::WgQuick,
+        ConfigFormat::Setconf => Dialect::SetConf,
+    };
+    Ok(render_parts(&interface, node.peers.iter().map(peer_view), node.peers.len(), dialect)?)
 }
 
 /// Renders every node (in parallel over the available cores), in plan order.

@@ -12,6 +12,7 @@
 
 mod parse;
 mod render;
+pub(crate) use render::{render_parts, PeerView};
 
 #[cfg(test)]
 mod tests;
@@ -205,7 +206,7 @@ pub fn render_setconf(config: &WgConfig) -> Result<String, ConfigError> {
 
 /// Which tool's language a text is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     /// wg-quick: every [`Setting`].
     WgQuick,
     /// `wg setconf`: only the keys `wg` understands.

@@ -9,9 +9,44 @@ use crate::mesh::name::is_safe_value;
 
 /// Renders `config` in `dialect`.
 pub(super) fn render(config: &WgConfig, dialect: Dialect) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(512 + 256 * config.peers.len());
-    render_interface(&mut out, &config.interface, dialect)?;
-    for (index, peer) in config.peers.iter().enumerate() {
+    render_parts(&config.interface, config.peers.iter().map(PeerView::from), config.peers.len(), dialect)
+}
+
+/// A borrowed view of one `[Peer]`, so callers holding peers in another shape (a plan) render them
+/// without copying each into a [`PeerSection`] first.
+#[derive(Clone, Copy)]
+pub(crate) struct PeerView<'a> {
+    pub name: Option<&'a str>,
+    pub public_key: &'a crate::keys::PublicKey,
+    pub preshared_key: Option<&'a crate::keys::PresharedKey>,
+    pub allowed_ips: &'a [ipnet::IpNet],
+    pub endpoint: Option<&'a Endpoint>,
+    pub persistent_keepalive: Option<u16>,
+}
+
+impl<'a> From<&'a PeerSection> for PeerView<'a> {
+    fn from(peer: &'a PeerSection) -> Self {
+        PeerView {
+            name: peer.name.as_deref(),
+            public_key: &peer.public_key,
+            preshared_key: peer.preshared_key.as_ref(),
+            allowed_ips: &peer.allowed_ips,
+            endpoint: peer.endpoint.as_ref(),
+            persistent_keepalive: peer.persistent_keepalive,
+        }
+    }
+}
+
+/// Renders an interface and its peers in `dialect`.
+pub(crate) fn render_parts<'a>(
+    interface: &InterfaceSection,
+    peers: impl Iterator<Item = PeerView<'a>>,
+    peer_count: usize,
+    dialect: Dialect,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(512 + 200 * peer_count);
+    render_interface(&mut out, interface, dialect)?;
+    for (index, peer) in peers.enumerate() {
         out.push('\n');
         render_peer(&mut out, peer, index)?;
     }
@@ -49,6 +84,38 @@ fn push_line(out: &mut String, key: Setting, value: &str) {
         out.push_str(value);
         out.push('\n');
     }
+}
+
+/// Appends `net` as `addr/len`. IPv4 is formatted by hand: AllowedIPs lines are the bulk of a large
+/// mesh's output and `Display` for addresses goes through the general formatting machinery.
+fn push_net(out: &mut String, net: &ipnet::IpNet) {
+    use std::fmt::Write as _;
+    match net {
+        ipnet::IpNet::V4(v4) => {
+            for (i, octet) in v4.addr().octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_small(out, u32::from(*octet));
+            }
+            out.push('/');
+            push_small(out, u32::from(v4.prefix_len()));
+        }
+        ipnet::IpNet::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends a number below 1000 in decimal.
+fn push_small(out: &mut String, n: u32) {
+    if n >= 100 {
+        out.push(char::from(b'0' + (n / 100) as u8));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + (n / 10 % 10) as u8));
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Appends a secret key line and wipes the temporary base64 text.
@@ -138,9 +205,9 @@ fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect
     Ok(())
 }
 
-fn render_peer(out: &mut String, peer: &PeerSection, index: usize) -> Result<(), ConfigError> {
+fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(), ConfigError> {
     let place = Place::Peer(index);
-    if let Some(name) = &peer.name {
+    if let Some(name) = peer.name {
         check_text(place, "name", name, false)?;
         out.push_str("# ");
         out.push_str(name);
@@ -151,11 +218,20 @@ fn render_peer(out: &mut String, peer: &PeerSection, index: usize) -> Result<(),
     out.push_str(" = ");
     peer.public_key.push_base64(out);
     out.push('\n');
-    if let Some(psk) = &peer.preshared_key {
+    if let Some(psk) = peer.preshared_key {
         push_secret(out, Setting::PresharedKey, psk.to_base64());
     }
-    push_list(out, Setting::AllowedIps, &peer.allowed_ips);
-    if let Some(endpoint) = &peer.endpoint {
+    if let Some((first, rest)) = peer.allowed_ips.split_first() {
+        out.push_str(Setting::AllowedIps.name());
+        out.push_str(" = ");
+        push_net(out, first);
+        for net in rest {
+            out.push_str(", ");
+            push_net(out, net);
+        }
+        out.push('\n');
+    }
+    if let Some(endpoint) = peer.endpoint {
         // IPv6 endpoints are written in brackets, so the free-text check applies to DNS names only.
         if let Host::Dns(name) = &endpoint.host {
             if !is_safe_value(name) {

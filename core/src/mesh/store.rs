@@ -71,25 +71,36 @@ impl Mesh {
         self.validate()?;
         let base = base_dir(path);
         let key_dir = key_dir_name(path);
-        let ensure_dir = || fsutil::create_private_dir(&base.join(&key_dir));
+        // Every key file that is missing or stale, written together (in parallel, one batch of renames).
+        let mut key_files: Vec<(std::path::PathBuf, String)> = Vec::new();
+        let mut need_dir = false;
         for node in &mut self.nodes {
             if let Some(key) = &node.private_key {
                 node.public_key = Some(key.public_key());
                 let file = match &node.private_key_file {
                     Some(file) => file.clone(),
-                    None => format!("{key_dir}/{}.key", node.name),
+                    None => {
+                        need_dir = true;
+                        format!("{key_dir}/{}.key", node.name)
+                    }
                 };
                 let key_path = base.join(&file);
                 let up_to_date = PrivateKey::load(&key_path).map(|existing| existing == *key).unwrap_or(false);
                 if !up_to_date {
-                    if node.private_key_file.is_none() {
-                        ensure_dir()?;
-                    }
-                    key.save(&key_path)?;
+                    key_files.push((key_path, key.to_base64() + "\n"));
                 }
                 node.private_key_file = Some(file);
             }
         }
+        if need_dir {
+            fsutil::create_private_dir(&base.join(&key_dir))?;
+        }
+        let written = fsutil::write_many_atomic(&key_files, fsutil::SECRET_FILE_MODE);
+        for (_, text) in &mut key_files {
+            zeroize::Zeroize::zeroize(text);
+        }
+        written?;
+        let ensure_dir = || fsutil::create_private_dir(&base.join(&key_dir));
         if let Some(seed) = &self.preshared_key_seed {
             let file = self.mesh.preshared_key_seed_file.clone().unwrap_or_else(|| format!("{key_dir}/preshared.seed"));
             let seed_path = base.join(&file);
