@@ -113,7 +113,87 @@ impl Mesh {
             }
             self.mesh.preshared_key_seed_file = Some(file);
         }
-        let text = if is_json(path) { self.to_json_string() + "\n" } else { self.to_toml_string() };
+        let text = if is_json(path) {
+            self.to_json_string() + "\n"
+        } else {
+            let fresh = self.to_toml_string();
+            // Keep what a person wrote: comments, layout and order survive; only changed values move.
+            match std::fs::read_to_string(path) {
+                Ok(existing) => merge_toml(&existing, &fresh).unwrap_or(fresh),
+                Err(_) => fresh,
+            }
+        };
         fsutil::write_atomic(path, text.as_bytes(), fsutil::PUBLIC_FILE_MODE)
+    }
+}
+
+/// Rewrites the TOML document `existing` so it says what `fresh` says, keeping its comments, blank
+/// lines, key order and formatting wherever the value did not change. Nodes are matched by name.
+/// `None` when `existing` does not parse (then the fresh text is written as is).
+fn merge_toml(existing: &str, fresh: &str) -> Option<String> {
+    let mut document: toml_edit::DocumentMut = existing.parse().ok()?;
+    let fresh: toml_edit::DocumentMut = fresh.parse().ok()?;
+    merge_table(document.as_table_mut(), fresh.as_table());
+    Some(document.to_string())
+}
+
+fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
+    use toml_edit::Item;
+    let stale: Vec<String> = old.iter().map(|(k, _)| k.to_string()).filter(|k| !new.contains_key(k)).collect();
+    for key in stale {
+        old.remove(&key);
+    }
+    for (key, item) in new.iter() {
+        match (old.get_mut(key), item) {
+            (Some(Item::Table(old_table)), Item::Table(new_table)) => merge_table(old_table, new_table),
+            (Some(Item::ArrayOfTables(old_array)), Item::ArrayOfTables(new_array)) => {
+                let mut merged = toml_edit::ArrayOfTables::new();
+                for new_table in new_array.iter() {
+                    let name = new_table.get("name").and_then(|n| n.as_str());
+                    let previous = old_array.iter().find(|t| name.is_some() && t.get("name").and_then(|n| n.as_str()) == name);
+                    let mut table = previous.cloned().unwrap_or_else(|| new_table.clone());
+                    merge_table(&mut table, new_table);
+                    merged.push(table);
+                }
+                *old_array = merged;
+            }
+            (Some(Item::Value(old_value)), Item::Value(new_value)) => {
+                if old_value.to_string().trim() != new_value.to_string().trim() {
+                    let decor = old_value.decor().clone();
+                    *old_value = new_value.clone();
+                    *old_value.decor_mut() = decor;
+                }
+            }
+            _ => {
+                old.insert(key, item.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saving_keeps_comments_and_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seed.toml");
+        let original = "# The seed deployment\n[mesh]\nname = \"seed\"   # short\nnetworks = [\"10.88.0.0/24\"]\n\n# the hub\n[[nodes]]\nname = \"hub\"\nendpoint = \"192.0.2.1:51820\"  # public\nrelay = true\n\n[[nodes]]\nname = \"gone\"\n";
+        std::fs::write(&path, original).unwrap();
+        let mut mesh = Mesh::load(&path).unwrap();
+        mesh.remove_node("gone").unwrap();
+        mesh.add_node(crate::Node::new(crate::Name::new("node-1", "t").unwrap())).unwrap();
+        mesh.generate_missing().unwrap();
+        mesh.save(&path).unwrap();
+        let saved = std::fs::read_to_string(&path).unwrap();
+        for kept in ["# The seed deployment", "name = \"seed\"   # short", "# the hub", "endpoint = \"192.0.2.1:51820\"  # public"] {
+            assert!(saved.contains(kept), "{kept:?} lost:\n{saved}");
+        }
+        assert!(!saved.contains("gone"));
+        assert!(saved.contains("name = \"node-1\"") && saved.contains("private_key_file"));
+        let reloaded = Mesh::load(&path).unwrap();
+        assert_eq!(reloaded.nodes.len(), 2);
+        assert_eq!(reloaded.nodes[1].addresses, mesh.nodes[1].addresses);
     }
 }
