@@ -8,7 +8,7 @@
 # and the exit status is non-zero if any step failed.
 #
 # As root on Debian/Ubuntu it installs what the tests need when something is missing
-# (wireguard-tools wireguard-go iperf3 iputils-ping iproute2). Without root, or without the tools,
+# (wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps). Without root, or without the tools,
 # the root/WireGuard tests print a visible SKIPPED -- unless WIREMESH_E2E_REQUIRED=1 (CI), which turns
 # every skip into a failure.
 #
@@ -27,7 +27,11 @@ steps=()     # "STATUS|name|seconds|note"
 any_failed=0
 suite_start=$SECONDS
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+    say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n==> %s\n' "$*"; }
+fi
 
 record() { # STATUS NAME SECONDS [NOTE]
     steps+=("$1|$2|$3|${4:-}")
@@ -41,10 +45,10 @@ summary() {
     echo "==================== wiremesh test summary ===================="
     for line in "${steps[@]}"; do
         IFS='|' read -r status name secs note <<<"$line"
-        printf '  %-5s %-34s %5ss  %s\n' "$status" "$name" "$secs" "$note"
+        printf '  %-5s %-44s %5ss  %s\n' "$status" "$name" "$secs" "$note"
     done
     if ((rc != 0 && any_failed == 0)); then
-        printf '  %-5s %-34s\n' FAIL "scripts/test.sh itself (exit $rc)"
+        printf '  %-5s %-44s\n' FAIL "scripts/test.sh itself (exit $rc)"
         any_failed=1
     fi
     echo "  total $((SECONDS - suite_start))s"
@@ -88,7 +92,8 @@ skip() {
 }
 
 # ---- 0. system packages ------------------------------------------------------------------------------
-e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip)
+# wg-quick runs relays' PostUp `sysctl`; the suite uses `ss` (iproute2) to wait for iperf3.
+e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl)
 missing_commands() {
     local c
     for c in "${e2e_commands[@]}"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done
@@ -98,7 +103,7 @@ install_packages() {
     # --no-install-recommends: wireguard-tools recommends a kernel module package we neither need nor want.
     timeout 900 apt-get update -q &&
         timeout 900 apt-get install -y -q --no-install-recommends \
-            wireguard-tools wireguard-go iperf3 iputils-ping iproute2
+            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps
 }
 missing=$(missing_commands | tr '\n' ' ')
 if [[ -z $missing ]]; then

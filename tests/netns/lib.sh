@@ -14,7 +14,7 @@
 #   E2E_VERBOSE=1            show wg-quick's output even when it succeeds
 
 # The tools the suite drives; wiremesh itself is checked separately (it is built, not installed).
-E2E_TOOLS=(ip ping wg wg-quick wireguard-go iperf3 timeout sysctl)
+E2E_TOOLS=(ip ss ping wg wg-quick wireguard-go iperf3 timeout sysctl)
 E2E_SOCKET_DIR=/var/run/wireguard
 
 E2E_SCENARIO=${E2E_SCENARIO:-netns}
@@ -69,7 +69,7 @@ e2e_preflight_reason() {
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     if ((${#missing[@]})); then
-        echo "missing tools: ${missing[*]} (apt-get install -y wireguard-tools wireguard-go iperf3 iputils-ping iproute2)"
+        echo "missing tools: ${missing[*]} (apt-get install -y wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps)"
         return
     fi
     if [[ ! -c /dev/net/tun ]]; then
@@ -117,6 +117,10 @@ e2e_init() {
     if [[ -z ${E2E_RUN:-} ]]; then E2E_RUN=$(e2e_new_run_token); fi
     [[ $E2E_RUN =~ ^[0-9a-z]{4}$ ]] || { echo "E2E_RUN must be 4 characters [0-9a-z], got '$E2E_RUN'" >&2; exit 1; }
     exec {E2E_ERR_FD}>&2
+    # Any command failing where `set -e` would stop the script names itself (only in the main process:
+    # a failing command substitution just exits its subshell, and its caller reports).
+    set -E
+    trap 'e2e_on_err $? "$LINENO" "$BASH_COMMAND"' ERR
     E2E_WORK=$(mktemp -d "${TMPDIR:-/tmp}/wiremesh-e2e-$E2E_SCENARIO.XXXXXX")
     trap e2e_cleanup EXIT
     trap 'e2e_fail "interrupted (SIGINT) during: $E2E_STEP"' INT
@@ -169,13 +173,20 @@ e2e_ns_kill_all() {
     [[ -z $pids ]] || kill -9 $pids 2>/dev/null || true
 }
 
+e2e_on_err() {
+    local rc=$1 line=$2 cmd=$3
+    [[ $BASHPID == "$$" ]] || exit "$rc"
+    trap - ERR
+    e2e_fail "unexpected failure (exit $rc) of: $cmd (${0##*/} line $line)"
+}
+
 # Removes everything this process created. Idempotent, never fails, bounded.
 e2e_cleanup() {
     local rc=$? ns ifname i
     ((E2E_CLEANED)) && return 0
     E2E_CLEANED=1
     set +e
-    trap - INT TERM HUP
+    trap - INT TERM HUP ERR
     # Delete our interfaces first (wireguard-go exits when its TUN device goes away), then kill whatever
     # is left in our namespaces, then delete the namespaces (which also deletes their veths and bridge).
     for ((i = ${#E2E_NAMESPACES[@]} - 1; i >= 0; i--)); do

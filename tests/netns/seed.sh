@@ -11,6 +11,8 @@
 #   full-mesh              node-1 and node-2 have endpoints too: they talk directly, never through the hub
 #   hub-and-spoke          nodes behind NAT peer only with the hub, which forwards node-to-node traffic
 #   hybrid                 full-mesh topology, node-1 and node-2 behind NAT: their traffic goes via the relay
+#   full-mesh-mixed        full mesh, only node-1 has an endpoint: node-2 (behind NAT) reaches it directly
+#                          thanks to its keepalive, while node-2 <-> node-3 (both behind NAT) use the hub
 #   full-mesh-dual-stack   full-mesh over an IPv6 underlay, overlay 10.88.0.0/24 + fd88::/64, v4 and v6 pings
 #   hybrid-dual-stack      hybrid over an IPv6 underlay, node-to-node v4 and v6 forwarded by the hub
 #   hub-and-spoke-psk      hub-and-spoke with `wiremesh init --preshared-keys`
@@ -20,7 +22,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-SCENARIOS=(full-mesh hub-and-spoke hybrid full-mesh-dual-stack hybrid-dual-stack hub-and-spoke-psk)
+SCENARIOS=(full-mesh hub-and-spoke hybrid full-mesh-mixed full-mesh-dual-stack hybrid-dual-stack hub-and-spoke-psk)
 
 if [[ ${1:-} == --list ]]; then
     printf '%s\n' "${SCENARIOS[@]}"
@@ -33,23 +35,21 @@ fi
 SCENARIO=$1
 
 # ---- what the scenario declares ---------------------------------------------------------------------
-TOPOLOGY=full-mesh  # --topology
-NODE_ENDPOINTS=0    # 1: node-1 and node-2 have endpoints (direct); 0: behind NAT (through the hub)
-DUAL=0              # 1: overlay 10.88.0.0/24 + fd88::/64, endpoints on the IPv6 underlay
-PSK=0               # 1: wiremesh init --preshared-keys
+NODES=(hub node-1 node-2 node-3)  # declared in the mesh
+STARTED=(hub node-1 node-2)       # node-3 is never deployed
+TOPOLOGY=full-mesh                # --topology
+declare -A EP=([hub]=1 [node-1]=0 [node-2]=0 [node-3]=0)  # 1: has a public --endpoint (else behind NAT)
+DUAL=0                            # 1: overlay 10.88.0.0/24 + fd88::/64, endpoints on the IPv6 underlay
+PSK=0                             # 1: wiremesh init --preshared-keys
 case $SCENARIO in
-    full-mesh) E2E_TAG=fm NODE_ENDPOINTS=1 ;;
+    full-mesh) E2E_TAG=fm EP[node-1]=1 EP[node-2]=1 ;;
     hub-and-spoke) E2E_TAG=hs TOPOLOGY=hub-and-spoke ;;
     hybrid) E2E_TAG=hy ;;
-    full-mesh-dual-stack) E2E_TAG=f6 NODE_ENDPOINTS=1 DUAL=1 ;;
+    full-mesh-mixed) E2E_TAG=fx EP[node-1]=1 ;;
+    full-mesh-dual-stack) E2E_TAG=f6 EP[node-1]=1 EP[node-2]=1 DUAL=1 ;;
     hybrid-dual-stack) E2E_TAG=y6 DUAL=1 ;;
     hub-and-spoke-psk) E2E_TAG=hp TOPOLOGY=hub-and-spoke PSK=1 ;;
 esac
-DIRECT=$NODE_ENDPOINTS # node-1 <-> node-2 peer directly only when they have endpoints (and full mesh)
-[[ $TOPOLOGY == full-mesh ]] || DIRECT=0
-
-NODES=(hub node-1 node-2 node-3)  # declared in the mesh
-STARTED=(hub node-1 node-2)       # node-3 is never deployed
 declare -A SHORT=([hub]=hub [node-1]=n1 [node-2]=n2 [node-3]=n3)
 declare -A HOST=([hub]=1 [node-1]=11 [node-2]=12 [node-3]=13)  # last octet / group everywhere
 PORT=51820
@@ -60,9 +60,21 @@ u4() { printf '192.0.2.%s' "${HOST[$1]}"; }        # underlay
 u6() { printf '2001:db8::%s' "${HOST[$1]}"; }
 endpoint_of() { if ((DUAL)); then printf '[%s]:%s' "$(u6 "$1")" "$PORT"; else printf '%s:%s' "$(u4 "$1")" "$PORT"; fi; }
 
-expected_peers() { # NODE: how many peers it must have (N-1 for the hub, and for everyone when direct)
-    if [[ $1 == hub ]] || ((DIRECT)); then echo 3; else echo 1; fi
+# The contract under test: in a full mesh a pair peers directly when at least one side has an endpoint,
+# else both go through the relay (the hub); in hub-and-spoke everyone peers with the relay only.
+direct() { # A B
+    if [[ $TOPOLOGY == hub-and-spoke ]]; then [[ $1 == hub || $2 == hub ]]; else ((EP[$1] || EP[$2])); fi
 }
+peers_of() { # NODE: the nodes it must have a [Peer] for (the hub relays every pair that is not direct)
+    local me=$1 other
+    for other in "${NODES[@]}"; do
+        [[ $other != "$me" ]] || continue
+        if direct "$me" "$other" || [[ $other == hub ]]; then echo "$other"; fi
+    done
+}
+expected_peers() { peers_of "$1" | wc -l; }
+DIRECT=0  # node-1 <-> node-2 directly
+if direct node-1 node-2; then DIRECT=1; fi
 
 wm() { timeout 60 "$E2E_WIREMESH" "$@"; }
 
@@ -104,7 +116,7 @@ e2e_diagnostics() {
     echo "---- end of diagnostics ----"
 }
 
-e2e_log "scenario $SCENARIO: topology $TOPOLOGY, node endpoints $NODE_ENDPOINTS, dual-stack $DUAL, psk $PSK (run $E2E_RUN)"
+e2e_log "scenario $SCENARIO: topology $TOPOLOGY, endpoints: hub node-1=${EP[node-1]} node-2=${EP[node-2]}, dual-stack $DUAL, psk $PSK (run $E2E_RUN)"
 
 # ---- 1. the mesh, built with the CLI ------------------------------------------------------------------
 e2e_step "building the mesh with the CLI"
@@ -117,7 +129,7 @@ for node in "${NODES[@]}"; do
     ((DUAL)) && args+=(--address "$(v6 "$node")")
     if [[ $node == hub ]]; then
         args+=(--relay --endpoint "$(endpoint_of hub)")
-    elif [[ $node != node-3 ]] && ((NODE_ENDPOINTS)); then
+    elif ((EP[$node])); then
         args+=(--endpoint "$(endpoint_of "$node")")
     fi
     wm "${args[@]}" >/dev/null || e2e_fail "wiremesh ${args[*]} failed"
@@ -148,31 +160,61 @@ for node in "${NODES[@]}"; do
         || e2e_fail "wiremesh render MESH $node (stdout) differs from $node.conf"
 done
 
-# Static expectations on the text (runtime checks follow).
+# Static expectations on the text (runtime checks follow): exactly the expected peers, each with an
+# Endpoint iff it has one, a PersistentKeepalive iff we are behind NAT and it is not, a PresharedKey iff
+# --preshared-keys; forwarding hooks on the hub iff it relays some pair.
+conf_peers() { # CONF: one line per [Peer]: PUBLICKEY ENDPOINT|- KEEPALIVE|- PSK(yes|-)
+    awk '
+        function flush() { if (inpeer) print (pk == "" ? "?" : pk), (ep == "" ? "-" : ep), (ka == "" ? "-" : ka), (psk == "" ? "-" : "yes") }
+        /^\[/ { flush(); inpeer = ($0 == "[Peer]"); pk = ep = ka = psk = ""; next }
+        inpeer && (i = index($0, " = ")) {
+            k = substr($0, 1, i - 1); v = substr($0, i + 3)
+            if (k == "PublicKey") pk = v; else if (k == "Endpoint") ep = v
+            else if (k == "PersistentKeepalive") ka = v; else if (k == "PresharedKey") psk = v
+        }
+        END { flush() }' "$1"
+}
 for node in "${NODES[@]}"; do
     PUB[$node]=$(e2e_conf_pubkey "$OUT/$node.conf")
-    e2e_assert_eq "$(expected_peers "$node")" "$(grep -c '^\[Peer\]' "$OUT/$node.conf" || true)" "[Peer] sections in $node.conf"
-    if ((PSK)); then
-        e2e_assert_eq "$(expected_peers "$node")" "$(grep -c '^PresharedKey *=' "$OUT/$node.conf" || true)" \
-            "PresharedKey lines in $node.conf (--preshared-keys)"
-    else
-        ! grep -q '^PresharedKey' "$OUT/$node.conf" || e2e_fail "$node.conf has a PresharedKey without --preshared-keys"
-    fi
 done
-if ((DIRECT)); then
-    ! grep -q '^PostUp.*forwarding' "$OUT/hub.conf" || e2e_fail "hub.conf enables forwarding although nothing is relayed"
-else
-    grep -qxF 'PostUp = sysctl -q -w net.ipv4.conf.%i.forwarding=1' "$OUT/hub.conf" \
-        || e2e_fail "hub.conf (a relay in use) lacks 'PostUp = sysctl -q -w net.ipv4.conf.%i.forwarding=1'"
-    if ((DUAL)); then
-        grep -qxF 'PostUp = sysctl -q -w net.ipv6.conf.all.forwarding=1' "$OUT/hub.conf" \
-            || e2e_fail "hub.conf (a dual-stack relay in use) lacks 'PostUp = sysctl -q -w net.ipv6.conf.all.forwarding=1'"
-    fi
-    for node in node-1 node-2; do
-        grep -q '^PersistentKeepalive *= *[1-9]' "$OUT/$node.conf" \
-            || e2e_fail "$node.conf (no endpoint) has no PersistentKeepalive toward the hub"
+RELAYING=0  # the hub forwards for at least one pair
+for a in node-1 node-2 node-3; do
+    for b in node-1 node-2 node-3; do
+        if [[ $a < $b ]] && ! direct "$a" "$b"; then RELAYING=1; fi
     done
+done
+for node in "${NODES[@]}"; do
+    conf=$OUT/$node.conf
+    e2e_assert_eq "$(expected_peers "$node")" "$(grep -c '^\[Peer\]' "$conf" || true)" "[Peer] sections in $node.conf"
+    table=$(conf_peers "$conf")
+    for other in $(peers_of "$node"); do
+        line=$(awk -v k="${PUB[$other]}" '$1 == k' <<<"$table")
+        [[ -n $line ]] || e2e_fail "$node.conf has no [Peer] for $other"
+        read -r _ ep ka psk <<<"$line"
+        if ((EP[$other])); then
+            e2e_assert_eq "$(endpoint_of "$other")" "$ep" "$node.conf: Endpoint of $other"
+        else
+            e2e_assert_eq - "$ep" "$node.conf: Endpoint of $other (behind NAT)"
+        fi
+        if ((!EP[$node] && EP[$other])); then
+            [[ $ka =~ ^[1-9][0-9]*$ ]] || e2e_fail "$node.conf (behind NAT): no PersistentKeepalive toward $other (got '$ka')"
+        else
+            e2e_assert_eq - "$ka" "$node.conf: PersistentKeepalive toward $other"
+        fi
+        e2e_assert_eq "$( ((PSK)) && echo yes || echo -)" "$psk" "$node.conf: PresharedKey for $other present"
+    done
+done
+hook4='PostUp = sysctl -q -w net.ipv4.conf.%i.forwarding=1'
+hook6='PostUp = sysctl -q -w net.ipv6.conf.all.forwarding=1'
+if ((RELAYING)); then
+    grep -qxF "$hook4" "$OUT/hub.conf" || e2e_fail "hub.conf (a relay in use) lacks '$hook4'"
+    if ((DUAL)); then grep -qxF "$hook6" "$OUT/hub.conf" || e2e_fail "hub.conf (a dual-stack relay in use) lacks '$hook6'"; fi
+else
+    ! grep -q '^PostUp.*forwarding' "$OUT/hub.conf" || e2e_fail "hub.conf enables forwarding although it relays nothing"
 fi
+for node in node-1 node-2 node-3; do
+    ! grep -q '^PostUp.*forwarding' "$OUT/$node.conf" || e2e_fail "$node.conf (not a relay) enables forwarding"
+done
 e2e_log "rendered 4 configs: modes 0700/0600, byte-identical when rendered again"
 
 # ---- 3. namespaces, underlay, wg-quick up ---------------------------------------------------------------
@@ -201,6 +243,9 @@ e2e_log "wg-quick up: hub, node-1, node-2 (wireguard-go); node-3 never started"
 for node in "${STARTED[@]}"; do
     e2e_assert_eq "$(expected_peers "$node")" "$(e2e_peer_count "${NS[$node]}" "${IFN[$node]}")" \
         "number of peers of $node (wg show ${IFN[$node]} peers)"
+    for other in $(peers_of "$node"); do
+        e2e_has_peer "${NS[$node]}" "${IFN[$node]}" "${PUB[$other]}" || e2e_fail "$node's interface has no peer $other"
+    done
     e2e_assert_eq "${PUB[$node]}" "$(e2e_wg "${NS[$node]}" show "${IFN[$node]}" public-key)" "public key of $node's interface"
 done
 e2e_has_peer "${NS[hub]}" "${IFN[hub]}" "${PUB[node-3]}" || e2e_fail "the hub has no peer entry for node-3"
@@ -216,12 +261,22 @@ fi
 if ((DIRECT)); then
     e2e_has_peer "${NS[node-1]}" "${IFN[node-1]}" "${PUB[node-2]}" || e2e_fail "full mesh: node-1 has no peer entry for node-2"
     e2e_has_peer "${NS[node-2]}" "${IFN[node-2]}" "${PUB[node-1]}" || e2e_fail "full mesh: node-2 has no peer entry for node-1"
-    e2e_assert_eq "$(endpoint_of node-2)" "$(e2e_wg_peer_field "${NS[node-1]}" "${IFN[node-1]}" endpoints "${PUB[node-2]}")" \
-        "node-1's endpoint for node-2"
+    if ((EP[node-2])); then
+        e2e_assert_eq "$(endpoint_of node-2)" "$(e2e_wg_peer_field "${NS[node-1]}" "${IFN[node-1]}" endpoints "${PUB[node-2]}")" \
+            "node-1's endpoint for node-2"
+    fi
 else
     ! e2e_has_peer "${NS[node-1]}" "${IFN[node-1]}" "${PUB[node-2]}" || e2e_fail "node-1 has a peer entry for node-2 (should go via the hub)"
     ! e2e_has_peer "${NS[node-2]}" "${IFN[node-2]}" "${PUB[node-1]}" || e2e_fail "node-2 has a peer entry for node-1 (should go via the hub)"
     e2e_has_peer "${NS[node-1]}" "${IFN[node-1]}" "${PUB[hub]}" || e2e_fail "node-1 has no peer entry for the hub"
+fi
+if ((RELAYING)); then
+    e2e_assert_eq 1 "$(ip netns exec "${NS[hub]}" sysctl -n "net.ipv4.conf.${IFN[hub]}.forwarding")" \
+        "net.ipv4.conf.${IFN[hub]}.forwarding on the hub (set by PostUp)"
+    if ((DUAL)); then
+        e2e_assert_eq 1 "$(ip netns exec "${NS[hub]}" sysctl -n net.ipv6.conf.all.forwarding)" \
+            "net.ipv6.conf.all.forwarding on the hub (set by PostUp)"
+    fi
 fi
 
 # ---- 4. node-1 <-> node-2 -------------------------------------------------------------------------------
@@ -248,6 +303,10 @@ if ((DIRECT)); then
         || e2e_fail "full mesh: node-1 has no handshake with node-2 (latest-handshakes)"
     e2e_handshake_nonzero "${NS[node-2]}" "${IFN[node-2]}" "${PUB[node-1]}" \
         || e2e_fail "full mesh: node-2 has no handshake with node-1 (latest-handshakes)"
+    # node-1 knows where node-2 is: configured, or (behind NAT) learned from node-2's packets.
+    ep=$(e2e_wg_peer_field "${NS[node-1]}" "${IFN[node-1]}" endpoints "${PUB[node-2]}")
+    if ((DUAL)); then want="[$(u6 node-2)]:"; else want="$(u4 node-2):"; fi
+    [[ $ep == "$want"* ]] || e2e_fail "node-1's endpoint for node-2 is '$ep', not node-2's underlay address ${want%:}"
     # ~20 kB crossed between node-1 and node-2; the hub may at most have seen a stray handshake or keepalive.
     ((hub_n1_delta < 1000 && hub_n2_delta < 1000)) \
         || e2e_fail "full mesh: the hub carried node-1/node-2 traffic (${hub_n1_delta} B / ${hub_n2_delta} B), not direct"
@@ -256,12 +315,6 @@ else
     # Everything went through the hub: at least the 10 kB of pings from node-1, and their echo to node-2.
     ((hub_n1_delta > 10000 && hub_n2_delta > 10000)) \
         || e2e_fail "the hub did not carry node-1 <-> node-2 traffic (${hub_n1_delta} B / ${hub_n2_delta} B)"
-    e2e_assert_eq 1 "$(ip netns exec "${NS[hub]}" sysctl -n "net.ipv4.conf.${IFN[hub]}.forwarding")" \
-        "net.ipv4.conf.${IFN[hub]}.forwarding on the hub (set by PostUp)"
-    if ((DUAL)); then
-        e2e_assert_eq 1 "$(ip netns exec "${NS[hub]}" sysctl -n net.ipv6.conf.all.forwarding)" \
-            "net.ipv6.conf.all.forwarding on the hub (set by PostUp)"
-    fi
     e2e_handshake_nonzero "${NS[node-1]}" "${IFN[node-1]}" "${PUB[hub]}" || e2e_fail "node-1 has no handshake with the hub"
     e2e_log "node-1 <-> node-2 through the hub, which forwards"
 fi
@@ -283,10 +336,10 @@ e2e_log "every node pings the hub; node-3's peer entry exists and has never hand
 
 # ---- 6. a bulk transfer node-1 -> node-2 (iperf3, no timing assertions) ------------------------------
 e2e_step "iperf3 node-1 -> node-2"
-ip netns exec "${NS[node-2]}" iperf3 -s -1 -D -B "$(v4 node-2)" --logfile "$E2E_WORK/iperf3-server.log" \
+ip netns exec "${NS[node-2]}" timeout 10 iperf3 -s -1 -D -B "$(v4 node-2)" --logfile "$E2E_WORK/iperf3-server.log" \
     || e2e_fail "cannot start iperf3 -s on node-2"
 e2e_wait_for 10 "iperf3 server listening on node-2" \
-    ip netns exec "${NS[node-2]}" sh -c 'ss -Hltn "sport = :5201" | grep -q .'
+    ip netns exec "${NS[node-2]}" timeout 5 sh -c 'ss -Hltn "sport = :5201" | grep -q .'
 hub_n1_before=$(e2e_transfer_total "${NS[hub]}" "${IFN[hub]}" "${PUB[node-1]}")
 iperf_out=$(ip netns exec "${NS[node-1]}" timeout 30 iperf3 -c "$(v4 node-2)" -t 1 -f m 2>&1) \
     || e2e_fail "iperf3 node-1 -> node-2 failed: $(tail -n 3 <<<"$iperf_out")"
@@ -295,7 +348,7 @@ hub_n1_delta=$(($(e2e_transfer_total "${NS[hub]}" "${IFN[hub]}" "${PUB[node-1]}"
 if ((DIRECT)); then
     ((hub_n1_delta < 65536)) || e2e_fail "full mesh: the hub carried ${hub_n1_delta} B of node-1's iperf3 traffic"
 else
-    ((hub_n1_delta > 1000000)) || e2e_fail "the hub carried only ${hub_n1_delta} B of node-1's iperf3 traffic"
+    ((hub_n1_delta > 100000)) || e2e_fail "the hub carried only ${hub_n1_delta} B of node-1's iperf3 traffic"
 fi
 e2e_log "iperf3 node-1 -> node-2: ${rate:-?} (hub saw ${hub_n1_delta} B from node-1)"
 
