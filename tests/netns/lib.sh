@@ -40,6 +40,8 @@ e2e_verbose() { [[ ${E2E_VERBOSE:-0} == 1 ]] && e2e_log "$@"; return 0; }
 # An assertion failed: say which scenario and what, dump diagnostics, exit 1 (cleanup runs from the trap).
 e2e_fail() {
     printf '[%s %s] FAIL: %s\n' "$(e2e_ts)" "$E2E_SCENARIO" "$*" >&"$E2E_ERR_FD"
+    # In a subshell (a command substitution) just exit: the main process reports and dumps diagnostics.
+    [[ $BASHPID == "$$" ]] || exit 1
     if declare -F e2e_diagnostics >/dev/null && [[ ${E2E_IN_DIAG:-0} == 0 ]]; then
         E2E_IN_DIAG=1
         e2e_diagnostics >&"$E2E_ERR_FD" 2>&1 || true

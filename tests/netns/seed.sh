@@ -160,6 +160,23 @@ for node in "${NODES[@]}"; do
         || e2e_fail "wiremesh render MESH $node (stdout) differs from $node.conf"
 done
 
+# Stock wg-quick parses every config, node-3's (never brought up) included.
+for node in "${NODES[@]}"; do
+    install -m 0600 "$OUT/$node.conf" "$E2E_WORK/strip-${SHORT[$node]}.conf"
+    timeout 10 wg-quick strip "$E2E_WORK/strip-${SHORT[$node]}.conf" >"$E2E_WORK/strip-${SHORT[$node]}.out" 2>&1 \
+        || e2e_fail "wg-quick strip rejects $node.conf: $(tr '\n' ' ' <"$E2E_WORK/strip-${SHORT[$node]}.out")"
+done
+
+# Removing node-3 (on a copy of the mesh) leaves a verified mesh whose configs no longer mention it.
+mkdir -p "$E2E_WORK/removed"
+cp -a "$E2E_WORK/seed.toml" "$E2E_WORK/seed.keys" "$E2E_WORK/removed/"
+wm remove "$E2E_WORK/removed/seed.toml" node-3 >/dev/null || e2e_fail "wiremesh remove node-3 failed"
+wm verify "$E2E_WORK/removed/seed.toml" >/dev/null || e2e_fail "wiremesh verify failed after removing node-3"
+wm render "$E2E_WORK/removed/seed.toml" --out "$E2E_WORK/removed/configs" >/dev/null \
+    || e2e_fail "wiremesh render failed after removing node-3"
+[[ ! -e $E2E_WORK/removed/configs/node-3.conf ]] || e2e_fail "node-3.conf rendered after wiremesh remove node-3"
+e2e_assert_eq 2 "$(grep -c '^\[Peer\]' "$E2E_WORK/removed/configs/hub.conf" || true)" "the hub's [Peer]s after removing node-3"
+
 # Static expectations on the text (runtime checks follow): exactly the expected peers, each with an
 # Endpoint iff it has one, a PersistentKeepalive iff we are behind NAT and it is not, a PresharedKey iff
 # --preshared-keys; forwarding hooks on the hub iff it relays some pair.
