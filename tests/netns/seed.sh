@@ -13,6 +13,8 @@
 #   hybrid                 full-mesh topology, node-1 and node-2 behind NAT: their traffic goes via the relay
 #   full-mesh-mixed        full mesh, only node-1 has an endpoint: node-2 (behind NAT) reaches it directly
 #                          thanks to its keepalive, while node-2 <-> node-3 (both behind NAT) use the hub
+#   full-mesh-subnets      full-mesh with a --subnet behind every node (10.99.N.0/24): subnet-to-subnet pings
+#   hybrid-subnets         hybrid with subnets: the hub routes node subnets between nodes behind NAT
 #   full-mesh-dual-stack   full-mesh over an IPv6 underlay, overlay 10.88.0.0/24 + fd88::/64, v4 and v6 pings
 #   hybrid-dual-stack      hybrid over an IPv6 underlay, node-to-node v4 and v6 forwarded by the hub
 #   hub-and-spoke-psk      hub-and-spoke with `wiremesh init --preshared-keys`
@@ -22,7 +24,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-SCENARIOS=(full-mesh hub-and-spoke hybrid full-mesh-mixed full-mesh-dual-stack hybrid-dual-stack hub-and-spoke-psk)
+SCENARIOS=(full-mesh hub-and-spoke hybrid full-mesh-mixed full-mesh-subnets hybrid-subnets full-mesh-dual-stack
+    hybrid-dual-stack hub-and-spoke-psk)
 
 if [[ ${1:-} == --list ]]; then
     printf '%s\n' "${SCENARIOS[@]}"
@@ -41,11 +44,14 @@ TOPOLOGY=full-mesh                # --topology
 declare -A EP=([hub]=1 [node-1]=0 [node-2]=0 [node-3]=0)  # 1: has a public --endpoint (else behind NAT)
 DUAL=0                            # 1: overlay 10.88.0.0/24 + fd88::/64, endpoints on the IPv6 underlay
 PSK=0                             # 1: wiremesh init --preshared-keys
+SUBNETS=0                         # 1: every node has --subnet 10.99.N.0/24, its .1 on the node's loopback
 case $SCENARIO in
     full-mesh) E2E_TAG=fm EP[node-1]=1 EP[node-2]=1 ;;
     hub-and-spoke) E2E_TAG=hs TOPOLOGY=hub-and-spoke ;;
     hybrid) E2E_TAG=hy ;;
     full-mesh-mixed) E2E_TAG=fx EP[node-1]=1 ;;
+    full-mesh-subnets) E2E_TAG=fs EP[node-1]=1 EP[node-2]=1 SUBNETS=1 ;;
+    hybrid-subnets) E2E_TAG=ys SUBNETS=1 ;;
     full-mesh-dual-stack) E2E_TAG=f6 EP[node-1]=1 EP[node-2]=1 DUAL=1 ;;
     hybrid-dual-stack) E2E_TAG=y6 DUAL=1 ;;
     hub-and-spoke-psk) E2E_TAG=hp TOPOLOGY=hub-and-spoke PSK=1 ;;
@@ -58,6 +64,8 @@ v4() { printf '10.88.0.%s' "${HOST[$1]}"; }        # overlay
 v6() { printf 'fd88::%s' "${HOST[$1]}"; }
 u4() { printf '192.0.2.%s' "${HOST[$1]}"; }        # underlay
 u6() { printf '2001:db8::%s' "${HOST[$1]}"; }
+subnet() { printf '10.99.%s.0/24' "${HOST[$1]}"; }  # behind the node (SUBNETS=1)
+in_subnet() { printf '10.99.%s.1' "${HOST[$1]}"; }
 endpoint_of() { if ((DUAL)); then printf '[%s]:%s' "$(u6 "$1")" "$PORT"; else printf '%s:%s' "$(u4 "$1")" "$PORT"; fi; }
 
 # The contract under test: in a full mesh a pair peers directly when at least one side has an endpoint,
@@ -116,7 +124,7 @@ e2e_diagnostics() {
     echo "---- end of diagnostics ----"
 }
 
-e2e_log "scenario $SCENARIO: topology $TOPOLOGY, endpoints: hub node-1=${EP[node-1]} node-2=${EP[node-2]}, dual-stack $DUAL, psk $PSK (run $E2E_RUN)"
+e2e_log "scenario $SCENARIO: topology $TOPOLOGY, endpoints: hub node-1=${EP[node-1]} node-2=${EP[node-2]}, dual-stack $DUAL, psk $PSK, subnets $SUBNETS (run $E2E_RUN)"
 
 # ---- 1. the mesh, built with the CLI ------------------------------------------------------------------
 e2e_step "building the mesh with the CLI"
@@ -127,6 +135,7 @@ wm "${init_args[@]}" >/dev/null || e2e_fail "wiremesh ${init_args[*]} failed"
 for node in "${NODES[@]}"; do
     args=(add "$MESH" "$node" --address "$(v4 "$node")")
     ((DUAL)) && args+=(--address "$(v6 "$node")")
+    ((SUBNETS)) && args+=(--subnet "$(subnet "$node")")
     if [[ $node == hub ]]; then
         args+=(--relay --endpoint "$(endpoint_of hub)")
     elif ((EP[$node])); then
@@ -244,6 +253,9 @@ for node in "${STARTED[@]}"; do
     else
         e2e_underlay_attach "${NS[$node]}" "${SHORT[$node]}" "$(u4 "$node")"
     fi
+    if ((SUBNETS)); then  # the network behind the node, represented by one address on its loopback
+        ip -n "${NS[$node]}" addr add "$(in_subnet "$node")/32" dev lo
+    fi
 done
 for node in node-1 node-2; do
     e2e_wait_for 10 "underlay: $node reaches the hub at $(u4 hub)" ping_once "${NS[$node]}" "$(u4 hub)"
@@ -350,6 +362,20 @@ if ((DIRECT)); then
     e2e_assert_eq 0 "$(e2e_handshake "${NS[node-1]}" "${IFN[node-1]}" "${PUB[node-3]}")" "node-1's latest handshake with node-3"
 fi
 e2e_log "every node pings the hub; node-3's peer entry exists and has never handshaken"
+
+if ((SUBNETS)); then
+    e2e_step "subnets behind the nodes"
+    for pair in node-1:node-2 node-2:node-1 node-1:hub node-2:hub hub:node-1 hub:node-2; do
+        from=${pair%%:*} to=${pair##*:}
+        e2e_wait_for 20 "$from -> $to's subnet ($(in_subnet "$to"))" ping_once "${NS[$from]}" "$(in_subnet "$to")"
+        ping_ok "${NS[$from]}" "$(in_subnet "$to")" || e2e_fail "$from -> $to's subnet ($(in_subnet "$to")) failed"
+    done
+    # And from subnet to subnet: the source is node-1's subnet address, which node-2 (or the hub) must
+    # accept from node-1 (cryptokey routing) and route back.
+    ip netns exec "${NS[node-1]}" timeout 15 ping -n -q -c 3 -i 0.2 -W 2 -I "$(in_subnet node-1)" "$(in_subnet node-2)" >/dev/null \
+        || e2e_fail "subnet to subnet: $(in_subnet node-1) (node-1) -> $(in_subnet node-2) (node-2) failed"
+    e2e_log "subnets behind hub, node-1 and node-2 reach each other"
+fi
 
 # ---- 6. a bulk transfer node-1 -> node-2 (iperf3, no timing assertions) ------------------------------
 e2e_step "iperf3 node-1 -> node-2"
