@@ -7,7 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::IoError;
 
@@ -32,21 +32,42 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), crate
 /// Writes many files atomically: every file goes to a synced temporary first (in parallel, since
 /// flushing is mostly waiting), and only when all of them succeeded are they renamed into place. On
 /// failure no target is touched and the temporaries are removed.
-pub fn write_many_atomic(files: &[(std::path::PathBuf, String)], mode: u32) -> Result<(), crate::Error> {
+pub fn write_many_atomic(files: &[(PathBuf, String)], mode: u32) -> Result<(), crate::Error> {
+    write_many_atomic_with(files.len(), |i| Ok((files[i].0.clone(), files[i].1.clone())), mode)
+}
+
+/// Like [`write_many_atomic`], but file `i` is produced by `produce(i)` inside the writer threads, so
+/// producing (e.g. rendering) overlaps with writing and not every text is held in memory at once. If
+/// any file fails to be produced or written, nothing is renamed into place.
+pub fn write_many_atomic_with<F>(count: usize, produce: F, mode: u32) -> Result<(), crate::Error>
+where
+    F: Fn(usize) -> Result<(PathBuf, String), crate::Error> + Sync,
+{
     const IO_WORKERS: usize = 8;
-    let chunk = files.len().div_ceil(IO_WORKERS).max(1);
-    let results: Vec<Vec<Result<std::path::PathBuf, IoError>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|group| scope.spawn(move || group.iter().map(|(path, text)| write_temp(path, text.as_bytes(), mode)).collect()))
+    let chunk = count.div_ceil(IO_WORKERS).max(1);
+    let produce = &produce;
+    let results: Vec<Vec<Result<(PathBuf, PathBuf), crate::Error>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|first| {
+                scope.spawn(move || {
+                    (first..(first + chunk).min(count))
+                        .map(|i| {
+                            let (target, text) = produce(i)?;
+                            let tmp = write_temp(&target, text.as_bytes(), mode)?;
+                            Ok((tmp, target))
+                        })
+                        .collect()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().expect("writer thread panicked")).collect()
     });
-    let mut temps = Vec::with_capacity(files.len());
+    let mut temps = Vec::with_capacity(count);
     let mut first_error = None;
-    for (result, (target, _)) in results.into_iter().flatten().zip(files) {
+    for result in results.into_iter().flatten() {
         match result {
-            Ok(tmp) => temps.push((tmp, target.clone())),
+            Ok(pair) => temps.push(pair),
             Err(err) => {
                 first_error.get_or_insert(err);
             }
@@ -56,13 +77,13 @@ pub fn write_many_atomic(files: &[(std::path::PathBuf, String)], mode: u32) -> R
         for (tmp, _) in &temps {
             let _ = fs::remove_file(tmp);
         }
-        return Err(err.into());
+        return Err(err);
     }
     commit(&temps).map_err(Into::into)
 }
 
 /// Creates a temporary file next to `path` with `mode`, writes and fsyncs `contents`.
-fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<std::path::PathBuf, IoError> {
+fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, IoError> {
     let dir = parent_dir(path);
     let file_name = path
         .file_name()
@@ -97,7 +118,7 @@ fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<std::path::Path
 }
 
 /// Renames synced temporaries over their targets, then syncs the directories.
-fn commit(pairs: &[(std::path::PathBuf, std::path::PathBuf)]) -> Result<(), IoError> {
+fn commit(pairs: &[(PathBuf, PathBuf)]) -> Result<(), IoError> {
     for (i, (tmp, target)) in pairs.iter().enumerate() {
         if let Err(err) = fs::rename(tmp, target) {
             for (rest, _) in &pairs[i..] {

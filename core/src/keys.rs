@@ -239,6 +239,13 @@ impl PublicKey {
         encode_hex(&self.0)
     }
 
+    /// Appends wg's base64 form to `out` without allocating (for renderers writing many keys).
+    pub fn push_base64(&self, out: &mut String) {
+        let mut buf = [0u8; 44];
+        let written = STANDARD.encode_slice(self.0, &mut buf).expect("44 bytes hold a 32-byte key in base64");
+        out.push_str(std::str::from_utf8(&buf[..written]).expect("base64 is ASCII"));
+    }
+
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0

@@ -27,7 +27,9 @@
 //! let plan = plan(&mesh).unwrap();
 //! verify(&plan).unwrap();                    // every pair proven to reach every other
 //! let node1 = plan.node("node-1").unwrap();
-//! assert_eq!(node1.peers.len(), 2);          // the hub, and node-2 through the hub
+//! assert_eq!(node1.peers.len(), 1);          // only the hub: node-2 is also behind NAT…
+//! assert_eq!(node1.peers[0].allowed_ips[0].to_string(), "10.88.0.0/24"); // …so the hub relays
+//! assert_eq!(plan.node("hub").unwrap().peers.len(), 2);
 //! ```
 
 mod config;
@@ -50,7 +52,7 @@ pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
     VerifyError, ALL_CODES,
 };
-pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
+pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, write_many_atomic_with, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
 pub use ipam::{Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};

@@ -121,13 +121,16 @@ pub fn render_all(plan: &Plan, format: ConfigFormat) -> Result<Vec<String>, crat
 }
 
 /// Renders every node and writes `<dir>/<node>.conf` for each: the directory is created (or tightened)
-/// to 0700, each file written atomically with mode 0600. Everything is rendered before the first file
-/// is written, so a rendering error leaves the directory untouched. Returns the paths written.
+/// to 0700, each file written with mode 0600 to a synced temporary, and only when every node rendered
+/// and every temporary was written are they renamed into place — so an error leaves the directory as it
+/// was. Returns the paths written.
 pub fn write_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Result<Vec<PathBuf>, crate::Error> {
-    let texts = render_all(plan, format)?;
     fsutil::create_private_dir(dir)?;
-    let files: Vec<(PathBuf, String)> =
-        plan.nodes.iter().zip(texts).map(|(node, text)| (dir.join(format!("{}.conf", node.name)), text)).collect();
-    fsutil::write_many_atomic(&files, fsutil::SECRET_FILE_MODE)?;
-    Ok(files.into_iter().map(|(path, _)| path).collect())
+    let path_of = |node: &NodePlan| dir.join(format!("{}.conf", node.name));
+    fsutil::write_many_atomic_with(
+        plan.nodes.len(),
+        |i| Ok((path_of(&plan.nodes[i]), render_node(&plan.nodes[i], format)?)),
+        fsutil::SECRET_FILE_MODE,
+    )?;
+    Ok(plan.nodes.iter().map(path_of).collect())
 }

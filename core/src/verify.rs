@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use crate::error::VerifyError;
 use crate::mesh::name::Name;
 use crate::plan::prefix::{mask, Prefix};
-use crate::plan::{NodePlan, Plan, Reach};
+use crate::plan::{Plan, Reach};
 
 /// Every problem code [`verify()`] can report.
 pub const PROBLEM_CODES: &[&str] = &[
@@ -129,17 +129,20 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
                 ..problem("relay_without_endpoint", format!("relay {} has no endpoint, so nodes behind NAT cannot reach it", node.name))
             });
         }
-        let mut seen = HashMap::new();
-        for peer in &node.peers {
-            for prefix in &peer.allowed_ips {
-                if let Some(first) = seen.insert(prefix.trunc(), &peer.name) {
-                    problems.push(Problem {
-                        pair: Some((first.clone(), peer.name.clone())),
-                        hop: Some(node.name.clone()),
-                        prefix: Some(prefix.trunc()),
-                        ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {}", node.name, peer.name))
-                    });
-                }
+        // Sorting finds repeated prefixes without hashing half a million of them.
+        let mut prefixes: Vec<(IpNet, usize)> =
+            node.peers.iter().enumerate().flat_map(|(i, p)| p.allowed_ips.iter().map(move |net| (net.trunc(), i))).collect();
+        prefixes.sort_unstable();
+        for pair in prefixes.windows(2) {
+            let ((prefix, first), (other, second)) = (pair[0], pair[1]);
+            if prefix == other {
+                let (first, second) = (&node.peers[first].name, &node.peers[second].name);
+                problems.push(Problem {
+                    pair: Some((first.clone(), second.clone())),
+                    hop: Some(node.name.clone()),
+                    prefix: Some(prefix),
+                    ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {second}", node.name))
+                });
             }
         }
     }
@@ -236,6 +239,8 @@ struct World<'a> {
     owned: Vec<Vec<Prefix>>,
     /// Node index by name, for policy lookups.
     by_name: HashMap<&'a str, u32>,
+    /// Per node, per peer entry: the node index it points to (`None` for unknown keys).
+    peer_nodes: Vec<Vec<Option<u32>>>,
 }
 
 impl<'a> World<'a> {
@@ -243,10 +248,14 @@ impl<'a> World<'a> {
         let by_key: HashMap<_, u32> = plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
         let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
         let mut tables = Vec::with_capacity(plan.nodes.len());
+        let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
         for node in &plan.nodes {
             let mut table = Table::default();
+            let mut targets = Vec::with_capacity(node.peers.len());
             for peer in &node.peers {
-                let Some(&idx) = by_key.get(&peer.public_key) else {
+                let target = by_key.get(&peer.public_key).copied();
+                targets.push(target);
+                let Some(idx) = target else {
                     problems.push(Problem {
                         hop: Some(node.name.clone()),
                         ..problem("unknown_peer", format!("{} has a peer {} whose key belongs to no node", node.name, peer.name))
@@ -259,6 +268,7 @@ impl<'a> World<'a> {
             }
             table.finish();
             tables.push(table);
+            peer_nodes.push(targets);
         }
         let owned = plan
             .nodes
@@ -267,7 +277,7 @@ impl<'a> World<'a> {
                 n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net)).collect()
             })
             .collect();
-        World { plan, tables, owned, by_name }
+        World { plan, tables, owned, by_name, peer_nodes }
     }
 
     fn name(&self, idx: u32) -> Name {
@@ -277,10 +287,9 @@ impl<'a> World<'a> {
     /// Follows one packet from `from` (source `src`) to the owner of `dst`; returns the number of relay
     /// hops, or the problem.
     fn follow(&self, from: u32, to: u32, src: &Prefix, dst: &Prefix) -> Result<usize, Problem> {
-        let pair = Some((self.name(from), self.name(to)));
         let fail = |code: &'static str, hop: u32, prefix: &Prefix, message: String| Problem {
             code,
-            pair: pair.clone(),
+            pair: Some((self.name(from), self.name(to))),
             hop: Some(self.name(hop)),
             prefix: Some(prefix.to_net()),
             message,
@@ -440,12 +449,24 @@ impl<'a> World<'a> {
 
 /// Checks each link once: both sides list each other, agree on the preshared key, one can dial the other.
 fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
-    let by_key: HashMap<_, &NodePlan> = plan.nodes.iter().map(|n| (n.public_key, n)).collect();
+    let n = plan.nodes.len();
+    // back[b * n + a] = index of a's entry in b's peers, so the reverse entry is one array read.
+    const NONE: u32 = u32::MAX;
+    let mut back = vec![NONE; n * n];
+    for (b, targets) in world.peer_nodes.iter().enumerate() {
+        for (entry, target) in targets.iter().enumerate() {
+            if let Some(a) = target {
+                back[b * n + *a as usize] = entry as u32;
+            }
+        }
+    }
     for (a, node) in plan.nodes.iter().enumerate() {
-        for peer in &node.peers {
-            let Some(other) = by_key.get(&peer.public_key) else { continue };
+        for (peer, target) in node.peers.iter().zip(&world.peer_nodes[a]) {
+            let Some(b) = target.map(|t| t as usize) else { continue };
+            let other = &plan.nodes[b];
             let pair = Some((node.name.clone(), other.name.clone()));
-            let Some(back) = other.peers.iter().find(|p| p.public_key == node.public_key) else {
+            let entry = back[b * n + a];
+            if entry == NONE {
                 problems.push(Problem {
                     pair,
                     hop: Some(other.name.clone()),
@@ -454,13 +475,13 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                     message: format!("{} lists {} as a peer but {} does not list {}", node.name, other.name, other.name, node.name),
                 });
                 continue;
-            };
+            }
             // Report each link once, from the side that comes first.
-            let b = world.by_name.get(other.name.as_str()).copied().unwrap_or(0) as usize;
             if a > b {
                 continue;
             }
-            if peer.preshared_key != back.preshared_key {
+            let reverse = &other.peers[entry as usize];
+            if peer.preshared_key != reverse.preshared_key {
                 problems.push(Problem {
                     pair: pair.clone(),
                     hop: None,
@@ -469,7 +490,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                     message: format!("{} and {} use different preshared keys for each other", node.name, other.name),
                 });
             }
-            if peer.endpoint.is_none() && back.endpoint.is_none() {
+            if peer.endpoint.is_none() && reverse.endpoint.is_none() {
                 problems.push(Problem {
                     pair,
                     hop: None,

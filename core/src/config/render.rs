@@ -57,11 +57,17 @@ fn push_secret(out: &mut String, key: Setting, mut encoded: String) {
     encoded.zeroize();
 }
 
-/// Appends a comma-separated list line, when the list is not empty.
-fn push_list<T: ToString>(out: &mut String, key: Setting, items: &[T]) {
-    if !items.is_empty() {
-        let joined: Vec<String> = items.iter().map(ToString::to_string).collect();
-        push_line(out, key, &joined.join(", "));
+/// Appends a comma-separated list line, when the list is not empty (formatted straight into `out`:
+/// this runs once per peer, a million times for a large mesh).
+fn push_list<T: std::fmt::Display>(out: &mut String, key: Setting, items: &[T]) {
+    use std::fmt::Write as _;
+    if let Some((first, rest)) = items.split_first() {
+        out.push_str(key.name());
+        let _ = write!(out, " = {first}");
+        for item in rest {
+            let _ = write!(out, ", {item}");
+        }
+        out.push('\n');
     }
 }
 
@@ -141,7 +147,10 @@ fn render_peer(out: &mut String, peer: &PeerSection, index: usize) -> Result<(),
         out.push('\n');
     }
     out.push_str("[Peer]\n");
-    push_line(out, Setting::PublicKey, &peer.public_key.to_base64());
+    out.push_str(Setting::PublicKey.name());
+    out.push_str(" = ");
+    peer.public_key.push_base64(out);
+    out.push('\n');
     if let Some(psk) = &peer.preshared_key {
         push_secret(out, Setting::PresharedKey, psk.to_base64());
     }
@@ -156,7 +165,12 @@ fn render_peer(out: &mut String, peer: &PeerSection, index: usize) -> Result<(),
         let text = endpoint.to_string();
         // The fields are public, so a hand-built endpoint may not be one `Endpoint::parse` produces
         // (an upper-case or malformed DNS name, port 0): refuse what would not read back as itself.
-        if Endpoint::parse(&text, Setting::Endpoint.name()).ok().as_ref() != Some(endpoint) {
+        // An IP endpoint always reads back unless its port is 0; only DNS names need the full check.
+        let reads_back = match endpoint.host {
+            Host::Ip(_) => endpoint.port != 0,
+            Host::Dns(_) => Endpoint::parse(&text, Setting::Endpoint.name()).ok().as_ref() == Some(endpoint),
+        };
+        if !reads_back {
             return Err(place.invalid(
                 Setting::Endpoint.name(),
                 "not an endpoint wg accepts back unchanged (lower-case DNS name or IP address, port 1-65535)",

@@ -5,6 +5,7 @@
 //! newlines or anything else a file system, shell or config parser would treat specially.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::MeshError;
 
@@ -12,8 +13,9 @@ use crate::error::MeshError;
 pub const MAX_NAME_LEN: usize = 63;
 
 /// A validated name: 1 to 63 characters from `[A-Za-z0-9_.-]`, starting with a letter or digit.
+/// Cheap to clone (shared), since plans repeat every node's name in every other node's tables.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(String);
+pub struct Name(Arc<str>);
 
 impl Name {
     /// Validates `value`; `field` names where it came from in errors (e.g. `nodes[1].name`).
@@ -31,7 +33,7 @@ impl Name {
         if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
             return Err(invalid("names use only letters, digits, '_', '.' and '-'"));
         }
-        Ok(Name(value.to_string()))
+        Ok(Name(Arc::from(value)))
     }
 
     /// The name as text.
@@ -60,13 +62,13 @@ impl AsRef<str> for Name {
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        &*self.0 == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        &*self.0 == *other
     }
 }
 

@@ -22,7 +22,7 @@ use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::mesh::endpoint::Endpoint;
 use crate::mesh::model::{LinkPolicy, Mesh, Node, Topology};
 use crate::mesh::name::Name;
-use allowed_ips::{Minimizer, UNROUTED};
+use allowed_ips::{Minimizer, Scratch, UNROUTED};
 use prefix::Prefix;
 use trie::DestTrie;
 
@@ -215,38 +215,105 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
         used
     };
 
-    let mut peer_index = vec![UNROUTED; nodes.len()];
-    let mut labels = vec![UNROUTED; atoms.len()];
-    let mut plans = Vec::with_capacity(nodes.len());
-    for (me, node) in nodes.iter().enumerate() {
+    let shared = Shared {
+        mesh,
+        keys: &keys,
+        seed,
+        connections: &connections,
+        trie: &trie,
+        atom_owner: &atom_owner,
+        atom_is_subnet: &atom_is_subnet,
+        relay_order: &relay_order,
+        used_as_relay: &used_as_relay,
+    };
+    // Every interface is independent: spread them over the cores, each worker with its own buffers.
+    let n = nodes.len();
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    let plans: Vec<NodePlan> = if n < 64 || workers < 2 {
+        let mut worker = Worker::new(n, atom_owner.len());
+        (0..n).map(|me| worker.node(&shared, me)).collect()
+    } else {
+        let chunk = n.div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|first| {
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let mut worker = Worker::new(n, shared.atom_owner.len());
+                        (first..(first + chunk).min(n)).map(|me| worker.node(shared, me)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("planning worker panicked")).collect()
+        })
+    };
+    Ok(Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes: plans })
+}
+
+/// Read-only inputs every interface's computation shares.
+struct Shared<'a> {
+    mesh: &'a Mesh,
+    keys: &'a [PublicKey],
+    seed: Option<&'a PresharedKey>,
+    connections: &'a Connections,
+    trie: &'a DestTrie,
+    atom_owner: &'a [usize],
+    atom_is_subnet: &'a [bool],
+    relay_order: &'a [usize],
+    used_as_relay: &'a [bool],
+}
+
+/// One planning thread's reusable buffers.
+struct Worker {
+    peer_index: Vec<u32>,
+    labels: Vec<u32>,
+    placements: Vec<(Prefix, u32)>,
+    scratch: Scratch,
+}
+
+impl Worker {
+    fn new(nodes: usize, atoms: usize) -> Self {
+        Worker { peer_index: vec![UNROUTED; nodes], labels: vec![UNROUTED; atoms], placements: Vec::new(), scratch: Scratch::default() }
+    }
+
+    /// Plans the interface of node `me`.
+    fn node(&mut self, shared: &Shared<'_>, me: usize) -> NodePlan {
+        let nodes = &shared.mesh.nodes;
+        let node = &nodes[me];
+        let connections = shared.connections;
         let peers_of_me: Vec<usize> = (0..nodes.len()).filter(|&o| o != me && connections.get(me, o) == DIRECT).collect();
         for (idx, &o) in peers_of_me.iter().enumerate() {
-            peer_index[o] = idx as u32;
+            self.peer_index[o] = idx as u32;
         }
-        let fill = relay_order
+        // The relay that takes everything in the mesh networks this node has no better route for.
+        let fill = shared
+            .relay_order
             .iter()
             .find(|&&r| (0..nodes.len()).any(|o| o != me && connections.get(me, o) == r as u32))
-            .map(|&r| peer_index[r])
+            .map(|&r| self.peer_index[r])
             .unwrap_or(UNROUTED);
-        for (atom, label) in labels.iter_mut().enumerate() {
-            let owner = atom_owner[atom];
+        for (atom, label) in self.labels.iter_mut().enumerate() {
+            let owner = shared.atom_owner[atom];
             *label = if owner == me {
-                if atom_is_subnet[atom] {
+                if shared.atom_is_subnet[atom] {
                     UNROUTED
                 } else {
                     fill
                 }
             } else {
                 match connections.get(me, owner) {
-                    DIRECT => peer_index[owner],
+                    DIRECT => self.peer_index[owner],
                     BLOCKED => UNROUTED,
-                    relay => peer_index[relay as usize],
+                    relay => self.peer_index[relay as usize],
                 }
             };
         }
+        self.placements.clear();
+        Minimizer::new(shared.trie, &self.labels, fill, &mut self.scratch).placements(&mut self.placements);
         let mut allowed: Vec<Vec<IpNet>> = vec![Vec::new(); peers_of_me.len()];
-        for (prefix, label) in Minimizer::new(&trie, &labels, fill).placements() {
-            allowed[label as usize].push(prefix.to_net());
+        for (prefix, label) in &self.placements {
+            allowed[*label as usize].push(prefix.to_net());
         }
         let mut relays_for: Vec<Vec<Name>> = vec![Vec::new(); peers_of_me.len()];
         let mut routes = Vec::with_capacity(nodes.len().saturating_sub(1));
@@ -258,13 +325,14 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
                 DIRECT => Reach::Direct,
                 BLOCKED => Reach::Blocked,
                 relay => {
-                    relays_for[peer_index[relay as usize] as usize].push(other.name.clone());
+                    relays_for[self.peer_index[relay as usize] as usize].push(other.name.clone());
                     Reach::Via(nodes[relay as usize].name.clone())
                 }
             };
             routes.push(Route { node: other.name.clone(), reach });
         }
-        let keepalive = node.persistent_keepalive.unwrap_or(mesh.mesh.persistent_keepalive);
+        let keepalive = node.persistent_keepalive.unwrap_or(shared.mesh.mesh.persistent_keepalive);
+        let keys = shared.keys;
         let peers = peers_of_me
             .iter()
             .zip(allowed)
@@ -275,7 +343,7 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
                 PeerPlan {
                     name: other.name.clone(),
                     public_key: keys[o],
-                    preshared_key: seed.map(|s| PresharedKey::derive_for_pair(s, &keys[me], &keys[o])),
+                    preshared_key: shared.seed.map(|s| PresharedKey::derive_for_pair(s, &keys[me], &keys[o])),
                     endpoint: other.endpoint.clone(),
                     allowed_ips,
                     persistent_keepalive: (node.endpoint.is_none() && other.endpoint.is_some() && keepalive > 0)
@@ -284,9 +352,8 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
                 }
             })
             .collect();
-        plans.push(node_plan(mesh, node, keys[me], used_as_relay[me], peers, routes));
+        node_plan(shared.mesh, node, keys[me], shared.used_as_relay[me], peers, routes)
     }
-    Ok(Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes: plans })
 }
 
 fn node_plan(mesh: &Mesh, node: &Node, public_key: PublicKey, used_as_relay: bool, peers: Vec<PeerPlan>, routes: Vec<Route>) -> NodePlan {
