@@ -348,6 +348,26 @@ else
     e2e_log "node-1 <-> node-2 through the hub, which forwards"
 fi
 
+# Cryptokey routing with wiremesh's AllowedIPs: packets from node-1 with node-3's address as source must
+# be dropped by the first WireGuard hop (node-2 when direct, else the hub), i.e. never reach its TUN.
+e2e_step "spoofed source dropped"
+hop=hub
+if ((DIRECT)); then hop="node-2"; fi
+tun_rx() { ip netns exec "${NS[$hop]}" cat "/sys/class/net/${IFN[$hop]}/statistics/rx_packets"; }
+ip -n "${NS[node-1]}" addr add "$(v4 node-3)/32" dev lo
+rx_before=$(tun_rx)
+ip netns exec "${NS[node-1]}" timeout 10 ping -n -q -c 5 -i 0.1 -W 1 -I "$(v4 node-3)" "$(v4 node-2)" >/dev/null 2>&1 || true
+sleep 0.3
+spoofed=$(($(tun_rx) - rx_before))
+ip -n "${NS[node-1]}" addr del "$(v4 node-3)/32" dev lo
+rx_before=$(tun_rx)
+ip netns exec "${NS[node-1]}" timeout 10 ping -n -q -c 5 -i 0.1 -W 1 "$(v4 node-2)" >/dev/null 2>&1 || true
+sleep 0.3
+genuine=$(($(tun_rx) - rx_before))
+((spoofed < 5)) || e2e_fail "$hop accepted ${spoofed} packets from node-1 with node-3's source address $(v4 node-3)"
+((genuine >= 5)) || e2e_fail "$hop received only ${genuine} of 5 genuine packets from node-1 (control for the spoofing check)"
+e2e_log "node-1 spoofing node-3's address: $hop's interface received ${spoofed} packets (genuine: ${genuine})"
+
 # ---- 5. every node reaches the hub; node-3 never handshakes ---------------------------------------------
 e2e_step "pinging the hub"
 for node in node-1 node-2; do
