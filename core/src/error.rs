@@ -72,7 +72,6 @@ impl Error {
 pub const ALL_CODES: &[&str] = &[
     "key_invalid_base64",
     "key_invalid_hex",
-    "key_wrong_length",
     "key_non_canonical",
     "key_in_file",
     "ipam_exhausted",
@@ -122,9 +121,6 @@ pub enum KeyError {
     /// Not 64 hex digits.
     #[error("invalid {kind}: expected 64 hexadecimal digits")]
     InvalidHex { kind: KeyKind },
-    /// Decoded to the wrong number of bytes.
-    #[error("invalid {kind}: decoded to {actual} bytes, expected 32")]
-    WrongLength { kind: KeyKind, actual: usize },
     /// The last base64 symbol has padding bits set, so the text is not wg's spelling of any key.
     #[error("invalid {kind}: non-canonical base64 (padding bits set)")]
     NonCanonical { kind: KeyKind },
@@ -139,7 +135,6 @@ impl KeyError {
         match self {
             KeyError::InvalidBase64 { .. } => "key_invalid_base64",
             KeyError::InvalidHex { .. } => "key_invalid_hex",
-            KeyError::WrongLength { .. } => "key_wrong_length",
             KeyError::NonCanonical { .. } => "key_non_canonical",
             KeyError::InFile { .. } => "key_in_file",
         }

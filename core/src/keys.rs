@@ -64,8 +64,9 @@ fn decode_base64(text: &str, kind: KeyKind) -> Result<[u8; KEY_LEN], KeyError> {
         _ => KeyError::InvalidBase64 { kind },
     })?;
     if decoded.len() != KEY_LEN {
+        // 44 characters with exactly one '=' always decode to 32 bytes; kept as a guard.
         decoded.zeroize();
-        return Err(KeyError::WrongLength { kind, actual: decoded.len() });
+        return Err(KeyError::InvalidBase64 { kind });
     }
     let mut bytes = [0u8; KEY_LEN];
     bytes.copy_from_slice(&decoded);
@@ -280,7 +281,7 @@ impl serde::Serialize for PublicKey {
 impl<'de> serde::Deserialize<'de> for PublicKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        PublicKey::from_base64(&text).map_err(serde::de::Error::custom)
+        PublicKey::from_base64(&text).map_err(crate::mesh::field_error)
     }
 }
 

@@ -124,7 +124,7 @@ impl serde::Serialize for Endpoint {
 impl<'de> serde::Deserialize<'de> for Endpoint {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Endpoint::parse(&text, "endpoint").map_err(serde::de::Error::custom)
+        Endpoint::parse(&text, "endpoint").map_err(crate::mesh::field_error)
     }
 }
 

@@ -301,18 +301,24 @@ impl Mesh {
         Mesh { mesh: settings, nodes: Vec::new(), rules: Vec::new(), preshared_key_seed: None }
     }
 
-    /// Parses and validates a mesh from TOML text.
-    pub fn from_toml_str(text: &str) -> Result<Self, MeshError> {
-        let mesh: Mesh = toml::from_str(text)
-            .map_err(|err| MeshError::Syntax { source_name: "<toml>".into(), message: one_line(&err.to_string()) })?;
+    /// Parses and validates a mesh from TOML text. A bad name, endpoint or key keeps its own error
+    /// code, with the line it is on as the field.
+    pub fn from_toml_str(text: &str) -> Result<Self, crate::Error> {
+        super::take_field_error();
+        let mesh: Mesh = toml::from_str(text).map_err(|err| {
+            let line = err.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!("line {l}")).unwrap_or_else(|| "<toml>".into());
+            typed_or_syntax(at, one_line(&err.to_string()))
+        })?;
         mesh.validate()?;
         Ok(mesh)
     }
 
     /// Parses and validates a mesh from JSON text (same schema as TOML).
-    pub fn from_json_str(text: &str) -> Result<Self, MeshError> {
+    pub fn from_json_str(text: &str) -> Result<Self, crate::Error> {
+        super::take_field_error();
         let mesh: Mesh = serde_json::from_str(text)
-            .map_err(|err| MeshError::Syntax { source_name: "<json>".into(), message: err.to_string() })?;
+            .map_err(|err| typed_or_syntax(format!("line {}", err.line()), err.to_string()))?;
         mesh.validate()?;
         Ok(mesh)
     }
@@ -511,6 +517,20 @@ impl Mesh {
     /// Nodes by name, for lookups.
     pub fn index(&self) -> BTreeMap<&str, usize> {
         self.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect()
+    }
+}
+
+/// The typed error recorded while deserialising (its field replaced by `at`), else a syntax error.
+fn typed_or_syntax(at: String, message: String) -> crate::Error {
+    match super::take_field_error() {
+        Some(crate::Error::Mesh(MeshError::InvalidName { value, reason, .. })) => {
+            MeshError::InvalidName { field: at, value, reason }.into()
+        }
+        Some(crate::Error::Mesh(MeshError::InvalidEndpoint { value, reason, .. })) => {
+            MeshError::InvalidEndpoint { field: at, value, reason }.into()
+        }
+        Some(other) => other,
+        None => MeshError::Syntax { source_name: at, message }.into(),
     }
 }
 

@@ -81,7 +81,7 @@ impl serde::Serialize for Name {
 impl<'de> serde::Deserialize<'de> for Name {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Name::new(&text, "name").map_err(serde::de::Error::custom)
+        Name::new(&text, "name").map_err(crate::mesh::field_error)
     }
 }
 

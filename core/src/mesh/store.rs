@@ -37,7 +37,9 @@ impl Mesh {
         let source_name = path.display().to_string();
         let mut mesh = if is_json(path) { Mesh::from_json_str(&text) } else { Mesh::from_toml_str(&text) }.map_err(
             |err| match err {
-                MeshError::Syntax { message, .. } => MeshError::Syntax { source_name, message },
+                crate::Error::Mesh(MeshError::Syntax { source_name: at, message }) => {
+                    MeshError::Syntax { source_name: format!("{source_name} {at}"), message }.into()
+                }
                 other => other,
             },
         )?;

@@ -2,10 +2,10 @@
 //!
 //! Every destination of the mesh (a trie leaf, an "atom") gets a label for the interface being
 //! planned: the index of the peer it must be routed to, or [`UNROUTED`] when it must reach no peer
-//! (the node's own subnets, nodes policy keeps it from). Empty space inside the mesh networks gets the
-//! `fill` label: the node's default relay when it uses one (so a spoke's hub holds the covering /24 and
-//! later-added nodes are reachable through it), otherwise unrouted. Space outside the mesh networks and
-//! subnets is always unrouted.
+//! (the node's own subnets, nodes policy keeps it from). Empty space inside the mesh networks (and the
+//! node's own address) is [`DONT_CARE`] when the node has a default relay — any prefix may cover it, and
+//! ties go to the relay, so a spoke's hub holds the covering /24 and later-added nodes are reachable
+//! through it — and unrouted otherwise. Space outside the mesh networks and subnets is always unrouted.
 //!
 //! WireGuard matches AllowedIPs by longest prefix across all peers of an interface, so a wide prefix on
 //! one peer can be overridden by narrower ones on others, but nothing can "un-route" a range once it is
@@ -19,6 +19,11 @@ use super::trie::{DestTrie, NO_CHILD};
 
 /// The label of a region that must not be routed to any peer.
 pub const UNROUTED: u32 = u32::MAX;
+/// The label of a region that may be routed anywhere or nowhere (unallocated mesh space, the node's own
+/// address) — used when the node has a default relay, which such space then prefers.
+pub const DONT_CARE: u32 = u32::MAX - 1;
+/// Marks a label set as "every label" (the set of a don't-care region).
+const ALL: u32 = u32::MAX;
 
 /// The bottom-up state of a subtree. Label sets live in the minimiser's arena (`start..start + len`),
 /// so an interface's whole pass allocates nothing once the buffers are warm.
@@ -87,6 +92,7 @@ impl<'a> Minimizer<'a> {
     fn contains(&self, state: State, label: u32) -> bool {
         match state {
             State::Tainted(_) => false,
+            State::Labeled { len: ALL, .. } => true,
             State::Labeled { start, len, .. } => self.set(start, len).binary_search(&label).is_ok(),
         }
     }
@@ -100,6 +106,7 @@ impl<'a> Minimizer<'a> {
 
     fn first_choice(&self, state: State) -> u32 {
         match state {
+            State::Labeled { len: ALL, .. } => self.fill,
             State::Labeled { start, len, .. } => {
                 if self.contains(state, self.fill) {
                     self.fill
@@ -118,16 +125,16 @@ impl<'a> Minimizer<'a> {
     }
 
     fn leaf(&mut self, label: u32) -> State {
-        if label == UNROUTED {
-            State::Tainted(0)
-        } else {
-            self.singleton(label, 0)
+        match label {
+            UNROUTED => State::Tainted(0),
+            DONT_CARE => State::Labeled { m: 0, start: 0, len: ALL },
+            label => self.singleton(label, 0),
         }
     }
 
     fn gap_label(&self, idx: u32) -> u32 {
-        if self.trie.nodes[idx as usize].inside_anchor {
-            self.fill
+        if self.trie.nodes[idx as usize].inside_anchor && self.fill != UNROUTED {
+            DONT_CARE
         } else {
             UNROUTED
         }
@@ -178,6 +185,9 @@ impl<'a> Minimizer<'a> {
                 if gap_label == UNROUTED {
                     return State::Tainted(self.cost(child, UNROUTED));
                 }
+                if gap_label == DONT_CARE {
+                    return child;
+                }
                 match child {
                     // Each gap sibling needs its own prefix: nothing wider may cover the child.
                     State::Tainted(cost) => State::Tainted(cost + u32::from(gaps)),
@@ -214,6 +224,12 @@ impl<'a> Minimizer<'a> {
     }
 
     fn intersection(&mut self, sa: u32, la: u32, sb: u32, lb: u32) -> (u32, u32) {
+        if la == ALL {
+            return (sb, lb);
+        }
+        if lb == ALL {
+            return (sa, la);
+        }
         let start = self.scratch.arena.len();
         let (mut i, mut j) = (sa as usize, sb as usize);
         let (ea, eb) = ((sa + la) as usize, (sb + lb) as usize);
@@ -233,6 +249,9 @@ impl<'a> Minimizer<'a> {
     }
 
     fn union(&mut self, sa: u32, la: u32, sb: u32, lb: u32) -> (u32, u32) {
+        if la == ALL || lb == ALL {
+            return (0, ALL);
+        }
         let start = self.scratch.arena.len();
         let (mut i, mut j) = (sa as usize, sb as usize);
         let (ea, eb) = ((sa + la) as usize, (sb + lb) as usize);
@@ -255,11 +274,11 @@ impl<'a> Minimizer<'a> {
 
     fn slot_cost(&self, slot: &Slot, inherited: u32) -> u32 {
         match *slot {
-            Slot::Gap { label, .. } => u32::from(label != UNROUTED && label != inherited),
+            Slot::Gap { label, .. } => u32::from(label != UNROUTED && label != DONT_CARE && label != inherited),
             Slot::Child { idx, gaps: 0, .. } => self.cost(self.scratch.states[idx as usize], inherited),
             Slot::Child { idx, gaps, gap_label, .. } => {
                 let child = self.scratch.states[idx as usize];
-                if gap_label == UNROUTED || inherited == gap_label {
+                if gap_label == UNROUTED || gap_label == DONT_CARE || inherited == gap_label {
                     return self.cost(child, inherited);
                 }
                 let one_wide = match child {
@@ -280,10 +299,11 @@ impl<'a> Minimizer<'a> {
             State::Tainted(_) => debug_assert_eq!(inherited, UNROUTED),
             State::Labeled { m, .. } => {
                 if !self.contains(state, inherited) {
-                    // Prefer pushing the decision down when that costs no more (narrower prefixes).
+                    // On a tie, a direct peer's prefix is pushed down (it keeps its /32) while the
+                    // default relay's is placed as high as possible (it holds the covering network).
                     let place = leaf || {
                         let pushed: u32 = self.slots(idx).iter().map(|s| self.slot_cost(s, inherited)).sum();
-                        pushed > m + 1
+                        pushed > m + 1 || (pushed == m + 1 && self.fill != UNROUTED && self.first_choice(state) == self.fill)
                     };
                     if place {
                         label = self.first_choice(state);
@@ -303,13 +323,13 @@ impl<'a> Minimizer<'a> {
     fn assign_slot(&self, slot: &Slot, inherited: u32, out: &mut Vec<(Prefix, u32)>) {
         match *slot {
             Slot::Gap { half, label } => {
-                if label != UNROUTED && label != inherited {
+                if label != UNROUTED && label != DONT_CARE && label != inherited {
                     out.push((half, label));
                 }
             }
             Slot::Child { idx, gaps: 0, .. } => self.assign(idx, inherited, out),
             Slot::Child { idx, half, gaps, gap_label } => {
-                if gap_label == UNROUTED || inherited == gap_label {
+                if gap_label == UNROUTED || gap_label == DONT_CARE || inherited == gap_label {
                     return self.assign(idx, inherited, out);
                 }
                 let child = self.scratch.states[idx as usize];
@@ -398,7 +418,7 @@ mod tests {
         #[test]
         fn placements_route_exactly_and_optimally(
             hosts in proptest::collection::btree_set(0u8..64, 1..24),
-            labels in proptest::collection::vec(prop_oneof![3 => 0u32..4, 1 => Just(UNROUTED)], 24),
+            labels in proptest::collection::vec(prop_oneof![3 => 0u32..4, 1 => Just(UNROUTED), 1 => Just(DONT_CARE)], 24),
             fill in prop_oneof![0u32..4, Just(UNROUTED)],
         ) {
             let atoms: Vec<Prefix> = hosts.iter().map(|h| p(&format!("10.0.0.{h}/32"))).collect();
@@ -412,10 +432,13 @@ mod tests {
             for (prefix, _) in &placements {
                 prop_assert!(seen.insert(*prefix), "prefix {} placed twice", prefix.to_net());
             }
+            let gap = if fill == UNROUTED { UNROUTED } else { DONT_CARE };
             for h in 0u8..64 {
                 let addr = p(&format!("10.0.0.{h}/32"));
-                let want = atoms.iter().position(|a| *a == addr).map(|i| atom_labels[i]).unwrap_or(fill);
-                prop_assert_eq!(lookup(&placements, &addr), want, "address 10.0.0.{}", h);
+                let want = atoms.iter().position(|a| *a == addr).map(|i| atom_labels[i]).unwrap_or(gap);
+                if want != DONT_CARE {
+                    prop_assert_eq!(lookup(&placements, &addr), want, "address 10.0.0.{}", h);
+                }
             }
             prop_assert_eq!(lookup(&placements, &p("10.0.0.64/32")), UNROUTED);
             prop_assert_eq!(lookup(&placements, &p("9.255.255.255/32")), UNROUTED);
@@ -423,14 +446,15 @@ mod tests {
 
         /// On small instances the DP matches brute force over all sets of labelled prefixes.
         #[test]
-        fn matches_brute_force(labels in proptest::collection::vec(prop_oneof![0u32..2, Just(UNROUTED)], 4), fill in prop_oneof![0u32..2, Just(UNROUTED)], mask in 1u8..16) {
+        fn matches_brute_force(labels in proptest::collection::vec(prop_oneof![0u32..2, Just(UNROUTED), Just(DONT_CARE)], 4), fill in prop_oneof![0u32..2, Just(UNROUTED)], mask in 1u8..16) {
             let hosts: Vec<u8> = (0..4).filter(|h| mask & (1 << h) != 0).collect();
             let atoms: Vec<Prefix> = hosts.iter().map(|h| p(&format!("10.0.0.{h}/32"))).collect();
             let trie = DestTrie::build(&[p("10.0.0.0/30")], &atoms);
             let atom_labels = &labels[..atoms.len()];
             let mut scratch = Scratch::default();
             let min = Minimizer::new(&trie, atom_labels, fill, &mut scratch);
-            let want: Vec<u32> = (0u8..4).map(|h| hosts.iter().position(|x| *x == h).map(|i| atom_labels[i]).unwrap_or(fill)).collect();
+            let gap = if fill == UNROUTED { UNROUTED } else { DONT_CARE };
+            let want: Vec<u32> = (0u8..4).map(|h| hosts.iter().position(|x| *x == h).map(|i| atom_labels[i]).unwrap_or(gap)).collect();
             // Candidate prefixes inside the /30: 7 of them, each unused or labelled 0 or 1.
             let candidates: Vec<Prefix> = (0..=2u8).flat_map(|extra| {
                 let len = 30 + extra;
@@ -440,7 +464,7 @@ mod tests {
             let mut assignment = vec![0u8; candidates.len()];
             loop {
                 let placed: Vec<(Prefix, u32)> = candidates.iter().zip(&assignment).filter(|(_, a)| **a > 0).map(|(c, a)| (*c, u32::from(*a - 1))).collect();
-                if (placed.len() as u32) < best && (0u8..4).all(|h| lookup(&placed, &p(&format!("10.0.0.{h}/32"))) == want[h as usize]) {
+                if (placed.len() as u32) < best && (0u8..4).all(|h| want[h as usize] == DONT_CARE || lookup(&placed, &p(&format!("10.0.0.{h}/32"))) == want[h as usize]) {
                     best = placed.len() as u32;
                 }
                 let mut i = 0;

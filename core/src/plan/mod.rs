@@ -22,7 +22,7 @@ use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::mesh::endpoint::Endpoint;
 use crate::mesh::model::{LinkPolicy, Mesh, Node, Topology};
 use crate::mesh::name::Name;
-use allowed_ips::{Minimizer, Scratch, UNROUTED};
+use allowed_ips::{Minimizer, Scratch, DONT_CARE, UNROUTED};
 use prefix::Prefix;
 use trie::DestTrie;
 
@@ -296,10 +296,12 @@ impl Worker {
         for (atom, label) in self.labels.iter_mut().enumerate() {
             let owner = shared.atom_owner[atom];
             *label = if owner == me {
-                if shared.atom_is_subnet[atom] {
+                // Its own subnets must not go into the tunnel; its own address may be covered by the
+                // relay's prefix (local routes win) when it has a relay, else it is left alone.
+                if shared.atom_is_subnet[atom] || fill == UNROUTED {
                     UNROUTED
                 } else {
-                    fill
+                    DONT_CARE
                 }
             } else {
                 match connections.get(me, owner) {
@@ -481,3 +483,6 @@ fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
     }
     Ok(Connections { n, cells })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! The `wiremesh` command line, driven as a user would: build the seed deployment, verify, show,
+//! render (modes, byte-identical reruns, nothing written on error), graph, import, keys.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn wiremesh(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wiremesh")).current_dir(dir).args(args).output().expect("run wiremesh")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = wiremesh(dir, args);
+    assert!(out.status.success(), "wiremesh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail; returns its one-line error and checks its shape and code.
+fn fails(dir: &Path, args: &[&str], code: &str) -> String {
+    let out = wiremesh(dir, args);
+    assert_eq!(out.status.code(), Some(1), "wiremesh {args:?} should fail");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with(&format!("wiremesh: error[{code}]: ")), "{stderr}");
+    stderr
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn seed(dir: &Path, topology: &str) {
+    ok(dir, &["init", "seed.toml", "--network", "10.88.0.0/24", "--topology", topology]);
+    ok(dir, &["add", "seed.toml", "hub", "--relay", "--endpoint", "167.172.142.145:51820", "--address", "10.88.0.1"]);
+    ok(dir, &["add", "seed.toml", "node-1", "--address", "10.88.0.11"]);
+    ok(dir, &["add", "seed.toml", "node-2", "--address", "10.88.0.12"]);
+    ok(dir, &["add", "seed.toml", "node-3"]);
+}
+
+#[test]
+fn seed_deployment_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed(d, "full-mesh");
+    assert_eq!(mode(&d.join("seed.keys")), 0o700);
+    assert_eq!(mode(&d.join("seed.keys/hub.key")), 0o600);
+    let mesh = std::fs::read_to_string(d.join("seed.toml")).unwrap();
+    assert!(mesh.contains("10.88.0.2"), "node-3 got the lowest free address:\n{mesh}");
+    assert!(!mesh.contains(&std::fs::read_to_string(d.join("seed.keys/hub.key")).unwrap().trim().to_string()));
+
+    let verified = ok(d, &["verify", "seed.toml"]);
+    assert!(verified.starts_with("ok: 4 node(s), 12 ordered pair(s) proven (6 through a relay)"), "{verified}");
+    let shown = ok(d, &["show", "seed.toml", "node-1"]);
+    assert!(shown.contains("-> node-2") && shown.contains("via hub"), "{shown}");
+    let json: serde_json::Value = serde_json::from_str(&ok(d, &["show", "seed.toml", "--json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+
+    ok(d, &["render", "seed.toml", "--out", "configs"]);
+    assert_eq!(mode(&d.join("configs")), 0o700);
+    let first: Vec<(String, Vec<u8>)> = ["hub", "node-1", "node-2", "node-3"]
+        .iter()
+        .map(|n| {
+            let path = d.join(format!("configs/{n}.conf"));
+            assert_eq!(mode(&path), 0o600, "{n}.conf");
+            (n.to_string(), std::fs::read(path).unwrap())
+        })
+        .collect();
+    ok(d, &["render", "seed.toml", "--out", "configs"]);
+    for (n, bytes) in &first {
+        assert_eq!(&std::fs::read(d.join(format!("configs/{n}.conf"))).unwrap(), bytes, "{n} rendered twice differs");
+    }
+    assert_eq!(std::fs::read_dir(d.join("configs")).unwrap().count(), 4, "no temporary files left");
+    let node1 = ok(d, &["render", "seed.toml", "node-1"]);
+    assert_eq!(node1.as_bytes(), first[1].1.as_slice());
+    assert!(node1.contains("AllowedIPs = 10.88.0.0/24") && node1.contains("PersistentKeepalive = 25"));
+    let hub = ok(d, &["render", "seed.toml", "hub", "--format", "setconf"]);
+    assert!(!hub.contains("Address") && !hub.contains("PostUp") && hub.contains("[Peer]"));
+
+    let dot = ok(d, &["graph", "seed.toml"]);
+    assert!(dot.starts_with("graph \"seed\" {"));
+    assert!(dot.contains("\"hub\" -- \"node-1\";"));
+    assert!(dot.contains("\"node-1\" -- \"node-2\" [style=dashed"));
+
+    ok(d, &["remove", "seed.toml", "node-3"]);
+    assert!(ok(d, &["verify", "seed.toml"]).starts_with("ok: 3 node(s)"));
+}
+
+#[test]
+fn hub_and_spoke_and_json_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed(d, "hub-and-spoke");
+    let report: serde_json::Value = serde_json::from_str(&ok(d, &["verify", "seed.toml", "--json"])).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["relayed_pairs"], 6);
+}
+
+#[test]
+fn errors_are_one_line_with_a_code_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "m.toml", "--network", "10.88.0.0/24"]);
+    let before = std::fs::read(d.join("m.toml")).unwrap();
+    fails(d, &["init", "m.toml", "--network", "10.99.0.0/24"], "io_already_exists");
+    fails(d, &["add", "m.toml", "bad name"], "mesh_invalid_name");
+    fails(d, &["add", "m.toml", "x", "--endpoint", "nope"], "mesh_invalid_endpoint");
+    fails(d, &["add", "m.toml", "x", "--address", "10.99.0.1"], "mesh_invalid_value");
+    assert_eq!(std::fs::read(d.join("m.toml")).unwrap(), before, "failed commands leave the mesh as it was");
+    ok(d, &["add", "m.toml", "a"]);
+    ok(d, &["add", "m.toml", "b"]);
+    let unroutable = fails(d, &["verify", "m.toml"], "plan_unroutable_pair");
+    assert!(unroutable.contains("a <-> b"));
+    fails(d, &["render", "m.toml", "--out", "out"], "plan_unroutable_pair");
+    assert!(!d.join("out").exists());
+    fails(d, &["render", "m.toml", "nobody"], "plan_unroutable_pair");
+    fails(d, &["show", "missing.toml"], "io_not_found");
+
+    // A node whose private key is nowhere to be found: rendering refuses, and no file appears.
+    ok(d, &["init", "k.toml", "--network", "10.88.0.0/24"]);
+    ok(d, &["add", "k.toml", "hub", "--relay", "--endpoint", "192.0.2.1:51820"]);
+    let key = ok(d, &["genkey"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wiremesh"))
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(key.as_bytes()).unwrap();
+    let public = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let toml = std::fs::read_to_string(d.join("k.toml")).unwrap()
+        + &format!("\n[[nodes]]\nname = \"orphan\"\npublic_key = \"{}\"\n", public.trim());
+    std::fs::write(d.join("k.toml"), toml).unwrap();
+    fails(d, &["render", "k.toml", "--out", "kout"], "mesh_missing_key");
+    let leftovers = std::fs::read_dir(d.join("kout")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "nothing written when one node cannot be rendered");
+}
+
+#[test]
+fn keys_like_wg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let private = ok(d, &["genkey"]);
+    assert_eq!(private.len(), 45);
+    assert!(private.ends_with("=\n"));
+    let psk = ok(d, &["genpsk"]);
+    assert_eq!(psk.len(), 45);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wiremesh"))
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"not a key\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("wiremesh: error[key_invalid_base64]"));
+    assert!(!stderr.contains("not a key"), "the input (maybe a secret) is never echoed");
+}
+
+#[test]
+fn import_rendered_configs_and_a_meshconf_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two public nodes and two behind NAT: a hybrid whose relay the importer must recognise.
+    ok(d, &["init", "orig.toml", "--network", "10.88.0.0/24"]);
+    ok(d, &["add", "orig.toml", "hub", "--relay", "--endpoint", "192.0.2.1:51820"]);
+    ok(d, &["add", "orig.toml", "node-1", "--endpoint", "192.0.2.11:51820", "--subnet", "192.168.50.0/24"]);
+    ok(d, &["add", "orig.toml", "node-2"]);
+    ok(d, &["add", "orig.toml", "node-3"]);
+    ok(d, &["render", "orig.toml", "--out", "conf"]);
+    ok(d, &["import", "imported.toml", "conf/hub.conf", "conf/node-1.conf", "conf/node-2.conf", "conf/node-3.conf"]);
+    let imported = std::fs::read_to_string(d.join("imported.toml")).unwrap();
+    assert!(imported.contains("192.168.50.0/24"), "subnets come from the peers' AllowedIPs:\n{imported}");
+    assert!(imported.contains("relay = true"), "node-2 and node-3 reach each other through the hub:\n{imported}");
+    ok(d, &["render", "imported.toml", "--out", "conf2"]);
+    for n in ["hub", "node-1", "node-2", "node-3"] {
+        let a = std::fs::read_to_string(d.join(format!("conf/{n}.conf"))).unwrap();
+        let b = std::fs::read_to_string(d.join(format!("conf2/{n}.conf"))).unwrap();
+        assert_eq!(a, b, "{n}: the imported mesh renders the same config");
+    }
+
+    let csv = "\"Name\",\"Address\",\"Endpoint\",\"AllowedIPs\",\"ListenPort\",\"PersistentKeepalive\",\"FwMark\",\"PrivateKey\",\"DNS\",\"MTU\",\"Table\",\"PreUp\",\"PostUp\",\"PreDown\",\"PostDown\",\"SaveConfig\"\n";
+    let mut csv = csv.to_string();
+    for (i, endpoint) in ["192.0.2.1", "192.0.2.2", ""].iter().enumerate() {
+        let key = ok(d, &["genkey"]);
+        csv += &format!(
+            "\"n{i}\",\"10.7.0.{}/24\",\"{endpoint}\",\"\",\"51820\",\"\",\"\",\"{}\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"\n",
+            i + 1,
+            key.trim()
+        );
+    }
+    std::fs::write(d.join("database.csv"), csv).unwrap();
+    ok(d, &["import", "mc.toml", "--meshconf", "database.csv"]);
+    let verified = ok(d, &["verify", "mc.toml"]);
+    assert!(verified.starts_with("ok: 3 node(s), 6 ordered pair(s) proven (0 through a relay)"), "{verified}");
+    let n2 = ok(d, &["render", "mc.toml", "n2"]);
+    assert!(n2.contains("Endpoint = 192.0.2.1:51820") && n2.contains("PersistentKeepalive = 25"), "{n2}");
+    assert_eq!(mode(&d.join("mc.keys/n0.key")), 0o600);
+}

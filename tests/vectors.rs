@@ -1,0 +1,149 @@
+//! The shared vectors under `tests/vectors/` (keys, error cases, meshes with their expected plans),
+//! checked from Rust; the Python and Node test suites read the same files.
+//!
+//! `WIREMESH_UPDATE_VECTORS=1 cargo test --test vectors` rewrites the expected `*.plan.json` files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use wiremesh::*;
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn key_vectors() {
+    let keys = read_json(&vectors().join("keys.json"));
+    for pair in keys["pairs"].as_array().unwrap() {
+        let private = PrivateKey::from_base64(pair["private"].as_str().unwrap()).unwrap();
+        assert_eq!(private.public_key().to_base64(), pair["public"].as_str().unwrap());
+        assert_eq!(private.to_hex(), pair["private_hex"].as_str().unwrap());
+        let public = PublicKey::from_hex(pair["public_hex"].as_str().unwrap()).unwrap();
+        assert_eq!(public.to_base64(), pair["public"].as_str().unwrap());
+    }
+    let unclamped = &keys["unclamped"];
+    let key = PrivateKey::from_base64(unclamped["private"].as_str().unwrap()).unwrap();
+    assert_eq!(key.to_base64(), unclamped["clamped"].as_str().unwrap());
+    assert_eq!(key.public_key().to_base64(), unclamped["public"].as_str().unwrap());
+    let psk = PresharedKey::from_base64(keys["preshared"]["base64"].as_str().unwrap()).unwrap();
+    assert_eq!(psk.to_hex(), keys["preshared"]["hex"].as_str().unwrap());
+}
+
+/// Runs one error case; returns the error code it produced (or None when it unexpectedly succeeded).
+fn run_case(operation: &str, input: &Value) -> Option<String> {
+    let text = || input.as_str().unwrap();
+    let code = |e: Error| Some(e.code().to_string());
+    match operation {
+        "private_key" => PrivateKey::from_base64(text()).err().map(|e| e.code().into()),
+        "public_key" => PublicKey::from_base64(text()).err().map(|e| e.code().into()),
+        "preshared_key" => PresharedKey::from_base64(text()).err().map(|e| e.code().into()),
+        "public_key_hex" => PublicKey::from_hex(text()).err().map(|e| e.code().into()),
+        "name" => Name::new(text(), "name").err().map(|e| e.code().into()),
+        "endpoint" => Endpoint::parse(text(), "endpoint").err().map(|e| e.code().into()),
+        "reservation" => Reservation::parse(text()).err().map(|e| e.code().into()),
+        "mesh_toml" => Mesh::from_toml_str(text()).err().map(|e| e.code().into()),
+        "mesh_json" => Mesh::from_json_str(text()).err().map(|e| e.code().into()),
+        "remove_node" => Mesh::from_toml_str(text()).unwrap().remove_node("nobody").err().map(|e| e.code().into()),
+        "plan_toml" => plan(&Mesh::from_toml_str(text()).unwrap()).err().and_then(code),
+        "verify_toml" => {
+            let plan = plan(&Mesh::from_toml_str(text()).unwrap()).unwrap();
+            verify(&plan).err().map(|e| e.code().into())
+        }
+        "parse_wg_quick" => parse_wg_quick(text(), "vector").err().map(|e| e.code().into()),
+        "parse_setconf" => parse_setconf(text(), "vector").err().map(|e| e.code().into()),
+        "render_wg_quick" => {
+            let interface = &input["interface"];
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+            };
+            let config = WgConfig {
+                interface: InterfaceSection {
+                    addresses: strings(&interface["addresses"]).iter().map(|a| a.parse().unwrap()).collect(),
+                    post_up: strings(&interface["post_up"]),
+                    ..Default::default()
+                },
+                peers: input["peers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| PeerSection {
+                        name: p["name"].as_str().map(str::to_string),
+                        allowed_ips: strings(&p["allowed_ips"]).iter().map(|a| a.parse().unwrap()).collect(),
+                        ..PeerSection::new(PublicKey::from_base64(p["public_key"].as_str().unwrap()).unwrap())
+                    })
+                    .collect(),
+            };
+            render_wg_quick(&config).err().map(|e| e.code().into())
+        }
+        "pool" => {
+            let run = || -> Result<(), Error> {
+                let mut pool = Pool::new(input["network"].as_str().unwrap().parse().unwrap())?;
+                for r in input["reserve"].as_array().into_iter().flatten() {
+                    pool.reserve(Reservation::parse(r.as_str().unwrap())?)?;
+                }
+                for a in input["assign"].as_array().into_iter().flatten() {
+                    pool.assign(a.as_str().unwrap().parse().unwrap())?;
+                }
+                for a in input["release"].as_array().into_iter().flatten() {
+                    pool.release(a.as_str().unwrap().parse().unwrap())?;
+                }
+                for _ in 0..input["allocate"].as_u64().unwrap_or(0) {
+                    pool.allocate_sequential()?;
+                }
+                Ok(())
+            };
+            run().err().and_then(code)
+        }
+        "load_mesh_file" => Mesh::load(&vectors().join(text())).err().and_then(code),
+        other => panic!("unknown operation {other}"),
+    }
+}
+
+#[test]
+fn error_vectors() {
+    let doc = read_json(&vectors().join("errors.json"));
+    let listed: Vec<&str> = doc["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(listed, ALL_CODES, "errors.json `codes` must list exactly wiremesh::ALL_CODES");
+    let mut triggered = BTreeSet::new();
+    for case in doc["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let got = run_case(case["operation"].as_str().unwrap(), &case["input"]);
+        assert_eq!(got.as_deref(), case["code"].as_str(), "case {name:?}");
+        triggered.insert(case["code"].as_str().unwrap().to_string());
+    }
+    let not_triggered: BTreeSet<String> = doc["not_triggered"].as_object().unwrap().keys().cloned().collect();
+    let all: BTreeSet<String> = ALL_CODES.iter().map(|c| c.to_string()).collect();
+    let covered: BTreeSet<String> = triggered.union(&not_triggered).cloned().collect();
+    assert_eq!(covered, all, "every code is either triggered by a case or explained in not_triggered");
+}
+
+#[test]
+fn mesh_vectors_plan_as_expected() {
+    let dir = vectors().join("meshes");
+    let update = std::env::var_os("WIREMESH_UPDATE_VECTORS").is_some();
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        count += 1;
+        let mesh = Mesh::load(&path).unwrap();
+        let plan = plan(&mesh).unwrap();
+        verify(&plan).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let got = plan_json(&plan);
+        let expected_path = path.with_extension("plan.json");
+        if update {
+            std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        }
+        let expected = read_json(&expected_path);
+        assert_eq!(got, expected, "{} plans differently from {}", path.display(), expected_path.display());
+    }
+    assert!(count >= 4);
+}
