@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every network-namespace end-to-end scenario, each in its own process with its own namespaces and
+# a time limit, then prints a summary whose last line is exactly "N passed, N failed" (CI reads it).
+# Exit status: 0 when all passed (or the suite was skipped visibly), 1 otherwise.
+#
+# usage: run-all.sh [SCENARIO...]      (as root; default: every scenario of seed.sh)
+# Environment: see lib.sh; also E2E_SCENARIO_TIMEOUT (seconds per scenario, default 180).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+E2E_SCENARIO="run-all"
+
+e2e_preflight   # a visible SKIPPED (or an error under WIREMESH_E2E_REQUIRED=1) when this machine cannot
+E2E_RUN=$(e2e_new_run_token)
+export E2E_RUN
+export WIREMESH=$E2E_WIREMESH
+timeout_s=${E2E_SCENARIO_TIMEOUT:-180}
+
+if (($#)); then
+    scenarios=("$@")
+else
+    mapfile -t scenarios < <(bash "$here/seed.sh" --list)
+fi
+
+child=""
+on_signal() {
+    local sig=$1
+    e2e_log "caught SIG$sig: stopping the running scenario"
+    [[ -z $child ]] || kill -TERM "$child" 2>/dev/null || true
+    [[ -z $child ]] || wait "$child" 2>/dev/null || true
+    e2e_sweep_run "$E2E_RUN"
+    exit 130
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'e2e_sweep_run "$E2E_RUN"' EXIT
+
+e2e_log "wiremesh: $WIREMESH ($("$WIREMESH" --version 2>/dev/null || echo 'version unknown'))"
+e2e_log "wireguard-go: $(wireguard-go --version 2>/dev/null | head -n 1); wg-quick: $(command -v wg-quick)"
+e2e_log "run $E2E_RUN: ${#scenarios[@]} scenario(s): ${scenarios[*]}"
+
+passed=0
+failed=0
+results=()
+suite_start=$SECONDS
+for scenario in "${scenarios[@]}"; do
+    e2e_log "=== $scenario ==="
+    start=$SECONDS
+    # In the background so that a signal to this script can stop it; timeout bounds it (then KILL).
+    timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" &
+    child=$!
+    rc=0
+    wait "$child" || rc=$?
+    child=""
+    took=$((SECONDS - start))
+    e2e_sweep_run "$E2E_RUN"   # a backstop: a scenario cleans up after itself unless it was killed
+    if ((rc == 0)); then
+        passed=$((passed + 1))
+        results+=("$(printf 'PASS  %-22s %4ss' "$scenario" "$took")")
+    else
+        failed=$((failed + 1))
+        why="exit $rc"
+        ((rc == 124 || rc == 137)) && why="timed out after ${timeout_s}s"
+        results+=("$(printf 'FAIL  %-22s %4ss  (%s)' "$scenario" "$took" "$why")")
+    fi
+done
+
+echo
+echo "netns end-to-end results (run $E2E_RUN, $((SECONDS - suite_start))s):"
+printf '  %s\n' "${results[@]}"
+echo "$passed passed, $failed failed"
+((failed == 0))
