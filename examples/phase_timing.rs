@@ -4,6 +4,10 @@ use std::time::Instant;
 
 fn main() -> Result<(), wiremesh::Error> {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() != 3 {
+        eprintln!("usage: phase_timing MESH DIR");
+        std::process::exit(2);
+    }
     let (mesh_path, dir) = (std::path::Path::new(&args[1]), std::path::Path::new(&args[2]));
     let t = Instant::now();
     let mut mesh = wiremesh::Mesh::load(mesh_path)?;
