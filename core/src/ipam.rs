@@ -26,6 +26,23 @@ const KEY_PROBES: u32 = 64;
 /// carries a version.
 const KEY_DOMAIN: &[u8] = b"wiremesh ipam v1";
 
+/// Parses an IP address written as text (`10.88.0.1`, `fd00::1`; surrounding whitespace ignored), for
+/// callers that hold text, such as the language bindings. Fails with [`IpamError::InvalidAddress`].
+pub fn parse_address(text: &str) -> Result<IpAddr, IpamError> {
+    text.trim().parse().map_err(|_| IpamError::InvalidAddress { text: excerpt(text), expected: "IP address" })
+}
+
+/// Parses a network written as `ADDR/PREFIX` (`10.88.0.0/24`, `fd00::/64`; surrounding whitespace
+/// ignored). Host bits are kept, as in [`IpNet`]'s own parser. Fails with [`IpamError::InvalidAddress`].
+pub fn parse_network(text: &str) -> Result<IpNet, IpamError> {
+    text.trim().parse().map_err(|_| IpamError::InvalidAddress { text: excerpt(text), expected: "CIDR block" })
+}
+
+/// At most 64 printable characters of `text`, for error messages.
+fn excerpt(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 /// Addresses that must never be handed out: a single address, a CIDR block, or an inclusive range.
 ///
 /// Parsed from and displayed as `10.88.0.1`, `10.88.0.0/28` or `10.88.0.1-10.88.0.9` (IPv6 alike), so

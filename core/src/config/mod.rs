@@ -10,6 +10,7 @@
 //! The accepted grammar, the renderers' guarantees and the handling of secrets are documented on
 //! [`WgConfig`], the public face of this module.
 
+mod json;
 mod parse;
 mod render;
 
