@@ -306,11 +306,14 @@ impl PyMesh {
     /// Adds a node. Keyword arguments are the `[[nodes]]` fields (`endpoint`, `relay`, `addresses`,
     /// `groups`, `subnets`, `public_key`, `private_key_file`, `private_key_on_node`, `listen_port`,
     /// `persistent_keepalive`, `mtu`, `dns`, `table`, `fwmark`, `pre_up`, `post_up`, `pre_down`,
-    /// `post_down`) plus `private_key`, an in-memory PrivateKey (or its base64 text).
+    /// `post_down`) plus `private_key`, an in-memory PrivateKey (or its base64 text). `None` values are
+    /// the same as leaving the argument out.
     #[pyo3(signature = (name, **fields))]
     fn add_node(&mut self, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<PyNode> {
         let private_key = take_private_key(fields)?.flatten();
         let mut object = kwargs_object(fields)?;
+        // `None` means "not given" here (as in the signature's defaults).
+        object.retain(|_, value| !value.is_null());
         object.insert("name".into(), Value::from(name));
         let field = format!("nodes[{}]", self.inner.nodes.len());
         let mut node = check(Node::from_json_value(Value::Object(object), &field))?;
@@ -319,9 +322,11 @@ impl PyMesh {
         Ok(PyNode { inner: self.inner.nodes.last().cloned().unwrap_or(node) })
     }
 
-    /// Changes fields of the node called `name` (same keywords as `add_node`; `None` resets a field).
-    #[pyo3(signature = (name, **fields))]
-    fn update_node(&mut self, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<PyNode> {
+    /// Changes fields of the node called `node` (same keywords as `add_node`, `name=` renames it;
+    /// `None` resets a field to its default). On error the mesh is unchanged.
+    #[pyo3(signature = (node, /, **fields))]
+    fn update_node(&mut self, node: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<PyNode> {
+        let name = node;
         let private_key = take_private_key(fields)?;
         let patch = Value::Object(kwargs_object(fields)?);
         let mut next = self.inner.clone();
