@@ -81,17 +81,32 @@ impl PyPlan {
         check(py.allow_threads(|| wiremesh::render_node(node, format)))
     }
 
-    /// Renders every node (GIL released, in parallel): `{node name: text}` in plan order.
+    /// Renders every node (GIL released, in parallel): `{node name: text}` in plan order. Texts become
+    /// Python strings on this thread while the rest are still being rendered.
     #[pyo3(signature = (format = "wg-quick"))]
     fn render_all<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyDict>> {
         let format = convert::format(format)?;
         let plan = &self.inner;
-        let texts = check(py.allow_threads(|| wiremesh::render_all(plan, format)))?;
-        let out = PyDict::new(py);
-        for (node, text) in self.inner.nodes.iter().zip(texts) {
-            out.set_item(node.name.as_str(), text)?;
+        let out: Py<PyDict> = PyDict::new(py).unbind();
+        // Inserting can only fail for lack of memory; the first such error is kept and raised after.
+        let mut insert_error: Option<PyErr> = None;
+        let rendered = py.allow_threads(|| {
+            wiremesh::render_each(plan, format, |index, text| {
+                if insert_error.is_none() {
+                    Python::with_gil(|py| {
+                        if let Err(err) = out.bind(py).set_item(plan.nodes[index].name.as_str(), text) {
+                            insert_error = Some(err);
+                        }
+                    });
+                }
+                Ok(())
+            })
+        });
+        check(rendered)?;
+        if let Some(err) = insert_error {
+            return Err(err);
         }
-        Ok(out)
+        Ok(out.into_bound(py))
     }
 
     /// The typed configuration of one node (a WgConfig; its repr hides the keys).

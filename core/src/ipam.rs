@@ -574,6 +574,20 @@ mod tests {
     }
 
     #[test]
+    fn parses_addresses_and_networks_from_text() {
+        assert_eq!(parse_address(" 10.88.0.1 ").unwrap(), ip("10.88.0.1"));
+        assert_eq!(parse_network("fd00::/64").unwrap(), net("fd00::/64"));
+        for bad in ["", "10.88.0", "10.88.0.256", "fd00::/64"] {
+            assert_eq!(parse_address(bad).unwrap_err().code(), "ipam_invalid_address", "{bad:?}");
+        }
+        for bad in ["10.88.0.0", "10.88.0.0/33", "x/24", "10.88.0.0/"] {
+            assert_eq!(parse_network(bad).unwrap_err().code(), "ipam_invalid_address", "{bad:?}");
+        }
+        let err = parse_address("a\nb").unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
     fn every_ipam_code_is_listed_and_produced() {
         let mut p = pool("10.88.0.0/30");
         let mut produced = BTreeSet::new();
@@ -590,6 +604,8 @@ mod tests {
         p.assign(ip("10.88.0.2")).unwrap();
         record(p.allocate_sequential().unwrap_err());
         record(Reservation::parse("10.88.0.9-10.88.0.1").unwrap_err());
+        record(parse_address("10.88.0").unwrap_err());
+        record(parse_network("10.88.0.0/33").unwrap_err());
         let listed: BTreeSet<&str> =
             crate::error::ALL_CODES.iter().copied().filter(|code| code.starts_with("ipam_")).collect();
         assert_eq!(produced, listed);
