@@ -1,7 +1,9 @@
 //! `render_each`: parallel rendering handed to the caller's thread in plan order, stopping at the
 //! first error (what the bindings use to build their strings while rendering goes on).
 
-use wiremesh::{plan, render_all, render_each, render_node, ConfigFormat, Endpoint, Mesh, MeshSettings, Name, Node, PrivateKey};
+use wiremesh::{
+    plan, render_all, render_each, render_node, ConfigFormat, Endpoint, Mesh, MeshSettings, Name, Node, PrivateKey,
+};
 
 fn mesh(n: usize) -> Mesh {
     let mut mesh = Mesh::new(MeshSettings::new(Name::new("t", "name").unwrap(), vec!["10.88.0.0/16".parse().unwrap()]));

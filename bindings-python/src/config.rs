@@ -104,12 +104,8 @@ impl PyWgConfig {
 
     fn __repr__(&self) -> String {
         let iface = &self.inner.interface;
-        let names: Vec<String> = self
-            .inner
-            .peers
-            .iter()
-            .map(|p| p.name.clone().unwrap_or_else(|| p.public_key.to_base64()))
-            .collect();
+        let names: Vec<String> =
+            self.inner.peers.iter().map(|p| p.name.clone().unwrap_or_else(|| p.public_key.to_base64())).collect();
         format!(
             "WgConfig(private_key={}, addresses={}, listen_port={}, peers={})",
             if iface.private_key.is_some() { "<redacted>" } else { "None" },

@@ -67,7 +67,9 @@ pub fn to_json(value: &Bound<'_, PyAny>, secrets: Secrets) -> PyResult<Value> {
     if let Ok(dict) = value.downcast::<PyDict>() {
         let mut object = Map::new();
         for (k, v) in dict.iter() {
-            let key: String = k.extract().map_err(|_| PyTypeError::new_err(format!("dictionary keys must be strings, not {}", k.get_type())))?;
+            let key: String = k
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("dictionary keys must be strings, not {}", k.get_type())))?;
             object.insert(key, to_json(&v, secrets)?);
         }
         return Ok(Value::Object(object));
@@ -149,7 +151,8 @@ pub fn path(value: &Bound<'_, PyAny>) -> PyResult<std::path::PathBuf> {
 
 /// A format name: `wg-quick` or `setconf` (`ValueError` otherwise).
 pub fn format(name: &str) -> PyResult<ConfigFormat> {
-    ConfigFormat::parse(name).ok_or_else(|| PyValueError::new_err(format!("unknown format {name:?}: expected 'wg-quick' or 'setconf'")))
+    ConfigFormat::parse(name)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown format {name:?}: expected 'wg-quick' or 'setconf'")))
 }
 
 /// A list of strings from displayable items.

@@ -22,6 +22,7 @@ use pyo3::exceptions::{PyException, PyFileExistsError, PyFileNotFoundError, PyOS
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::IntoPyObjectExt;
 use wiremesh::{Error, PlanError};
 
 use crate::plan::PyProblem;
@@ -87,16 +88,23 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
             "A file or directory operation failed (code io_other for the general case). `op` names the operation \
              and `filename` the path.",
         )?;
-        let os_family = |name: &str, builtin: &Bound<'_, PyType>, doc: &str| new_class(py, name, &[os.bind(py), builtin], doc);
-        let not_found =
-            os_family("NotFoundError", &py.get_type::<PyFileNotFoundError>(), "A file or directory does not exist (code io_not_found).")?;
+        let os_family =
+            |name: &str, builtin: &Bound<'_, PyType>, doc: &str| new_class(py, name, &[os.bind(py), builtin], doc);
+        let not_found = os_family(
+            "NotFoundError",
+            &py.get_type::<PyFileNotFoundError>(),
+            "A file or directory does not exist (code io_not_found).",
+        )?;
         let permission = os_family(
             "PermissionDeniedError",
             &py.get_type::<PyPermissionError>(),
             "The operating system refused access (code io_permission_denied).",
         )?;
-        let exists =
-            os_family("AlreadyExistsError", &py.get_type::<PyFileExistsError>(), "A file that must not exist does (code io_already_exists).")?;
+        let exists = os_family(
+            "AlreadyExistsError",
+            &py.get_type::<PyFileExistsError>(),
+            "A file that must not exist does (code io_already_exists).",
+        )?;
         Ok(Classes { base, key, ipam, mesh, config, plan, verify, os, not_found, permission, exists })
     })
 }
@@ -105,7 +113,19 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     let c = classes(py)?;
-    for class in [&c.base, &c.key, &c.ipam, &c.mesh, &c.config, &c.plan, &c.verify, &c.os, &c.not_found, &c.permission, &c.exists] {
+    for class in [
+        &c.base,
+        &c.key,
+        &c.ipam,
+        &c.mesh,
+        &c.config,
+        &c.plan,
+        &c.verify,
+        &c.os,
+        &c.not_found,
+        &c.permission,
+        &c.exists,
+    ] {
         let class = class.bind(py);
         module.add(class.name()?, class)?;
     }
@@ -130,10 +150,10 @@ fn build(py: Python<'_>, err: Error) -> PyResult<PyErr> {
         Error::Mesh(_) => (&c.mesh, PyTuple::new(py, [&message])?),
         Error::Config(e) => {
             let at: &wiremesh::TextLocation = e.location();
-            attributes.push(("source_name", at.source_name.clone().into_pyobject(py)?.into_any().unbind()));
-            attributes.push(("line", at.line.into_pyobject(py)?.into_any().unbind()));
-            attributes.push(("section", at.section.clone().into_pyobject(py)?.into_any().unbind()));
-            attributes.push(("key", at.key.clone().into_pyobject(py)?.into_any().unbind()));
+            attributes.push(("source_name", at.source_name.clone().into_py_any(py)?));
+            attributes.push(("line", at.line.into_py_any(py)?));
+            attributes.push(("section", at.section.clone().into_py_any(py)?));
+            attributes.push(("key", at.key.clone().into_py_any(py)?));
             (&c.config, PyTuple::new(py, [&message])?)
         }
         Error::Plan(e) => {
@@ -141,27 +161,30 @@ fn build(py: Python<'_>, err: Error) -> PyResult<PyErr> {
                 PlanError::UnroutablePair { pairs } => pairs.clone(),
                 _ => Vec::new(),
             };
-            attributes.push(("pairs", PyList::new(py, pairs)?.into_any().unbind()));
+            attributes.push(("pairs", PyList::new(py, pairs)?.into_py_any(py)?));
             (&c.plan, PyTuple::new(py, [&message])?)
         }
         Error::Verify(e) => {
             let problems = e.problems.iter().map(|p| PyProblem::from(p.clone())).collect::<Vec<_>>();
-            attributes.push(("problems", PyList::new(py, problems)?.into_any().unbind()));
+            attributes.push(("problems", PyList::new(py, problems)?.into_py_any(py)?));
             (&c.verify, PyTuple::new(py, [&message])?)
         }
         Error::Io(e) => {
             let errno = |name: &str| -> PyResult<PyObject> { Ok(py.import("errno")?.getattr(name)?.unbind()) };
             let os_args = |name: &str| -> PyResult<Bound<'_, PyTuple>> {
                 let strerror = format!("{}: {}", e.op, e.message);
-                PyTuple::new(py, [errno(name)?, strerror.into_pyobject(py)?.into_any().unbind(), e.path.display().to_string().into_pyobject(py)?.into_any().unbind()])
+                PyTuple::new(
+                    py,
+                    [errno(name)?, strerror.into_py_any(py)?, e.path.display().to_string().into_py_any(py)?],
+                )
             };
-            attributes.push(("op", e.op.into_pyobject(py)?.into_any().unbind()));
+            attributes.push(("op", e.op.into_py_any(py)?));
             match e.kind {
                 std::io::ErrorKind::NotFound => (&c.not_found, os_args("ENOENT")?),
                 std::io::ErrorKind::PermissionDenied => (&c.permission, os_args("EACCES")?),
                 std::io::ErrorKind::AlreadyExists => (&c.exists, os_args("EEXIST")?),
                 _ => {
-                    attributes.push(("filename", e.path.display().to_string().into_pyobject(py)?.into_any().unbind()));
+                    attributes.push(("filename", e.path.display().to_string().into_py_any(py)?));
                     (&c.os, PyTuple::new(py, [&message])?)
                 }
             }

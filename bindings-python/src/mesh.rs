@@ -190,7 +190,12 @@ impl PyMesh {
     /// `relay_forwarding`, `allocation` (`"sequential"` or `"key-derived"`), `reserved`.
     #[new]
     #[pyo3(signature = (name, networks, topology = "full-mesh", **settings))]
-    fn new(name: &str, networks: &Bound<'_, PyAny>, topology: &str, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn new(
+        name: &str,
+        networks: &Bound<'_, PyAny>,
+        topology: &str,
+        settings: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let mut table = kwargs_object(settings)?;
         table.insert("name".into(), Value::from(name));
         table.insert("networks".into(), to_json(networks, Secrets::Refuse)?);
@@ -351,7 +356,11 @@ impl PyMesh {
     #[pyo3(signature = (a, b, link = "direct"))]
     fn add_rule(&mut self, a: &str, b: &str, link: &str) -> PyResult<()> {
         let mut value = self.inner.to_json_value();
-        let rules = value.as_object_mut().expect("a mesh is an object").entry("rules").or_insert_with(|| Value::Array(Vec::new()));
+        let rules = value
+            .as_object_mut()
+            .expect("a mesh is an object")
+            .entry("rules")
+            .or_insert_with(|| Value::Array(Vec::new()));
         rules.as_array_mut().expect("rules are a list").push(serde_json::json!({"between": [a, b], "link": link}));
         let mut next = check(Mesh::from_json_value(value, "add_rule()"))?;
         // The value has no secrets: carry them over.
@@ -376,7 +385,8 @@ impl PyMesh {
         let generated = check(py.allow_threads(|| mesh.generate_missing()))?;
         let out = PyDict::new(py);
         out.set_item("keys", convert::strings(&generated.keys))?;
-        let addresses: Vec<(String, String)> = generated.addresses.iter().map(|(n, a)| (n.to_string(), a.to_string())).collect();
+        let addresses: Vec<(String, String)> =
+            generated.addresses.iter().map(|(n, a)| (n.to_string(), a.to_string())).collect();
         out.set_item("addresses", PyList::new(py, addresses)?)?;
         out.set_item("preshared_key_seed", generated.preshared_key_seed)?;
         Ok(out)
@@ -430,5 +440,7 @@ impl PyMesh {
 }
 
 fn unknown_node(name: &str) -> PyErr {
-    Python::with_gil(|py| crate::errors::to_py_err(py, MeshError::UnknownNode { field: "nodes".into(), name: name.into() }.into()))
+    Python::with_gil(|py| {
+        crate::errors::to_py_err(py, MeshError::UnknownNode { field: "nodes".into(), name: name.into() }.into())
+    })
 }

@@ -123,7 +123,9 @@ impl PyPlan {
 
     /// `to_dict()` as pretty JSON text.
     fn to_json(&self, py: Python<'_>) -> String {
-        py.allow_threads(|| serde_json::to_string_pretty(&wiremesh::plan_json(&self.inner)).expect("JSON values serialise"))
+        py.allow_threads(|| {
+            serde_json::to_string_pretty(&wiremesh::plan_json(&self.inner)).expect("JSON values serialise")
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -148,7 +150,12 @@ impl PyPlan {
     }
 
     fn __repr__(&self) -> String {
-        format!("Plan(mesh_name='{}', topology='{}', nodes={})", self.inner.mesh_name, self.inner.topology.as_str(), self.inner.nodes.len())
+        format!(
+            "Plan(mesh_name='{}', topology='{}', nodes={})",
+            self.inner.mesh_name,
+            self.inner.topology.as_str(),
+            self.inner.nodes.len()
+        )
     }
 }
 
@@ -292,7 +299,11 @@ impl PyNodePlan {
     }
     /// The peer called `name`, or None.
     fn peer(&self, name: &str) -> Option<PyPeerPlan> {
-        self.get().peers.iter().position(|p| p.name == name).map(|peer| PyPeerPlan { plan: self.plan.clone(), node: self.index, peer })
+        self.get().peers.iter().position(|p| p.name == name).map(|peer| PyPeerPlan {
+            plan: self.plan.clone(),
+            node: self.index,
+            peer,
+        })
     }
     /// Renders this node's configuration (`"wg-quick"` or `"setconf"`).
     #[pyo3(signature = (format = "wg-quick"))]
@@ -311,7 +322,12 @@ impl PyNodePlan {
     }
     fn __repr__(&self) -> String {
         let node = self.get();
-        format!("NodePlan(name='{}', addresses={}, peers={})", node.name, convert::repr_list(&convert::strings(&node.addresses)), node.peers.len())
+        format!(
+            "NodePlan(name='{}', addresses={}, peers={})",
+            node.name,
+            convert::repr_list(&convert::strings(&node.addresses)),
+            node.peers.len()
+        )
     }
 }
 
@@ -512,7 +528,12 @@ pub fn check_plan(py: Python<'_>, plan: PyRef<'_, PyPlan>) -> (PyProof, Vec<PyPr
 /// file was written are they moved into place, so an error leaves no partial files. Returns the paths.
 #[pyfunction]
 #[pyo3(signature = (plan, directory, format = "wg-quick"))]
-pub fn write_configs(py: Python<'_>, plan: PyRef<'_, PyPlan>, directory: &Bound<'_, PyAny>, format: &str) -> PyResult<Vec<String>> {
+pub fn write_configs(
+    py: Python<'_>,
+    plan: PyRef<'_, PyPlan>,
+    directory: &Bound<'_, PyAny>,
+    format: &str,
+) -> PyResult<Vec<String>> {
     let format = convert::format(format)?;
     let directory = convert::path(directory)?;
     let inner = &plan.inner;

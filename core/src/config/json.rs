@@ -150,18 +150,26 @@ impl Place {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| {
-                    item.as_str().map(str::to_string).ok_or_else(|| self.syntax(Some(key), &format!("{field} must be a list of strings")))
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.syntax(Some(key), &format!("{field} must be a list of strings")))
                 })
                 .collect(),
             Some(_) => Err(self.syntax(Some(key), &format!("{field} must be a list of strings"))),
         }
     }
 
-    fn number<T: TryFrom<u64>>(&self, object: &Map<String, Value>, field: &str, key: Setting) -> Result<Option<T>, ConfigError> {
+    fn number<T: TryFrom<u64>>(
+        &self,
+        object: &Map<String, Value>,
+        field: &str,
+        key: Setting,
+    ) -> Result<Option<T>, ConfigError> {
         match self.get(object, field) {
             None => Ok(None),
             Some(Value::Number(n)) => {
-                let value = n.as_u64().ok_or_else(|| self.invalid(key, format!("{n} is not a non-negative integer")))?;
+                let value =
+                    n.as_u64().ok_or_else(|| self.invalid(key, format!("{n} is not a non-negative integer")))?;
                 T::try_from(value).map(Some).map_err(|_| self.invalid(key, format!("{value} is out of range")))
             }
             Some(_) => Err(self.syntax(Some(key), &format!("{field} must be a number"))),
@@ -169,7 +177,10 @@ impl Place {
     }
 
     fn prefixes(&self, object: &Map<String, Value>, field: &str, key: Setting) -> Result<Vec<IpNet>, ConfigError> {
-        self.strings(object, field, key)?.iter().map(|entry| parse_prefix(entry).map_err(|reason| self.invalid(key, reason))).collect()
+        self.strings(object, field, key)?
+            .iter()
+            .map(|entry| parse_prefix(entry).map_err(|reason| self.invalid(key, reason)))
+            .collect()
     }
 }
 
@@ -179,8 +190,18 @@ fn interface_from_json(value: &Value) -> Result<InterfaceSection, ConfigError> {
     place.only(
         object,
         &[
-            "private_key", "listen_port", "fwmark", "addresses", "dns", "mtu", "table", "pre_up", "post_up", "pre_down",
-            "post_down", "save_config",
+            "private_key",
+            "listen_port",
+            "fwmark",
+            "addresses",
+            "dns",
+            "mtu",
+            "table",
+            "pre_up",
+            "post_up",
+            "pre_down",
+            "post_down",
+            "save_config",
         ],
     )?;
     let private_key = place
@@ -215,10 +236,13 @@ fn peer_from_json(value: &Value, index: usize) -> Result<PeerSection, ConfigErro
     let public_key = place
         .string(object, "public_key", Setting::PublicKey)?
         .ok_or(ConfigError::MissingKey { at: place.at(None), key: "PublicKey" })?;
-    let public_key = PublicKey::from_base64(&public_key).map_err(|err| place.invalid(Setting::PublicKey, err.to_string()))?;
+    let public_key =
+        PublicKey::from_base64(&public_key).map_err(|err| place.invalid(Setting::PublicKey, err.to_string()))?;
     let preshared_key = place
         .string(object, "preshared_key", Setting::PresharedKey)?
-        .map(|text| PresharedKey::from_base64(&text).map_err(|err| place.invalid(Setting::PresharedKey, err.to_string())))
+        .map(|text| {
+            PresharedKey::from_base64(&text).map_err(|err| place.invalid(Setting::PresharedKey, err.to_string()))
+        })
         .transpose()?;
     let endpoint = place
         .string(object, "endpoint", Setting::Endpoint)?
