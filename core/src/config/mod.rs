@@ -27,7 +27,8 @@ use crate::mesh::endpoint::Endpoint;
 /// `[Peer]`, in file order.
 ///
 /// Read with [`parse_wg_quick`] / [`parse_setconf`], written with [`render_wg_quick`] /
-/// [`render_setconf`].
+/// [`render_setconf`]; as a JSON value (the shared vectors' shape, what the bindings' dicts are) with
+/// [`WgConfig::to_json_value`] / [`WgConfig::from_json_value`].
 ///
 /// # Reading: what the parsers accept
 ///
