@@ -97,6 +97,12 @@ fn valid_vectors_parse_to_the_expected_model() {
         let config = parse_wg_quick(&text, &name).unwrap_or_else(|err| panic!("{name}: {err}"));
         let expected = read_json(&path.with_extension("json"));
         assert_eq!(config_json(&config), expected, "{name}");
+        // The core's own JSON view (used by the bindings) is the same shape, and reads back.
+        assert_eq!(config.to_json_value(true), expected, "{name}: WgConfig::to_json_value");
+        assert_eq!(WgConfig::from_json_value(&expected).unwrap(), config, "{name}: WgConfig::from_json_value");
+        let public = config.to_json_value(false);
+        assert!(public["interface"]["private_key"].is_null(), "{name}: secrets left out");
+        assert!(public["peers"].as_array().unwrap().iter().all(|p| p["preshared_key"].is_null()), "{name}");
 
         // The canonical rendering reads back as the same model.
         let rendered = render_wg_quick(&config).unwrap_or_else(|err| panic!("{name}: {err}"));

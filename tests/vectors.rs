@@ -83,15 +83,15 @@ fn run_case(operation: &str, input: &Value) -> Option<String> {
         }
         "pool" => {
             let run = || -> Result<(), Error> {
-                let mut pool = Pool::new(input["network"].as_str().unwrap().parse().unwrap())?;
+                let mut pool = Pool::new(parse_network(input["network"].as_str().unwrap())?)?;
                 for r in input["reserve"].as_array().into_iter().flatten() {
                     pool.reserve(Reservation::parse(r.as_str().unwrap())?)?;
                 }
                 for a in input["assign"].as_array().into_iter().flatten() {
-                    pool.assign(a.as_str().unwrap().parse().unwrap())?;
+                    pool.assign(parse_address(a.as_str().unwrap())?)?;
                 }
                 for a in input["release"].as_array().into_iter().flatten() {
-                    pool.release(a.as_str().unwrap().parse().unwrap())?;
+                    pool.release(parse_address(a.as_str().unwrap())?)?;
                 }
                 for _ in 0..input["allocate"].as_u64().unwrap_or(0) {
                     pool.allocate_sequential()?;

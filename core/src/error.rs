@@ -13,8 +13,11 @@ use ipnet::IpNet;
 use crate::keys::KeyKind;
 
 /// Everything that can go wrong in wiremesh.
+///
+/// Deliberately not `#[non_exhaustive]`: the bindings match on the families exhaustively (one exception
+/// class each), so a new family is a compile error there instead of a silently generic exception. The
+/// variants' own enums stay non-exhaustive; their codes come from [`Error::code`].
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A key could not be parsed.
     #[error(transparent)]
@@ -82,6 +85,7 @@ pub const ALL_CODES: &[&str] = &[
     "ipam_invalid_network",
     "ipam_family_mismatch",
     "ipam_invalid_reservation",
+    "ipam_invalid_address",
     "mesh_syntax",
     "mesh_invalid_name",
     "mesh_unsafe_value",
@@ -174,6 +178,10 @@ pub enum IpamError {
     /// A reserved address, CIDR or range that does not parse or whose range is backwards.
     #[error("invalid address reservation {text:?}: {reason}")]
     InvalidReservation { text: String, reason: String },
+    /// Text given where an IP address or CIDR block was expected that is neither (see
+    /// [`crate::parse_address`], [`crate::parse_network`]).
+    #[error("invalid {expected} {text:?}")]
+    InvalidAddress { text: String, expected: &'static str },
 }
 
 impl IpamError {
@@ -188,6 +196,7 @@ impl IpamError {
             IpamError::InvalidNetwork { .. } => "ipam_invalid_network",
             IpamError::FamilyMismatch { .. } => "ipam_family_mismatch",
             IpamError::InvalidReservation { .. } => "ipam_invalid_reservation",
+            IpamError::InvalidAddress { .. } => "ipam_invalid_address",
         }
     }
 }

@@ -26,6 +26,23 @@ const KEY_PROBES: u32 = 64;
 /// carries a version.
 const KEY_DOMAIN: &[u8] = b"wiremesh ipam v1";
 
+/// Parses an IP address written as text (`10.88.0.1`, `fd00::1`; surrounding whitespace ignored), for
+/// callers that hold text, such as the language bindings. Fails with [`IpamError::InvalidAddress`].
+pub fn parse_address(text: &str) -> Result<IpAddr, IpamError> {
+    text.trim().parse().map_err(|_| IpamError::InvalidAddress { text: excerpt(text), expected: "IP address" })
+}
+
+/// Parses a network written as `ADDR/PREFIX` (`10.88.0.0/24`, `fd00::/64`; surrounding whitespace
+/// ignored). Host bits are kept, as in [`IpNet`]'s own parser. Fails with [`IpamError::InvalidAddress`].
+pub fn parse_network(text: &str) -> Result<IpNet, IpamError> {
+    text.trim().parse().map_err(|_| IpamError::InvalidAddress { text: excerpt(text), expected: "CIDR block" })
+}
+
+/// At most 64 printable characters of `text`, for error messages.
+fn excerpt(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 /// Addresses that must never be handed out: a single address, a CIDR block, or an inclusive range.
 ///
 /// Parsed from and displayed as `10.88.0.1`, `10.88.0.0/28` or `10.88.0.1-10.88.0.9` (IPv6 alike), so
@@ -557,6 +574,20 @@ mod tests {
     }
 
     #[test]
+    fn parses_addresses_and_networks_from_text() {
+        assert_eq!(parse_address(" 10.88.0.1 ").unwrap(), ip("10.88.0.1"));
+        assert_eq!(parse_network("fd00::/64").unwrap(), net("fd00::/64"));
+        for bad in ["", "10.88.0", "10.88.0.256", "fd00::/64"] {
+            assert_eq!(parse_address(bad).unwrap_err().code(), "ipam_invalid_address", "{bad:?}");
+        }
+        for bad in ["10.88.0.0", "10.88.0.0/33", "x/24", "10.88.0.0/"] {
+            assert_eq!(parse_network(bad).unwrap_err().code(), "ipam_invalid_address", "{bad:?}");
+        }
+        let err = parse_address("a\nb").unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
     fn every_ipam_code_is_listed_and_produced() {
         let mut p = pool("10.88.0.0/30");
         let mut produced = BTreeSet::new();
@@ -573,6 +604,8 @@ mod tests {
         p.assign(ip("10.88.0.2")).unwrap();
         record(p.allocate_sequential().unwrap_err());
         record(Reservation::parse("10.88.0.9-10.88.0.1").unwrap_err());
+        record(parse_address("10.88.0").unwrap_err());
+        record(parse_network("10.88.0.0/33").unwrap_err());
         let listed: BTreeSet<&str> =
             crate::error::ALL_CODES.iter().copied().filter(|code| code.starts_with("ipam_")).collect();
         assert_eq!(produced, listed);

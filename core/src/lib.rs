@@ -53,7 +53,7 @@ pub use error::{
     VerifyError, ALL_CODES,
 };
 pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, write_many_atomic_with, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
-pub use ipam::{Pool, Reservation};
+pub use ipam::{parse_address, parse_network, Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
@@ -62,8 +62,9 @@ pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
 pub use graph::render_dot;
 pub use import::{import_meshconf_csv, import_wg_quick};
+pub use mesh::complete::Generated;
 pub use mesh::store::key_dir_name;
 pub use output::{
-    load_key_hook, node_config, render_all, render_node, write_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
+    load_key_hook, node_config, render_all, render_each, render_node, write_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
 };
 pub use report::{node_summary_json, peer_json, plan_json, problem_json};

@@ -116,25 +116,71 @@ pub fn render_node(node: &NodePlan, format: ConfigFormat) -> Result<String, crat
 
 /// Renders every node (in parallel over the available cores), in plan order.
 pub fn render_all(plan: &Plan, format: ConfigFormat) -> Result<Vec<String>, crate::Error> {
+    let mut out = vec![String::new(); plan.nodes.len()];
+    render_each(plan, format, |index, text| {
+        out[index] = text;
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Renders every node on worker threads (one per available core, at most 8) and hands each text to
+/// `consume` on the calling thread, in plan order, as soon as it and every text before it are ready.
+/// Consuming therefore overlaps with rendering: a language binding converts texts into its own strings
+/// while the rest are still being rendered. The first error — from rendering or from `consume` — stops
+/// the workers and is returned; `consume` is not called again after it.
+pub fn render_each<F>(plan: &Plan, format: ConfigFormat, mut consume: F) -> Result<(), crate::Error>
+where
+    F: FnMut(usize, String) -> Result<(), crate::Error>,
+{
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
     let n = plan.nodes.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
     if n < 16 || workers < 2 {
-        return plan.nodes.iter().map(|node| render_node(node, format)).collect();
+        for (index, node) in plan.nodes.iter().enumerate() {
+            consume(index, render_node(node, format)?)?;
+        }
+        return Ok(());
     }
-    let chunk = n.div_ceil(workers);
-    let parts: Vec<Result<Vec<String>, crate::Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = plan
-            .nodes
-            .chunks(chunk)
-            .map(|nodes| scope.spawn(move || nodes.iter().map(|node| render_node(node, format)).collect()))
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("render worker panicked")).collect()
-    });
-    let mut out = Vec::with_capacity(n);
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel::<(usize, Result<String, crate::Error>)>();
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (next, stop) = (&next, &stop);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= n || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if sender.send((index, render_node(&plan.nodes[index], format))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(sender);
+        // Texts arrive in any order; hand them out in plan order.
+        let mut waiting: BTreeMap<usize, String> = BTreeMap::new();
+        let mut emitted = 0;
+        let result = (|| {
+            for (index, text) in receiver.iter() {
+                waiting.insert(index, text?);
+                while let Some(text) = waiting.remove(&emitted) {
+                    consume(emitted, text)?;
+                    emitted += 1;
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        result
+    })
 }
 
 /// Renders every node and writes `<dir>/<node>.conf` for each: the directory is created (or tightened)

@@ -10,6 +10,7 @@
 //! The accepted grammar, the renderers' guarantees and the handling of secrets are documented on
 //! [`WgConfig`], the public face of this module.
 
+mod json;
 mod parse;
 mod render;
 pub(crate) use render::{render_parts, PeerView};
@@ -27,7 +28,8 @@ use crate::mesh::endpoint::Endpoint;
 /// `[Peer]`, in file order.
 ///
 /// Read with [`parse_wg_quick`] / [`parse_setconf`], written with [`render_wg_quick`] /
-/// [`render_setconf`].
+/// [`render_setconf`]; as a JSON value (the shared vectors' shape, what the bindings' dicts are) with
+/// [`WgConfig::to_json_value`] / [`WgConfig::from_json_value`].
 ///
 /// # Reading: what the parsers accept
 ///

@@ -392,7 +392,7 @@ fn parse_fwmark(value: &str) -> Option<Option<u32>> {
 
 /// An address with optional prefix length (`10.0.0.1`, `10.0.0.0/24`, `2001:db8::/32`); a bare
 /// address gets the full-length prefix. Host bits are kept. The error is a reason with an excerpt.
-fn parse_prefix(entry: &str) -> Result<IpNet, String> {
+pub(super) fn parse_prefix(entry: &str) -> Result<IpNet, String> {
     let (addr, len) = match entry.split_once('/') {
         Some((addr, len)) => (addr, Some(len)),
         None => (entry, None),
@@ -410,7 +410,7 @@ fn parse_prefix(entry: &str) -> Result<IpNet, String> {
 }
 
 /// A short, printable excerpt of a non-secret value for error messages.
-fn excerpt(value: &str) -> String {
+pub(super) fn excerpt(value: &str) -> String {
     let mut shown: String = value.chars().filter(|c| !c.is_control()).take(MAX_EXCERPT).collect();
     if value.chars().count() > MAX_EXCERPT {
         shown.push('…');

@@ -267,6 +267,15 @@ impl Node {
         }
     }
 
+    /// Builds a node from a JSON value in the `[[nodes]]` schema (what the bindings' keyword arguments
+    /// convert to). A bad name, endpoint or key keeps its own error code with `field` (e.g. `nodes[3]`)
+    /// as its place; anything else that does not fit the schema is a [`MeshError::Syntax`]. Only the
+    /// node's own values are checked here: [`Mesh::add_node`] validates it against the mesh.
+    pub fn from_json_value(value: serde_json::Value, field: &str) -> Result<Node, crate::Error> {
+        super::take_field_error();
+        serde_json::from_value(value).map_err(|err| typed_or_syntax(field.to_string(), err.to_string()))
+    }
+
     /// The node's public key: declared, or derived from the in-memory private key.
     pub fn effective_public_key(&self) -> Option<PublicKey> {
         self.public_key.or_else(|| self.private_key.as_ref().map(PrivateKey::public_key))
@@ -331,6 +340,60 @@ impl Mesh {
     /// The mesh as pretty JSON (no secrets).
     pub fn to_json_string(&self) -> String {
         serde_json::to_string_pretty(self).expect("the mesh model always serialises to JSON")
+    }
+
+    /// Builds and validates a mesh from a JSON value in the mesh-file schema (what the bindings' dicts
+    /// convert to). Errors are those of [`Mesh::from_json_str`]; `source_name` labels syntax errors
+    /// (e.g. `<dict>`), since a value has no lines.
+    pub fn from_json_value(value: serde_json::Value, source_name: &str) -> Result<Self, crate::Error> {
+        super::take_field_error();
+        let mesh: Mesh =
+            serde_json::from_value(value).map_err(|err| typed_or_syntax(source_name.to_string(), err.to_string()))?;
+        mesh.validate()?;
+        Ok(mesh)
+    }
+
+    /// The mesh as a JSON value in the mesh-file schema (no secrets), as [`Mesh::to_json_string`].
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("the mesh model always serialises to JSON")
+    }
+
+    /// Changes fields of the node called `name`: `patch` is a JSON object in the `[[nodes]]` schema
+    /// whose fields replace the node's (`null` resets a field to its default). The node's in-memory
+    /// private key is kept unless the patch sets `public_key` or `private_key_on_node`, which describe a
+    /// different key. The mesh is validated; on error it is unchanged.
+    pub fn update_node(&mut self, name: &str, patch: &serde_json::Value) -> Result<(), crate::Error> {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| MeshError::UnknownNode { field: "nodes".into(), name: name.into() })?;
+        let field = format!("nodes[{index}]");
+        let serde_json::Value::Object(changes) = patch else {
+            return Err(MeshError::Syntax { source_name: field, message: "a node update must be an object".into() }.into());
+        };
+        let serde_json::Value::Object(mut merged) = serde_json::to_value(&self.nodes[index]).expect("nodes serialise to JSON")
+        else {
+            unreachable!("a node serialises to a JSON object")
+        };
+        for (key, value) in changes {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let mut node = Node::from_json_value(serde_json::Value::Object(merged), &field)?;
+        let new_key = changes.contains_key("public_key") || changes.contains_key("private_key_on_node");
+        if !new_key {
+            node.private_key = self.nodes[index].private_key.clone();
+        }
+        let old = std::mem::replace(&mut self.nodes[index], node);
+        if let Err(err) = self.validate() {
+            self.nodes[index] = old;
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     /// The node called `name`.

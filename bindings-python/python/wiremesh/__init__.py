@@ -1,0 +1,114 @@
+"""wiremesh: describe a WireGuard network once; get every node's config, proven reachable.
+
+The pipeline is ``Mesh`` (what you declare) -> ``plan()`` -> ``Plan`` (every node's interface and
+peers) -> ``verify()`` (hop-by-hop proof) -> ``write_configs()`` / ``Plan.render()``::
+
+    import wiremesh
+
+    mesh = wiremesh.Mesh("demo", ["10.88.0.0/24"])
+    mesh.add_node("hub", endpoint="192.0.2.1:51820", relay=True)
+    mesh.add_node("node-1")
+    mesh.add_node("node-2")
+    mesh.generate_missing()              # keys and addresses, in memory
+    plan = wiremesh.plan(mesh)
+    wiremesh.verify(plan)                # raises VerifyError with .problems
+    wiremesh.write_configs(plan, "out")  # out/<node>.conf, 0600, atomically
+
+Every error is a ``WiremeshError`` with a stable ``.code`` (see ``ERROR_CODES``); file errors are
+also the matching built-in ``OSError`` subclasses. Secret keys never appear in ``repr()``/``str()``:
+read them with ``to_base64()`` / ``to_hex()`` / ``to_bytes()`` or ``WgConfig.to_dict(reveal_secrets=True)``.
+"""
+
+from ._native import (
+    ERROR_CODES,
+    FORMATS,
+    KEY_LEN,
+    MAX_NAME_LEN,
+    PROBLEM_CODES,
+    AlreadyExistsError,
+    ConfigError,
+    IpamError,
+    KeyFormatError,
+    Mesh,
+    MeshError,
+    Node,
+    NodePlan,
+    NotFoundError,
+    PeerPlan,
+    PermissionDeniedError,
+    Plan,
+    PlanError,
+    Pool,
+    PresharedKey,
+    PrivateKey,
+    Problem,
+    Proof,
+    PublicKey,
+    VerifyError,
+    WgConfig,
+    WiremeshError,
+    WiremeshOSError,
+    __version__,
+    check,
+    check_name,
+    import_meshconf,
+    import_wg_quick,
+    is_safe_value,
+    parse_endpoint,
+    parse_reservation,
+    parse_setconf,
+    parse_wg_quick,
+    plan,
+    render_dot,
+    render_setconf,
+    render_wg_quick,
+    verify,
+    write_configs,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "FORMATS",
+    "KEY_LEN",
+    "MAX_NAME_LEN",
+    "PROBLEM_CODES",
+    "AlreadyExistsError",
+    "ConfigError",
+    "IpamError",
+    "KeyFormatError",
+    "Mesh",
+    "MeshError",
+    "Node",
+    "NodePlan",
+    "NotFoundError",
+    "PeerPlan",
+    "PermissionDeniedError",
+    "Plan",
+    "PlanError",
+    "Pool",
+    "PresharedKey",
+    "PrivateKey",
+    "Problem",
+    "Proof",
+    "PublicKey",
+    "VerifyError",
+    "WgConfig",
+    "WiremeshError",
+    "WiremeshOSError",
+    "__version__",
+    "check",
+    "check_name",
+    "import_meshconf",
+    "import_wg_quick",
+    "is_safe_value",
+    "parse_endpoint",
+    "parse_reservation",
+    "parse_setconf",
+    "parse_wg_quick",
+    "plan",
+    "render_dot",
+    "render_setconf",
+    "render_wg_quick",
+    "verify",
+    "write_configs",
+]

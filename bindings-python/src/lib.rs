@@ -1,0 +1,55 @@
+//! `wiremesh._native`: the Python bindings of wiremesh (imported through the `wiremesh` package, which
+//! re-exports everything here). The bindings hold no logic of their own: they convert types, release
+//! the GIL around heavy work, and map the core's errors to one exception hierarchy (see [`errors`]).
+
+mod config;
+mod convert;
+mod errors;
+mod keys;
+mod mesh;
+mod plan;
+mod pool;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    errors::register(m)?;
+    m.add_class::<keys::PyPrivateKey>()?;
+    m.add_class::<keys::PyPublicKey>()?;
+    m.add_class::<keys::PyPresharedKey>()?;
+    m.add_class::<pool::PyPool>()?;
+    m.add_class::<mesh::PyMesh>()?;
+    m.add_class::<mesh::PyNode>()?;
+    m.add_class::<plan::PyPlan>()?;
+    m.add_class::<plan::PyNodePlan>()?;
+    m.add_class::<plan::PyPeerPlan>()?;
+    m.add_class::<plan::PyProof>()?;
+    m.add_class::<plan::PyProblem>()?;
+    m.add_class::<config::PyWgConfig>()?;
+    m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::verify, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::check_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::write_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::render_dot, m)?)?;
+    m.add_function(wrap_pyfunction!(config::parse_wg_quick, m)?)?;
+    m.add_function(wrap_pyfunction!(config::parse_setconf, m)?)?;
+    m.add_function(wrap_pyfunction!(config::render_wg_quick, m)?)?;
+    m.add_function(wrap_pyfunction!(config::render_setconf, m)?)?;
+    m.add_function(wrap_pyfunction!(config::import_wg_quick, m)?)?;
+    m.add_function(wrap_pyfunction!(config::import_meshconf, m)?)?;
+    m.add_function(wrap_pyfunction!(config::check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(config::parse_endpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(config::parse_reservation, m)?)?;
+    m.add_function(wrap_pyfunction!(config::is_safe_value, m)?)?;
+    m.add("ERROR_CODES", PyTuple::new(py, wiremesh::ALL_CODES)?)?;
+    m.add("PROBLEM_CODES", PyTuple::new(py, wiremesh::PROBLEM_CODES)?)?;
+    m.add("FORMATS", PyTuple::new(py, ["wg-quick", "setconf"])?)?;
+    m.add("KEY_LEN", wiremesh::KEY_LEN)?;
+    m.add("MAX_NAME_LEN", wiremesh::MAX_NAME_LEN)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+"""Rendering and writing: formats, file modes and atomicity of write_configs, the GIL released during
+heavy work, and secrets absent from every repr/str."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import wiremesh
+
+
+def seed_mesh() -> wiremesh.Mesh:
+    mesh = wiremesh.Mesh("seed", ["10.88.0.0/24"], preshared_keys=True)
+    mesh.add_node("hub", endpoint="167.172.142.145:51820", relay=True)
+    for i in (1, 2, 3):
+        mesh.add_node(f"node-{i}")
+    mesh.generate_missing()
+    return mesh
+
+
+def test_render_formats() -> None:
+    mesh = seed_mesh()
+    plan = wiremesh.plan(mesh)
+    hub_key = mesh.node("hub").private_key
+    assert hub_key is not None
+    text = plan.render("hub")
+    assert text.startswith("[Interface]\n") and f"PrivateKey = {hub_key.to_base64()}" in text
+    assert "Address = 10.88.0.1/24" in text
+    setconf = plan.render("hub", format="setconf")
+    assert "Address" not in setconf and "PresharedKey" in setconf
+    assert plan.node("hub").render("setconf") == setconf
+    assert plan.render_all() == {n.name: plan.render(n.name) for n in plan.nodes}
+    assert plan.config("hub") == wiremesh.parse_wg_quick(text)
+    with pytest.raises(ValueError):
+        plan.render("hub", format="yaml")  # type: ignore[arg-type]
+    with pytest.raises(wiremesh.MeshError) as info:
+        plan.render("ghost")
+    assert info.value.code == "mesh_unknown_node"
+
+
+def test_write_configs_modes(tmp_path: Path) -> None:
+    plan = wiremesh.plan(seed_mesh())
+    out = tmp_path / "configs"
+    written = wiremesh.write_configs(plan, out)
+    assert sorted(written) == sorted(str(out / f"{n}.conf") for n in ("hub", "node-1", "node-2", "node-3"))
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert Path(path).read_text() == plan.render(Path(path).stem)
+    assert sorted(os.listdir(out)) == sorted(Path(p).name for p in written)  # no temporaries left
+    again = wiremesh.write_configs(plan, str(out), format="setconf")
+    assert Path(again[0]).read_text() == plan.render("hub", "setconf")
+
+
+def test_write_configs_writes_nothing_on_error(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    # node-3's private key is unknown (only its public key is declared): its config cannot be rendered.
+    mesh.update_node("node-3", public_key=wiremesh.PrivateKey.generate().public_key())
+    plan = wiremesh.plan(mesh)
+    out = tmp_path / "configs"
+    out.mkdir()
+    (out / "hub.conf").write_text("old\n")
+    with pytest.raises(wiremesh.MeshError) as info:
+        wiremesh.write_configs(plan, out)
+    assert info.value.code == "mesh_missing_key"
+    assert os.listdir(out) == ["hub.conf"] and (out / "hub.conf").read_text() == "old\n"
+
+
+def test_write_configs_io_errors(tmp_path: Path) -> None:
+    plan = wiremesh.plan(seed_mesh())
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as info:
+        wiremesh.write_configs(plan, blocker / "configs")
+    assert isinstance(info.value, wiremesh.WiremeshError)
+    assert info.value.code.startswith("io_")  # type: ignore[attr-defined]
+
+
+def test_heavy_work_releases_the_gil() -> None:
+    mesh = wiremesh.Mesh("big", ["10.88.0.0/16"])
+    for i in range(400):
+        mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i % 250}:{51820 + i // 250}")
+    mesh.generate_missing()
+    ticks = 0
+    done = threading.Event()
+    plan = wiremesh.plan(mesh)
+
+    def count() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0)
+
+    # With a huge switch interval this thread keeps the GIL until it releases it itself, so the
+    # counter only advances while wiremesh works with the GIL released.
+    interval = sys.getswitchinterval()
+    counter = threading.Thread(target=count)
+    counter.start()
+    sys.setswitchinterval(60.0)
+    try:
+        progressed = []
+        for work in (lambda: wiremesh.plan(mesh), lambda: plan.render_all(), lambda: wiremesh.verify(plan)):
+            before = ticks
+            result = work()
+            progressed.append(ticks - before)
+            if isinstance(result, wiremesh.Plan):
+                plan = result
+    finally:
+        sys.setswitchinterval(interval)
+        done.set()
+        counter.join()
+    assert all(p > 0 for p in progressed), f"another Python thread ran during plan/render_all/verify: {progressed}"
+
+
+def test_no_secret_in_any_repr_or_str(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    plan = wiremesh.plan(mesh)
+    secrets = [n.private_key.to_base64() for n in mesh.nodes if n.private_key is not None]
+    assert mesh.preshared_key_seed is not None
+    secrets.append(mesh.preshared_key_seed.to_base64())
+    for node in plan.nodes:
+        for peer in node.peers:
+            assert peer.preshared_key is not None
+            secrets.append(peer.preshared_key.to_base64())
+    objects: list[object] = [mesh, *mesh.nodes, plan, *plan.nodes, mesh.preshared_key_seed, mesh.pool()]
+    for node in plan.nodes:
+        objects += [*node.peers, node.config(), node.to_dict(), node.config().to_dict(), node.config().peers]
+        objects += [p.to_dict() for p in node.peers]
+    objects += [plan.to_dict(), plan.to_json(), mesh.to_dict(), mesh.to_toml(), mesh.to_json(), mesh.settings]
+    objects += [wiremesh.verify(plan), wiremesh.render_dot(plan)]
+    shown = "\n".join(f"{o!r}\n{o}" for o in objects)
+    for secret in secrets:
+        assert secret not in shown
+    assert "redacted" in shown
