@@ -121,11 +121,16 @@ fi
 export WIREMESH_E2E_REQUIRED=$required
 step "cargo test --all-targets" "$cargo" test --all-targets
 step "cargo test --doc" "$cargo" test --doc
+# The data path (feature "device": boringtun, libc): its unit and property tests need no root.
+step "cargo test --features device --lib" "$cargo" test --features device --lib
 
 # ---- 2. the release CLI ---------------------------------------------------------------------------------
 cli_built=0
-build_cli() { "$cargo" build --release --bin wiremesh && [[ -x $target_dir/release/wiremesh ]]; }
-step "cargo build --release --bin wiremesh" build_cli
+build_cli() {
+    "$cargo" build --release --features device --bin wiremesh --bin wiremeshd \
+        && [[ -x $target_dir/release/wiremesh && -x $target_dir/release/wiremeshd ]]
+}
+step "cargo build --release --bin wiremesh --bin wiremeshd" build_cli
 [[ ${steps[-1]} == PASS* ]] && cli_built=1
 
 # ---- 3. examples ----------------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ fi
 # ---- 6. network-namespace end-to-end suite (root) --------------------------------------------------------
 netns_log=$(mktemp "${TMPDIR:-/tmp}/wiremesh-netns.XXXXXX")
 run_netns() {
-    PATH="$target_dir/release:$PATH" WIREMESH="$target_dir/release/wiremesh" \
+    PATH="$target_dir/release:$PATH" WIREMESH="$target_dir/release/wiremesh" WIREMESHD="$target_dir/release/wiremeshd" \
         bash tests/netns/run-all.sh 2>&1 | tee "$netns_log"
 }
 if ((!is_root)); then

@@ -40,6 +40,9 @@ pub enum Error {
     /// A file or directory operation failed.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A UAPI message could not be parsed, was too large, or the device answered with an errno.
+    #[error(transparent)]
+    Uapi(#[from] UapiError),
 }
 
 impl Error {
@@ -53,10 +56,11 @@ impl Error {
             Error::Plan(e) => e.code(),
             Error::Verify(e) => e.code(),
             Error::Io(e) => e.code(),
+            Error::Uapi(e) => e.code(),
         }
     }
 
-    /// The family this error belongs to: `key`, `ipam`, `mesh`, `config`, `plan`, `verify` or `io`.
+    /// The family this error belongs to: `key`, `ipam`, `mesh`, `config`, `plan`, `verify`, `io` or `uapi`.
     /// The bindings raise one exception class per family.
     pub fn family(&self) -> &'static str {
         match self {
@@ -67,6 +71,7 @@ impl Error {
             Error::Plan(_) => "plan",
             Error::Verify(_) => "verify",
             Error::Io(_) => "io",
+            Error::Uapi(_) => "uapi",
         }
     }
 }
@@ -113,6 +118,11 @@ pub const ALL_CODES: &[&str] = &[
     "io_permission_denied",
     "io_already_exists",
     "io_other",
+    "uapi_syntax",
+    "uapi_unknown_key",
+    "uapi_invalid_value",
+    "uapi_too_large",
+    "uapi_errno",
 ];
 
 /// A key that could not be parsed. Never carries the input, which may be a secret.
@@ -429,6 +439,61 @@ impl IoError {
             std::io::ErrorKind::PermissionDenied => "io_permission_denied",
             std::io::ErrorKind::AlreadyExists => "io_already_exists",
             _ => "io_other",
+        }
+    }
+}
+
+/// A UAPI (`get=1` / `set=1`) message that could not be parsed, or a device's error reply. Never carries
+/// a key's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UapiError {
+    /// Not the protocol: no operation line, a line without `=`, a missing terminating blank line, bytes
+    /// that are not UTF-8.
+    #[error("UAPI line {line}: {reason}")]
+    Syntax { line: usize, reason: String },
+    /// A key the protocol does not have at this place (device keys after the first `public_key=`).
+    #[error("UAPI line {line}: unknown key {key:?}")]
+    UnknownKey { line: usize, key: String },
+    /// A known key whose value does not parse (the value is shown only when it is not secret).
+    #[error("UAPI line {line}: invalid {key}: {reason}")]
+    InvalidValue { line: usize, key: &'static str, reason: String },
+    /// A message or line over the limits ([`crate::uapi::MAX_MESSAGE_BYTES`], [`crate::uapi::MAX_LINE_BYTES`]).
+    #[error("UAPI message too large: {what} exceeds {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
+    /// The device answered `errno=N` with N non-zero.
+    #[error("the device refused the request: errno {errno} ({})", std::io::Error::from_raw_os_error(*.errno))]
+    Errno { errno: i32 },
+}
+
+impl UapiError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UapiError::Syntax { .. } => "uapi_syntax",
+            UapiError::UnknownKey { .. } => "uapi_unknown_key",
+            UapiError::InvalidValue { .. } => "uapi_invalid_value",
+            UapiError::TooLarge { .. } => "uapi_too_large",
+            UapiError::Errno { .. } => "uapi_errno",
+        }
+    }
+
+    /// The errno a device answers this error with (positive; the wire carries it negated).
+    pub fn errno(&self) -> i32 {
+        use crate::uapi::errno;
+        match self {
+            UapiError::Syntax { .. } => errno::EPROTO,
+            UapiError::UnknownKey { .. } | UapiError::InvalidValue { .. } => errno::EINVAL,
+            UapiError::TooLarge { .. } => errno::EMSGSIZE,
+            UapiError::Errno { errno } => *errno,
+        }
+    }
+
+    /// The 1-based line the error is on (0 when not tied to a line).
+    pub fn line(&self) -> usize {
+        match self {
+            UapiError::Syntax { line, .. } | UapiError::UnknownKey { line, .. } | UapiError::InvalidValue { line, .. } => *line,
+            _ => 0,
         }
     }
 }

@@ -43,6 +43,9 @@ mod report;
 mod keys;
 mod mesh;
 mod plan;
+pub mod uapi;
+#[cfg(feature = "device")]
+pub mod device;
 mod verify;
 
 pub use config::{
@@ -50,7 +53,7 @@ pub use config::{
 };
 pub use error::{
     ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
-    VerifyError, ALL_CODES,
+    UapiError, VerifyError, ALL_CODES,
 };
 pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, write_many_atomic_with, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
 pub use ipam::{parse_address, parse_network, Pool, Reservation};

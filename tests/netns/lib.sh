@@ -12,10 +12,13 @@
 #   E2E_RUN=xxxx             a 4-character run token (run-all.sh passes one down; default: random)
 #   E2E_KEEP=1               keep the scenario's work directory (configs, logs) after the run
 #   E2E_VERBOSE=1            show wg-quick's output even when it succeeds
+#   E2E_WG_IMPL=NAME         the userspace WireGuard that wg-quick starts (default wireguard-go; wiremeshd
+#                            for our own daemon, found on PATH)
 
 # The tools the suite drives; wiremesh itself is checked separately (it is built, not installed).
 E2E_TOOLS=(ip ss ping wg wg-quick wireguard-go iperf3 timeout sysctl)
 E2E_SOCKET_DIR=/var/run/wireguard
+E2E_WG_IMPL=${E2E_WG_IMPL:-wireguard-go}
 
 E2E_SCENARIO=${E2E_SCENARIO:-netns}
 E2E_NAMESPACES=()   # namespaces we created, in creation order
@@ -283,7 +286,7 @@ e2e_underlay_attach() {
 # ---- WireGuard through stock wg-quick ---------------------------------------------------------------
 
 # e2e_wg_up NS IFNAME CONF: installs CONF as IFNAME.conf (0600) and runs `wg-quick up` on it in NS with
-# wireguard-go as the userspace implementation.
+# E2E_WG_IMPL (wireguard-go by default) as the userspace implementation.
 e2e_wg_up() {
     local ns=$1 ifname=$2 conf=$3 dir log
     dir="$E2E_WORK/wg-quick"
@@ -291,7 +294,7 @@ e2e_wg_up() {
     install -m 0600 "$conf" "$dir/$ifname.conf"
     [[ " ${E2E_IFNAMES[*]} " == *" $ifname "* ]] || E2E_IFNAMES+=("$ifname")
     log="$E2E_WORK/wg-quick-up-$ifname.log"
-    if ! ip netns exec "$ns" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
+    if ! ip netns exec "$ns" env WG_QUICK_USERSPACE_IMPLEMENTATION="$E2E_WG_IMPL" \
         timeout 30 wg-quick up "$dir/$ifname.conf" >"$log" 2>&1; then
         sed 's/^/    wg-quick: /' "$log" >&2
         e2e_fail "wg-quick up $ifname.conf (from $(basename "$conf")) failed in $ns"
@@ -302,14 +305,17 @@ e2e_wg_up() {
     return 0
 }
 
-# True when namespace NS has no wireguard-go process and the socket of IFNAME is gone.
+# True when namespace NS has no E2E_WG_IMPL process and the socket of IFNAME is gone.
 e2e_wg_gone() {
     local ns=$1 ifname=$2
-    [[ -z $(e2e_ns_pids "$ns" wireguard-go) ]] && [[ ! -e $E2E_SOCKET_DIR/$ifname.sock ]] \
+    [[ -z $(e2e_ns_pids "$ns" "$(e2e_impl_comm)") ]] && [[ ! -e $E2E_SOCKET_DIR/$ifname.sock ]] \
         && ! ip -n "$ns" link show dev "$ifname" >/dev/null 2>&1
 }
 
-# e2e_wg_down NS IFNAME: `wg-quick down`, then checks that wireguard-go exited and its socket is gone.
+# The process name (comm, at most 15 characters) of E2E_WG_IMPL.
+e2e_impl_comm() { local base=${E2E_WG_IMPL##*/}; printf '%s' "${base:0:15}"; }
+
+# e2e_wg_down NS IFNAME: `wg-quick down`, then checks that E2E_WG_IMPL exited and its socket is gone.
 e2e_wg_down() {
     local ns=$1 ifname=$2 log
     log="$E2E_WORK/wg-quick-down-$ifname.log"
@@ -317,7 +323,7 @@ e2e_wg_down() {
         sed 's/^/    wg-quick: /' "$log" >&2
         e2e_fail "wg-quick down $ifname failed in $ns"
     fi
-    e2e_wait_for 10 "wireguard-go for $ifname to exit and $E2E_SOCKET_DIR/$ifname.sock to disappear" \
+    e2e_wait_for 10 "$E2E_WG_IMPL for $ifname to exit and $E2E_SOCKET_DIR/$ifname.sock to disappear" \
         e2e_wg_gone "$ns" "$ifname"
 }
 

@@ -3,7 +3,11 @@
 # a time limit, then prints a summary whose last line is exactly "N passed, N failed" (CI reads it).
 # Exit status: 0 when all passed (or the suite was skipped visibly), 1 otherwise.
 #
-# usage: run-all.sh [SCENARIO...]      (as root; default: every scenario of seed.sh)
+# usage: run-all.sh [SCENARIO...]      (as root; default: every scenario below)
+# Scenarios: those of seed.sh (wg-quick + wireguard-go); `device:NAME` for device.sh NAME (wiremeshd);
+# `wiremeshd:NAME` for seed.sh NAME brought up by wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wiremeshd.
+# The wiremeshd scenarios run when wiremeshd is on PATH (or WIREMESHD is set); under
+# WIREMESH_E2E_REQUIRED=1 a missing wiremeshd is a failure.
 # Environment: see lib.sh; also E2E_SCENARIO_TIMEOUT (seconds per scenario, default 180).
 set -euo pipefail
 
@@ -22,6 +26,15 @@ if (($#)); then
     scenarios=("$@")
 else
     mapfile -t scenarios < <(bash "$here/seed.sh" --list)
+    if command -v "${WIREMESHD:-wiremeshd}" >/dev/null 2>&1; then
+        mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
+        scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk)
+    elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
+        echo "ERROR: wiremeshd is not on PATH (WIREMESH_E2E_REQUIRED=1: its scenarios must run)" >&2
+        exit 1
+    else
+        echo "SKIPPED (wiremeshd scenarios): wiremeshd is not on PATH"
+    fi
 fi
 
 child=""
@@ -49,7 +62,11 @@ for scenario in "${scenarios[@]}"; do
     e2e_log "=== $scenario ==="
     start=$SECONDS
     # In the background so that a signal to this script can stop it; timeout bounds it (then KILL).
-    timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" &
+    case $scenario in
+        device:*) timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device:}" & ;;
+        wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
+        *) timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" & ;;
+    esac
     child=$!
     rc=0
     wait "$child" || rc=$?
@@ -58,12 +75,12 @@ for scenario in "${scenarios[@]}"; do
     e2e_sweep_run "$E2E_RUN"   # a backstop: a scenario cleans up after itself unless it was killed
     if ((rc == 0)); then
         passed=$((passed + 1))
-        results+=("$(printf 'PASS  %-22s %4ss' "$scenario" "$took")")
+        results+=("$(printf 'PASS  %-28s %4ss' "$scenario" "$took")")
     else
         failed=$((failed + 1))
         why="exit $rc"
         ((rc == 124 || rc == 137)) && why="timed out after ${timeout_s}s"
-        results+=("$(printf 'FAIL  %-22s %4ss  (%s)' "$scenario" "$took" "$why")")
+        results+=("$(printf 'FAIL  %-28s %4ss  (%s)' "$scenario" "$took" "$why")")
     fi
 done
 

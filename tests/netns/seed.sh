@@ -112,7 +112,7 @@ e2e_diagnostics() {
         ip -n "${NS[$node]}" route 2>&1 | sed 's/^/  /'
         ((DUAL)) && ip -n "${NS[$node]}" -6 route 2>&1 | sed 's/^/  /'
         ip netns exec "${NS[$node]}" timeout 5 wg show "${IFN[$node]}" 2>&1 | sed 's/^/  /'
-        echo "  wireguard-go pids: $(e2e_ns_pids "${NS[$node]}" wireguard-go | tr '\n' ' ')"
+        echo "  $E2E_WG_IMPL pids: $(e2e_ns_pids "${NS[$node]}" "$(e2e_impl_comm)" | tr '\n' ' ')"
     done
     if [[ -d $OUT ]]; then
         for node in "${NODES[@]}"; do
@@ -267,7 +267,7 @@ done
 for node in "${STARTED[@]}"; do  # the hub first, as in the seed deployment
     e2e_wg_up "${NS[$node]}" "${IFN[$node]}" "$OUT/$node.conf"
 done
-e2e_log "wg-quick up: hub, node-1, node-2 (wireguard-go); node-3 never started"
+e2e_log "wg-quick up: hub, node-1, node-2 ($E2E_WG_IMPL); node-3 never started"
 
 for node in "${STARTED[@]}"; do
     e2e_assert_eq "$(expected_peers "$node")" "$(e2e_peer_count "${NS[$node]}" "${IFN[$node]}")" \
@@ -431,8 +431,8 @@ for node in node-2 node-1 hub; do
     e2e_wg_down "${NS[$node]}" "${IFN[$node]}"
 done
 for node in "${STARTED[@]}"; do
-    [[ -z $(e2e_ns_pids "${NS[$node]}" wireguard-go) ]] || e2e_fail "a wireguard-go process is left in ${NS[$node]}"
+    [[ -z $(e2e_ns_pids "${NS[$node]}" "$(e2e_impl_comm)") ]] || e2e_fail "a $E2E_WG_IMPL process is left in ${NS[$node]}"
     [[ ! -e $E2E_SOCKET_DIR/${IFN[$node]}.sock ]] || e2e_fail "$E2E_SOCKET_DIR/${IFN[$node]}.sock is left after wg-quick down"
 done
-e2e_log "wg-quick down: every wireguard-go exited, every socket removed"
+e2e_log "wg-quick down: every $E2E_WG_IMPL exited, every socket removed"
 e2e_log "PASS $SCENARIO in $((SECONDS - START))s"

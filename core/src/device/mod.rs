@@ -1,0 +1,883 @@
+//! The userspace WireGuard data path (feature `device`): boringtun's Noise state machine
+//! ([`boringtun::noise::Tunn`]) driven by our own device — a Linux TUN, UDP sockets for IPv4 and IPv6,
+//! a device-wide cryptokey routing table, timers, and a UAPI server that stock `wg` manages.
+//!
+//! Beyond boringtun's own device: a decrypted packet is delivered only when the device-wide
+//! longest-prefix match of its *source* address is the peer it came from (drops are counted); a peer
+//! with our own public key is ignored and one with a low-order key never handshakes; handshakes are
+//! rate-limited device-wide with cookie replies, the source address always passed in and the limiter
+//! reset every second.
+//!
+//! Threads: one TUN reader, one UDP reader per family, one timer thread, one UAPI acceptor. The packet
+//! path reads an immutable configuration snapshot (`Arc`, swapped whole by configuration changes) and
+//! locks only the one peer it works on; each thread reuses its own buffers.
+
+mod route;
+mod sys;
+mod uapi_server;
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Packet, Tunn, TunnResult};
+use boringtun::x25519;
+use ipnet::IpNet;
+
+use crate::error::{Error, IoError, UapiError};
+use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::uapi::{errno, DeviceState, DeviceUpdate, PeerState};
+
+pub use route::RouteTable;
+
+/// Handshake messages per second the device answers before it demands cookies (wireguard-go's and the
+/// kernel's order of magnitude).
+pub const HANDSHAKE_RATE_LIMIT: u64 = 100;
+
+/// Buffer size for one packet: the largest IP packet plus WireGuard's overhead.
+const BUF_LEN: usize = 65_535 + 64;
+/// Timer granularity.
+const TICK: Duration = Duration::from_millis(100);
+/// Packets a reader handles per snapshot (batch-shaped: one snapshot load per batch).
+const BATCH: usize = 64;
+
+/// Counters of the device (monotonic since start).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Decrypted packets whose source address routes to another peer (or nowhere): dropped.
+    pub ingress_dropped: AtomicU64,
+    /// Packets from the TUN with no peer for their destination.
+    pub no_route_dropped: AtomicU64,
+    /// Packets for a peer with no endpoint yet.
+    pub no_endpoint_dropped: AtomicU64,
+    /// Datagrams that failed authentication, were malformed or named no peer.
+    pub invalid_dropped: AtomicU64,
+    /// Cookie replies sent because of handshake load.
+    pub cookies_sent: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterValues {
+    /// See [`Counters::ingress_dropped`].
+    pub ingress_dropped: u64,
+    /// See [`Counters::no_route_dropped`].
+    pub no_route_dropped: u64,
+    /// See [`Counters::no_endpoint_dropped`].
+    pub no_endpoint_dropped: u64,
+    /// See [`Counters::invalid_dropped`].
+    pub invalid_dropped: u64,
+    /// See [`Counters::cookies_sent`].
+    pub cookies_sent: u64,
+}
+
+/// Why a device stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// [`Device::stop`] (or a signal in `wiremeshd`).
+    Requested,
+    /// The interface was deleted.
+    InterfaceDeleted,
+    /// The UAPI socket was removed or replaced.
+    SocketRemoved,
+    /// The TUN device failed.
+    TunFailed,
+}
+
+/// How to start a device.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// The interface name (at most 15 characters).
+    pub ifname: String,
+    /// Serve the UAPI on `/var/run/wireguard/IFNAME.sock` (mode 0600).
+    pub uapi: bool,
+}
+
+impl DeviceOptions {
+    /// A device named `ifname` with its UAPI socket.
+    pub fn new(ifname: &str) -> Self {
+        DeviceOptions { ifname: ifname.to_string(), uapi: true }
+    }
+}
+
+struct Identity {
+    secret: x25519::StaticSecret,
+    public: x25519::PublicKey,
+    key: PrivateKey,
+    /// The device-wide limiter: counts handshakes, answers with cookies under load.
+    limiter: Arc<RateLimiter>,
+    /// Given to every Tunn: checks mac1 again, never limits (the device already did).
+    mac_only: Arc<RateLimiter>,
+}
+
+struct PeerInner {
+    tunn: Option<Tunn>,
+    endpoint: Option<SocketAddr>,
+    preshared_key: Option<[u8; 32]>,
+    keepalive: u16,
+    last_handshake: Option<SystemTime>,
+}
+
+struct Peer {
+    public: [u8; 32],
+    /// The upper 24 bits of our session indices for this peer (boringtun's `index << 8`).
+    index: u32,
+    inner: Mutex<PeerInner>,
+    rx_bytes: AtomicU64,
+    tx_bytes: AtomicU64,
+}
+
+impl Peer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PeerInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Sockets {
+    port: u16,
+    fwmark: u32,
+    v4: Option<Arc<sys::Udp>>,
+    v6: Option<Arc<sys::Udp>>,
+    /// Incremented on every rebind; a reader whose socket is not current exits.
+    generation: u64,
+}
+
+impl Sockets {
+    fn send(&self, buf: &[u8], to: SocketAddr) -> bool {
+        let socket = if to.is_ipv4() { &self.v4 } else { &self.v6 };
+        match socket {
+            Some(s) => s.send_to(buf, to).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// The immutable configuration the packet path reads; replaced whole by every change.
+#[derive(Clone)]
+struct Snapshot {
+    identity: Option<Arc<Identity>>,
+    sockets: Arc<Sockets>,
+    /// Peers in creation order.
+    order: Vec<u32>,
+    by_index: HashMap<u32, Arc<Peer>>,
+    by_key: HashMap<[u8; 32], u32>,
+    table: RouteTable<u32>,
+    /// Each peer's AllowedIPs in insertion order (entries the table no longer maps to the peer are
+    /// dropped at the end of the change that moved them).
+    allowed: HashMap<u32, Vec<IpNet>>,
+}
+
+struct Shared {
+    ifname: String,
+    tun: sys::Tun,
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Serialises configuration changes (never taken by the packet path).
+    config_lock: Mutex<()>,
+    stop: AtomicBool,
+    stop_reason: Mutex<Option<StopReason>>,
+    counters: Counters,
+    socket: Mutex<Option<uapi_server::SocketFile>>,
+}
+
+impl Shared {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn request_stop(&self, reason: StopReason) {
+        let mut r = self.stop_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A running userspace WireGuard interface. Dropping it stops it.
+pub struct Device {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn io_err(op: &'static str, what: &str, err: &io::Error) -> Error {
+    IoError::new(op, std::path::Path::new(what), err).into()
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("the operating system's random number generator failed");
+    u32::from_le_bytes(b)
+}
+
+fn bind_sockets(port: u16, fwmark: u32, generation: u64) -> io::Result<Sockets> {
+    let mut last_err = None;
+    for _ in 0..10 {
+        let v4 = sys::Udp::bind(false, port, fwmark)?;
+        let bound = v4.port()?;
+        match sys::Udp::bind(true, bound, fwmark) {
+            Ok(v6) => return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: Some(Arc::new(v6)), generation }),
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+                return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: None, generation })
+            }
+            Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// True when the Diffie-Hellman of our key with `public` is all zeros: a low-order point, with which
+/// no handshake may happen.
+fn is_low_order(secret: &x25519::StaticSecret, public: &[u8; 32]) -> bool {
+    let shared = secret.diffie_hellman(&x25519::PublicKey::from(*public));
+    shared.as_bytes().iter().all(|b| *b == 0)
+}
+
+fn new_tunn(identity: &Identity, peer: &Peer, psk: Option<[u8; 32]>, keepalive: u16) -> Option<Tunn> {
+    if peer.public == *identity.public.as_bytes() || is_low_order(&identity.secret, &peer.public) {
+        return None;
+    }
+    Some(Tunn::new(
+        identity.secret.clone(),
+        x25519::PublicKey::from(peer.public),
+        psk,
+        if keepalive == 0 { None } else { Some(keepalive) },
+        peer.index,
+        Some(identity.mac_only.clone()),
+    ))
+}
+
+impl Device {
+    /// Creates the TUN interface, binds UDP sockets on a random port, serves the UAPI socket (when
+    /// `options.uapi`), and starts the threads. The device has no key and no peers until configured.
+    pub fn start(options: &DeviceOptions) -> Result<Device, Error> {
+        let path = if options.uapi { Some(crate::uapi::socket_path(&options.ifname)?) } else { None };
+        let tun = sys::Tun::create(&options.ifname).map_err(|e| io_err("create interface", &options.ifname, &e))?;
+        let sockets = bind_sockets(0, 0, 1).map_err(|e| io_err("bind", &options.ifname, &e))?;
+        let snapshot = Snapshot {
+            identity: None,
+            sockets: Arc::new(sockets),
+            order: Vec::new(),
+            by_index: HashMap::new(),
+            by_key: HashMap::new(),
+            table: RouteTable::new(),
+            allowed: HashMap::new(),
+        };
+        let shared = Arc::new(Shared {
+            ifname: options.ifname.clone(),
+            tun,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            config_lock: Mutex::new(()),
+            stop: AtomicBool::new(false),
+            stop_reason: Mutex::new(None),
+            counters: Counters::default(),
+            socket: Mutex::new(None),
+        });
+        let device = Device { shared: shared.clone(), threads: Mutex::new(Vec::new()) };
+        let listener = match &path {
+            Some(p) => Some(uapi_server::bind(p).map_err(|e| IoError::new("listen", p, &e))?),
+            None => None,
+        };
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| -> Result<JoinHandle<()>, Error> {
+            std::thread::Builder::new().name(name.to_string()).spawn(f).map_err(|e| io_err("spawn", name, &e))
+        };
+        let mut threads = Vec::new();
+        {
+            let s = shared.clone();
+            threads.push(spawn("wm-tun", Box::new(move || tun_loop(&s)))?);
+            let s = shared.clone();
+            threads.push(spawn("wm-timers", Box::new(move || timer_loop(&s)))?);
+        }
+        let sockets = shared.snapshot().sockets.clone();
+        threads.extend(spawn_udp_readers(&shared, &sockets)?);
+        if let Some((listener, file)) = listener {
+            *shared.socket.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+            let s = shared.clone();
+            threads.push(spawn("wm-uapi", Box::new(move || uapi_server::serve(&s, listener)))?);
+        }
+        *device.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+        Ok(device)
+    }
+
+    /// Starts a device for one node of a [`crate::Plan`]: its private key (which must be in the plan,
+    /// not on the node), listen port, fwmark, and every peer with its preshared key, endpoint (when an
+    /// IP address), keepalive and AllowedIPs. Addresses and routes of the interface are not set: that
+    /// stays with `ip`/wg-quick.
+    pub fn start_node(plan: &crate::Plan, node: &str, options: &DeviceOptions) -> Result<Device, Error> {
+        let update = node_update(plan, node)?;
+        let device = Device::start(options)?;
+        device.apply(&update)?;
+        Ok(device)
+    }
+
+    /// The interface name.
+    pub fn ifname(&self) -> &str {
+        &self.shared.ifname
+    }
+
+    /// The configuration and statistics, as `wg show` reads them.
+    pub fn state(&self) -> DeviceState {
+        state_of(&self.shared)
+    }
+
+    /// The drop and cookie counters.
+    pub fn counters(&self) -> CounterValues {
+        counters_of(&self.shared)
+    }
+
+    /// Applies a change (the UAPI `set` semantics). A failure (the listen port in use) changes nothing.
+    pub fn apply(&self, update: &DeviceUpdate) -> Result<(), Error> {
+        apply(&self.shared, update).map_err(Error::from)
+    }
+
+    /// True once the device is stopping (requested, or the interface or socket went away).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopping()
+    }
+
+    /// Why the device stopped, once it has.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        *self.shared.stop_reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the threads, deletes the interface and removes the UAPI socket. Idempotent; bounded
+    /// (every thread wakes up within a poll interval).
+    pub fn stop(&self) {
+        self.shared.request_stop(StopReason::Requested);
+        let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(file) = self.shared.socket.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            file.remove();
+        }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn counters_of(shared: &Shared) -> CounterValues {
+    let c = &shared.counters;
+    CounterValues {
+        ingress_dropped: c.ingress_dropped.load(Ordering::Relaxed),
+        no_route_dropped: c.no_route_dropped.load(Ordering::Relaxed),
+        no_endpoint_dropped: c.no_endpoint_dropped.load(Ordering::Relaxed),
+        invalid_dropped: c.invalid_dropped.load(Ordering::Relaxed),
+        cookies_sent: c.cookies_sent.load(Ordering::Relaxed),
+    }
+}
+
+/// The [`DeviceUpdate`] that configures one node of a plan (replacing all peers).
+pub fn node_update(plan: &crate::Plan, node: &str) -> Result<DeviceUpdate, Error> {
+    let n = plan.node(node).ok_or_else(|| crate::MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
+    let key = match &n.private_key {
+        crate::KeySource::Inline(k) => k.clone(),
+        _ => return Err(crate::MeshError::MissingKey { node: node.into(), what: "an inline private key (the plan keeps it on the node)" }.into()),
+    };
+    let mut update = DeviceUpdate {
+        private_key: Some(Some(key)),
+        listen_port: n.listen_port,
+        fwmark: n.fwmark,
+        replace_peers: true,
+        peers: Vec::new(),
+    };
+    for p in &n.peers {
+        let mut peer = crate::uapi::PeerUpdate::new(p.public_key);
+        peer.preshared_key = p.preshared_key.clone().map(Some);
+        peer.endpoint = p.endpoint.as_ref().and_then(|e| e.ip().map(|ip| SocketAddr::new(ip, e.port)));
+        peer.persistent_keepalive_interval = p.persistent_keepalive;
+        peer.replace_allowed_ips = true;
+        peer.allowed_ips = p.allowed_ips.iter().map(|a| crate::uapi::AllowedIpChange::add(*a)).collect();
+        update.peers.push(peer);
+    }
+    Ok(update)
+}
+
+fn state_of(shared: &Shared) -> DeviceState {
+    let snap = shared.snapshot();
+    let mut state = DeviceState {
+        private_key: snap.identity.as_ref().map(|i| i.key.clone()),
+        listen_port: snap.sockets.port,
+        fwmark: snap.sockets.fwmark,
+        peers: Vec::with_capacity(snap.order.len()),
+    };
+    let now = SystemTime::now();
+    for index in &snap.order {
+        let Some(peer) = snap.by_index.get(index) else { continue };
+        let mut inner = peer.lock();
+        if let Some(since) = inner.tunn.as_ref().and_then(|t| t.time_since_last_handshake()) {
+            inner.last_handshake = now.checked_sub(since);
+        }
+        let mut ps = PeerState::new(PublicKey::from_bytes(peer.public));
+        ps.preshared_key = inner.preshared_key.map(PresharedKey::from_bytes);
+        ps.endpoint = inner.endpoint;
+        ps.last_handshake = inner.last_handshake.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+        ps.persistent_keepalive_interval = inner.keepalive;
+        drop(inner);
+        ps.rx_bytes = peer.rx_bytes.load(Ordering::Relaxed);
+        ps.tx_bytes = peer.tx_bytes.load(Ordering::Relaxed);
+        ps.allowed_ips = snap.allowed.get(index).cloned().unwrap_or_default();
+        state.peers.push(ps);
+    }
+    state
+}
+
+/// Applies a UAPI `set`. Serialised by `config_lock`; builds a new snapshot and swaps it in.
+fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
+    let _guard = shared.config_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mut next: Snapshot = (*shared.snapshot()).clone();
+    let mut new_readers = None;
+
+    // Sockets first: the only step that can fail, so a failure changes nothing.
+    let want_port = update.listen_port.unwrap_or(next.sockets.port);
+    let want_mark = update.fwmark.unwrap_or(next.sockets.fwmark);
+    if update.listen_port.is_some_and(|p| p != next.sockets.port) {
+        let generation = next.sockets.generation + 1;
+        let sockets = bind_sockets(want_port, want_mark, generation).map_err(|e| UapiError::Errno {
+            errno: if e.kind() == io::ErrorKind::AddrInUse { errno::EADDRINUSE } else { e.raw_os_error().unwrap_or(errno::EIO) },
+        })?;
+        let sockets = Arc::new(sockets);
+        new_readers = Some(sockets.clone());
+        next.sockets = sockets;
+    } else if want_mark != next.sockets.fwmark {
+        for s in [&next.sockets.v4, &next.sockets.v6].into_iter().flatten() {
+            s.set_mark(want_mark).map_err(|e| UapiError::Errno { errno: e.raw_os_error().unwrap_or(errno::EIO) })?;
+        }
+        let old = &next.sockets;
+        next.sockets = Arc::new(Sockets { port: old.port, fwmark: want_mark, v4: old.v4.clone(), v6: old.v6.clone(), generation: old.generation });
+    }
+
+    if let Some(key) = &update.private_key {
+        match key {
+            None => {
+                next.identity = None;
+                for peer in next.by_index.values() {
+                    peer.lock().tunn = None;
+                }
+            }
+            Some(key) => {
+                let secret = x25519::StaticSecret::from(*key.as_bytes());
+                let public = x25519::PublicKey::from(&secret);
+                let identity = Arc::new(Identity {
+                    secret,
+                    public,
+                    key: key.clone(),
+                    limiter: Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT)),
+                    mac_only: Arc::new(RateLimiter::new(&public, u64::MAX)),
+                });
+                // A peer with our own public key is removed (wireguard-go and the kernel do the same).
+                if let Some(index) = next.by_key.get(public.as_bytes()).copied() {
+                    remove_peer(&mut next, index);
+                }
+                for peer in next.by_index.values() {
+                    let mut inner = peer.lock();
+                    let (psk, ka) = (inner.preshared_key, inner.keepalive);
+                    inner.tunn = new_tunn(&identity, peer, psk, ka);
+                }
+                next.identity = Some(identity);
+            }
+        }
+    }
+
+    if update.replace_peers {
+        for index in next.order.clone() {
+            remove_peer(&mut next, index);
+        }
+    }
+
+    let mut dirty: HashSet<u32> = HashSet::new();
+    let mut keepalive_on: Vec<Arc<Peer>> = Vec::new();
+    for pu in &update.peers {
+        let key = *pu.public_key.as_bytes();
+        if next.identity.as_ref().is_some_and(|i| i.public.as_bytes() == &key) {
+            continue; // our own key: ignored, like wireguard-go
+        }
+        let existing = next.by_key.get(&key).copied();
+        if pu.remove {
+            if let Some(index) = existing {
+                remove_peer(&mut next, index);
+            }
+            continue;
+        }
+        let index = match existing {
+            Some(i) => i,
+            None if pu.update_only => continue,
+            None => {
+                let mut index = random_u32() >> 8;
+                while next.by_index.contains_key(&index) {
+                    index = random_u32() >> 8;
+                }
+                let peer = Arc::new(Peer {
+                    public: key,
+                    index,
+                    inner: Mutex::new(PeerInner { tunn: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
+                    rx_bytes: AtomicU64::new(0),
+                    tx_bytes: AtomicU64::new(0),
+                });
+                if let Some(identity) = &next.identity {
+                    peer.lock().tunn = new_tunn(identity, &peer, None, 0);
+                }
+                next.by_index.insert(index, peer);
+                next.by_key.insert(key, index);
+                next.order.push(index);
+                next.allowed.insert(index, Vec::new());
+                index
+            }
+        };
+        let peer = next.by_index[&index].clone();
+        {
+            let mut inner = peer.lock();
+            let mut rebuild = false;
+            if let Some(psk) = &pu.preshared_key {
+                let bytes = psk.as_ref().map(|p| *p.as_bytes());
+                if bytes != inner.preshared_key {
+                    inner.preshared_key = bytes;
+                    rebuild = true;
+                }
+            }
+            if let Some(ep) = pu.endpoint {
+                inner.endpoint = Some(ep);
+            }
+            if let Some(ka) = pu.persistent_keepalive_interval {
+                if ka != inner.keepalive {
+                    if inner.keepalive == 0 && ka != 0 {
+                        keepalive_on.push(peer.clone());
+                    }
+                    inner.keepalive = ka;
+                    rebuild = true;
+                }
+            }
+            if rebuild {
+                if let Some(identity) = &next.identity {
+                    let (psk, ka) = (inner.preshared_key, inner.keepalive);
+                    inner.tunn = new_tunn(identity, &peer, psk, ka);
+                }
+            }
+        }
+        if pu.replace_allowed_ips {
+            let old = next.allowed.insert(index, Vec::new()).unwrap_or_default();
+            for prefix in old {
+                if next.table.get(prefix) == Some(index) {
+                    next.table.remove(prefix);
+                }
+            }
+        }
+        for change in &pu.allowed_ips {
+            let prefix = change.prefix.trunc();
+            if change.remove {
+                if next.table.get(prefix) == Some(index) {
+                    next.table.remove(prefix);
+                    dirty.insert(index);
+                }
+                continue;
+            }
+            match next.table.insert(prefix, index) {
+                Some(owner) if owner == index => {}
+                Some(owner) => {
+                    dirty.insert(owner);
+                    next.allowed.entry(index).or_default().push(prefix);
+                }
+                None => next.allowed.entry(index).or_default().push(prefix),
+            }
+        }
+    }
+    // Drop list entries whose prefix moved away or was removed (and duplicates that re-adding made).
+    for index in dirty {
+        if let Some(list) = next.allowed.get_mut(&index) {
+            let mut seen = HashSet::with_capacity(list.len());
+            let table = &next.table;
+            list.retain(|p| table.get(*p) == Some(index) && seen.insert(*p));
+        }
+    }
+
+    let next = Arc::new(next);
+    *shared.snapshot.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+    if let Some(sockets) = new_readers {
+        // Readers of the previous sockets notice the new generation and exit.
+        if let Ok(handles) = spawn_udp_readers(shared, &sockets) {
+            drop(handles); // detached: they exit on stop or on the next rebind
+        }
+    }
+    // A keepalive turned on starts talking at once (a handshake first when there is no session).
+    let mut buf = vec![0u8; 256];
+    for peer in keepalive_on {
+        send_keepalive(&next, &peer, &mut buf);
+    }
+    Ok(())
+}
+
+fn remove_peer(next: &mut Snapshot, index: u32) {
+    if let Some(peer) = next.by_index.remove(&index) {
+        next.by_key.remove(&peer.public);
+        next.order.retain(|i| *i != index);
+        for prefix in next.allowed.remove(&index).unwrap_or_default() {
+            if next.table.get(prefix) == Some(index) {
+                next.table.remove(prefix);
+            }
+        }
+        peer.lock().tunn = None;
+    }
+}
+
+fn send_keepalive(snap: &Snapshot, peer: &Peer, buf: &mut [u8]) {
+    let mut inner = peer.lock();
+    let endpoint = inner.endpoint;
+    let Some(tunn) = inner.tunn.as_mut() else { return };
+    if let TunnResult::WriteToNetwork(packet) = tunn.encapsulate(&[], buf) {
+        if let Some(ep) = endpoint {
+            if snap.sockets.send(packet, ep) {
+                peer.tx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn spawn_udp_readers(shared: &Arc<Shared>, sockets: &Arc<Sockets>) -> Result<Vec<JoinHandle<()>>, Error> {
+    let mut handles = Vec::new();
+    for socket in [&sockets.v4, &sockets.v6].into_iter().flatten() {
+        let s = shared.clone();
+        let socket = socket.clone();
+        let generation = sockets.generation;
+        let name = if socket.is_v6() { "wm-udp6" } else { "wm-udp4" };
+        handles.push(
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || udp_loop(&s, &socket, generation))
+                .map_err(|e| io_err("spawn", name, &e))?,
+        );
+    }
+    Ok(handles)
+}
+
+/// Reads the TUN: route each packet by destination, encrypt, send.
+fn tun_loop(shared: &Shared) {
+    let mut packet = vec![0u8; BUF_LEN];
+    let mut out = vec![0u8; BUF_LEN];
+    while !shared.stopping() {
+        match sys::poll_readable(shared.tun.raw_fd()) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(_) => {
+                shared.request_stop(StopReason::TunFailed);
+                return;
+            }
+        }
+        let snap = shared.snapshot();
+        for _ in 0..BATCH {
+            let n = match shared.tun.read(&mut packet) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => {
+                    let reason = if e.raw_os_error() == Some(libc::EBADFD) { StopReason::InterfaceDeleted } else { StopReason::TunFailed };
+                    shared.request_stop(reason);
+                    return;
+                }
+            };
+            let pkt = &packet[..n];
+            let Some(dst) = Tunn::dst_address(pkt) else { continue };
+            let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
+                shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let mut inner = peer.lock();
+            let endpoint = inner.endpoint;
+            let Some(tunn) = inner.tunn.as_mut() else {
+                shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            if let TunnResult::WriteToNetwork(datagram) = tunn.encapsulate(pkt, &mut out) {
+                match endpoint {
+                    Some(ep) if snap.sockets.send(datagram, ep) => {
+                        peer.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+                    }
+                    Some(_) => {}
+                    None => {
+                        shared.counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads one UDP socket until stopped or replaced by a rebind.
+fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
+    let mut datagram = vec![0u8; BUF_LEN];
+    let mut out = vec![0u8; BUF_LEN];
+    while !shared.stopping() {
+        let snap = shared.snapshot();
+        if snap.sockets.generation != generation {
+            return;
+        }
+        match sys::poll_readable(socket.raw_fd()) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => return,
+        }
+        for _ in 0..BATCH {
+            match socket.recv_from(&mut datagram) {
+                Ok(Some((n, from))) => handle_datagram(shared, &snap, &datagram[..n], from, &mut out),
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: SocketAddr, out: &mut [u8]) {
+    let counters = &shared.counters;
+    let Some(identity) = &snap.identity else {
+        counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    // Device-wide: mac1, the handshake rate limit and cookie replies, always with the source address.
+    let packet = match identity.limiter.verify_packet(Some(from.ip()), datagram, out) {
+        Ok(packet) => packet,
+        Err(TunnResult::WriteToNetwork(cookie)) => {
+            counters.cookies_sent.fetch_add(1, Ordering::Relaxed);
+            snap.sockets.send(cookie, from);
+            return;
+        }
+        Err(_) => {
+            counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let (index, is_handshake, authenticates) = match &packet {
+        Packet::HandshakeInit(init) => match parse_handshake_anon(&identity.secret, &identity.public, init) {
+            Ok(half) => match snap.by_key.get(&half.peer_static_public) {
+                Some(i) => (*i, true, true),
+                None => {
+                    counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            Err(_) => {
+                counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        },
+        Packet::HandshakeResponse(p) => (p.receiver_idx >> 8, true, true),
+        Packet::PacketCookieReply(p) => (p.receiver_idx >> 8, false, false),
+        Packet::PacketData(p) => (p.receiver_idx >> 8, false, true),
+    };
+    let Some(peer) = snap.by_index.get(&index) else {
+        counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut inner = peer.lock();
+    let Some(tunn) = inner.tunn.as_mut() else {
+        counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut accepted = true;
+    let mut reply: Option<usize> = None;
+    match tunn.decapsulate(Some(from.ip()), datagram, out) {
+        TunnResult::Done => {}
+        TunnResult::Err(_) => accepted = false,
+        TunnResult::WriteToNetwork(packet) => reply = Some(packet.len()),
+        TunnResult::WriteToTunnelV4(packet, src) => deliver(shared, snap, index, packet, IpAddr::V4(src)),
+        TunnResult::WriteToTunnelV6(packet, src) => deliver(shared, snap, index, packet, IpAddr::V6(src)),
+    }
+    if !accepted {
+        counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if authenticates {
+        // Roaming: only an authenticated packet moves the endpoint.
+        inner.endpoint = Some(from);
+        peer.rx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    }
+    if is_handshake {
+        if let Some(since) = inner.tunn.as_ref().and_then(|t| t.time_since_last_handshake()) {
+            inner.last_handshake = SystemTime::now().checked_sub(since);
+        }
+    }
+    if let Some(len) = reply {
+        if snap.sockets.send(&out[..len], from) {
+            peer.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        }
+        // Packets queued while the handshake was under way.
+        let endpoint = inner.endpoint;
+        while let Some(tunn) = inner.tunn.as_mut() {
+            match tunn.decapsulate(None, &[], out) {
+                TunnResult::WriteToNetwork(packet) => {
+                    if let Some(ep) = endpoint {
+                        if snap.sockets.send(packet, ep) {
+                            peer.tx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// The ingress check: deliver only when the device-wide longest-prefix match of the source is `index`.
+fn deliver(shared: &Shared, snap: &Snapshot, index: u32, packet: &[u8], src: IpAddr) {
+    if snap.table.lookup(src) != Some(index) {
+        shared.counters.ingress_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let _ = shared.tun.write(packet);
+}
+
+/// Every TICK: each peer's timers (rekey, keepalive, expiry). Every second: the limiter reset and the
+/// liveness checks (interface and socket still ours).
+fn timer_loop(shared: &Shared) {
+    let mut out = vec![0u8; BUF_LEN];
+    let mut last_second = Instant::now();
+    while !shared.stopping() {
+        std::thread::sleep(TICK);
+        let snap = shared.snapshot();
+        for index in &snap.order {
+            let Some(peer) = snap.by_index.get(index) else { continue };
+            let mut inner = peer.lock();
+            let endpoint = inner.endpoint;
+            let Some(tunn) = inner.tunn.as_mut() else { continue };
+            if let TunnResult::WriteToNetwork(packet) = tunn.update_timers(&mut out) {
+                if let Some(ep) = endpoint {
+                    if snap.sockets.send(packet, ep) {
+                        peer.tx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = Instant::now();
+            if let Some(identity) = &snap.identity {
+                identity.limiter.reset_count();
+            }
+            let index = sys::interface_index(&shared.ifname);
+            if index == 0 || index != shared.tun.index() {
+                shared.request_stop(StopReason::InterfaceDeleted);
+            }
+            let gone = shared.socket.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|f| !f.still_ours());
+            if gone {
+                shared.request_stop(StopReason::SocketRemoved);
+            }
+        }
+    }
+}
+
+/// The socket path a device of this name serves (for callers that wait for it).
+pub fn uapi_socket_path(ifname: &str) -> Result<PathBuf, Error> {
+    crate::uapi::socket_path(ifname)
+}
+

@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# wiremeshd, our userspace WireGuard daemon, end to end in network namespaces: scenarios ported from
+# wireguard-go's tests/netns.sh plus the checks of issue #5. Every daemon is driven by STOCK `wg`.
+#
+# usage: device.sh SCENARIO        (as root; wiremeshd and wiremesh on PATH; see lib.sh for the environment)
+#        device.sh --list
+#
+# Scenarios:
+#   pair        wiremeshd <-> wiremeshd: ping v4/v6 both directions, iperf3 both directions, handshakes and
+#               counters in `wg show`, endpoint learned from the first authenticated packet, roaming to a
+#               new underlay address
+#   interop     wiremeshd <-> wireguard-go, each side initiating, with and without a preshared key; a wrong
+#               preshared key never handshakes
+#   spoof       two peers with nested AllowedIPs (/24 and a /32 inside it): the wider one sending with the
+#               narrower one's source address is dropped by the receiver and counted; genuine traffic passes
+#   uapi        `wg set`/`wg setconf`/`wg show` key semantics: own key ignored, remove, AllowedIPs moving
+#               between peers and replaced, a private key equal to a peer's removes it, low-order keys never
+#               handshake, 130,000+ AllowedIPs read back exactly, malformed and huge requests answered
+#               with errno or a closed connection, socket mode 0600
+#   lifecycle   DEVICE_CYCLES (default 100) start/stop cycles through SIGTERM, `ip link del` and removing the
+#               socket: nothing left behind (process, interface, socket)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+
+SCENARIOS=(pair interop spoof uapi lifecycle)
+if [[ ${1:-} == --list ]]; then
+    printf '%s\n' "${SCENARIOS[@]}"
+    exit 0
+fi
+if [[ $# -ne 1 || " ${SCENARIOS[*]} " != *" $1 "* ]]; then
+    echo "usage: $0 SCENARIO   (one of: ${SCENARIOS[*]})" >&2
+    exit 2
+fi
+SCENARIO=$1
+case $SCENARIO in
+    pair) E2E_TAG=dp ;;
+    interop) E2E_TAG=di ;;
+    spoof) E2E_TAG=ds ;;
+    uapi) E2E_TAG="du" ;;
+    lifecycle) E2E_TAG=dl ;;
+esac
+
+e2e_preflight
+WIREMESHD=${WIREMESHD:-$(command -v wiremeshd || true)}
+[[ -n $WIREMESHD && -x $WIREMESHD ]] || e2e_fail "wiremeshd not found: cargo build --release --features device --bin wiremeshd, and put it on PATH (or WIREMESHD=...)"
+e2e_init "device-$SCENARIO"
+
+declare -A NSN IFN KEY PUB
+# node SHORT HOST: a namespace on the underlay at 192.0.2.HOST / 2001:db8::HOST, named names for SHORT.
+node() {
+    local short=$1 host=$2
+    NSN[$short]=$(e2e_ns_name "$short")
+    IFN[$short]=$(e2e_if_name "$short")
+    E2E_IFNAMES+=("${IFN[$short]}")
+    e2e_ns_create "${NSN[$short]}"
+    e2e_underlay_attach "${NSN[$short]}" "$short" "192.0.2.$host" "2001:db8::$host"
+    KEY[$short]=$(wg genkey)
+    PUB[$short]=$(printf '%s\n' "${KEY[$short]}" | wg pubkey)
+}
+
+e2e_diagnostics() {
+    local short
+    echo "---- diagnostics for device-$SCENARIO (run $E2E_RUN) ----"
+    for short in "${!NSN[@]}"; do
+        ip netns list 2>/dev/null | grep -q "^${NSN[$short]}\b" || continue
+        echo "# $short (${NSN[$short]}, ${IFN[$short]})"
+        ip -n "${NSN[$short]}" -br addr 2>&1 | sed 's/^/  /'
+        ip netns exec "${NSN[$short]}" timeout 5 wg show "${IFN[$short]}" 2>&1 | cut -c1-200 | sed 's/^/  /'
+    done
+    for f in "$E2E_WORK"/*.log; do
+        [[ -f $f ]] || continue
+        echo "# $(basename "$f")"
+        tail -n 5 "$f" | sed 's/^/  /'
+    done
+    echo "---- end of diagnostics ----"
+}
+
+# up SHORT IMPL: starts the userspace implementation (wiremeshd | wireguard-go) for SHORT's interface.
+up() {
+    local short=$1 impl=${2:-wiremeshd} ns=${NSN[$1]} ifn=${IFN[$1]}
+    case $impl in
+        wiremeshd) ip netns exec "$ns" timeout 20 "$WIREMESHD" "$ifn" >"$E2E_WORK/up-$ifn.log" 2>&1 ;;
+        wireguard-go) ip netns exec "$ns" timeout 20 wireguard-go "$ifn" >"$E2E_WORK/up-$ifn.log" 2>&1 ;;
+    esac || e2e_fail "$impl $ifn failed to start: $(cat "$E2E_WORK/up-$ifn.log")"
+    [[ -S $E2E_SOCKET_DIR/$ifn.sock ]] || e2e_fail "$impl returned but $E2E_SOCKET_DIR/$ifn.sock does not exist"
+    ip -n "$ns" link show dev "$ifn" >/dev/null 2>&1 || e2e_fail "$impl returned but interface $ifn does not exist"
+}
+
+# down SHORT: deletes SHORT's interface and waits (bounded) for its daemon and socket to go.
+gone() { [[ ! -e $E2E_SOCKET_DIR/${IFN[$1]}.sock ]] && [[ -z $(e2e_ns_pids "${NSN[$1]}") ]]; }
+down() {
+    ip -n "${NSN[$1]}" link del "${IFN[$1]}" 2>/dev/null || true
+    e2e_wait_for 10 "the daemon of ${IFN[$1]} to exit and remove its socket" gone "$1"
+}
+
+# addr SHORT N: overlay addresses 10.77.0.N/24 and fd77::N/64 on SHORT's interface, MTU 1420, up.
+addr() {
+    local ns=${NSN[$1]} ifn=${IFN[$1]}
+    ip -n "$ns" addr add "10.77.0.$2/24" dev "$ifn"
+    ip -n "$ns" addr add "fd77::$2/64" dev "$ifn" nodad
+    ip -n "$ns" link set "$ifn" mtu 1420 up
+}
+
+# wgset SHORT ARGS...: `wg set` on SHORT's interface with SHORT's private key (through a file, never argv).
+wgset() {
+    local short=$1 keyfile="$E2E_WORK/$1.key"
+    shift
+    [[ -f $keyfile ]] || (umask 077 && printf '%s\n' "${KEY[$short]}" >"$keyfile")
+    e2e_wg "${NSN[$short]}" set "${IFN[$short]}" private-key "$keyfile" "$@"
+}
+
+pskfile() { (umask 077 && printf '%s\n' "$2" >"$E2E_WORK/$1.psk"); printf '%s' "$E2E_WORK/$1.psk"; }
+
+iperf_between() { # FROM TO ADDR
+    local from=$1 to=$2 dst=$3 out
+    ip netns exec "${NSN[$to]}" timeout 15 iperf3 -s -1 -D -B "$dst" --logfile "$E2E_WORK/iperf3-$to.log" \
+        || e2e_fail "cannot start iperf3 -s in $to"
+    e2e_wait_for 10 "iperf3 listening in $to" bash -c "ip netns exec '${NSN[$to]}' ss -ltn | grep -q ':5201 '"
+    out=$(ip netns exec "${NSN[$from]}" timeout 30 iperf3 -c "$dst" -t 2 -f m 2>&1) \
+        || e2e_fail "iperf3 $from -> $to ($dst) failed: $(tail -n 3 <<<"$out")"
+    e2e_log "iperf3 $from -> $to over $dst: $(awk '/receiver/ { print $(NF-2), $(NF-1) }' <<<"$out" | tail -n 1)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+scenario_pair() {
+    e2e_underlay_init
+    node a 1
+    node b 2
+    up a
+    up b
+    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
+    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
+    addr a 1
+    addr b 2
+    e2e_step "ping a -> b (v4, v6)"
+    e2e_wait_for 20 "a pings b over the tunnel (v4)" ping_once "${NSN[a]}" 10.77.0.2
+    ping_ok "${NSN[a]}" 10.77.0.2 || e2e_fail "a -> b v4"
+    ping_ok "${NSN[a]}" fd77::2 || e2e_fail "a -> b v6"
+    e2e_step "ping b -> a (v4, v6)"
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a v4"
+    ping_ok "${NSN[b]}" fd77::1 || e2e_fail "b -> a v6"
+    e2e_handshake_nonzero "${NSN[a]}" "${IFN[a]}" "${PUB[b]}" || e2e_fail "wg show: a has no handshake with b"
+    e2e_handshake_nonzero "${NSN[b]}" "${IFN[b]}" "${PUB[a]}" || e2e_fail "wg show: b has no handshake with a"
+    e2e_assert_eq "192.0.2.1:51820" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" \
+        "b's endpoint for a, learned from a's first authenticated packet"
+    e2e_step "iperf3 both directions, v4 and v6"
+    iperf_between a b 10.77.0.2
+    iperf_between b a fd77::1
+    local rx tx
+    read -r rx tx < <(e2e_wg "${NSN[a]}" show "${IFN[a]}" transfer | awk '{ print $2, $3 }')
+    ((rx > 1000000 && tx > 1000000)) || e2e_fail "wg show transfer on a: rx=$rx tx=$tx, expected > 1 MB each"
+    e2e_step "roaming: a moves to 192.0.2.11"
+    # (deleting the old primary first: it would take a secondary in the same subnet with it)
+    ip -n "${NSN[a]}" addr del 192.0.2.1/24 dev eth0
+    ip -n "${NSN[a]}" addr add 192.0.2.11/24 dev eth0
+    e2e_wait_for 20 "a pings b from its new address" ping_once "${NSN[a]}" 10.77.0.2
+    e2e_assert_eq "192.0.2.11:51820" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" \
+        "b's endpoint for a after a roamed"
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a after roaming"
+    down a
+    down b
+}
+
+# ---------------------------------------------------------------------------------------------------------
+interop_case() { # LABEL INITIATOR(a|b) PSK_A PSK_B EXPECT(ok|fail)
+    local label=$1 initiator=$2 psk_a=$3 psk_b=$4 expect=$5 responder
+    e2e_step "interop: $label"
+    up a wiremeshd
+    up b wireguard-go
+    local a_args=(listen-port 51820 peer "${PUB[b]}" allowed-ips "10.77.0.2/32,fd77::2/128" endpoint 192.0.2.2:51820)
+    local b_args=(listen-port 51820 peer "${PUB[a]}" allowed-ips "10.77.0.1/32,fd77::1/128" endpoint 192.0.2.1:51820)
+    [[ -z $psk_a ]] || a_args+=(preshared-key "$(pskfile a "$psk_a")")
+    [[ -z $psk_b ]] || b_args+=(preshared-key "$(pskfile b "$psk_b")")
+    wgset a "${a_args[@]}"
+    wgset b "${b_args[@]}"
+    addr a 1
+    addr b 2
+    responder=$([[ $initiator == a ]] && echo 2 || echo 1)
+    if [[ $expect == ok ]]; then
+        e2e_wait_for 20 "$label: first ping" ping_once "${NSN[$initiator]}" "10.77.0.$responder"
+        ping_ok "${NSN[$initiator]}" "fd77::$responder" || e2e_fail "$label: v6 ping"
+        ping_ok "${NSN[a]}" 10.77.0.2 || e2e_fail "$label: wiremeshd -> wireguard-go"
+        ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "$label: wireguard-go -> wiremeshd"
+        e2e_handshake_nonzero "${NSN[a]}" "${IFN[a]}" "${PUB[b]}" || e2e_fail "$label: no handshake on the wiremeshd side"
+    else
+        ! ip netns exec "${NSN[$initiator]}" timeout 8 ping -n -q -c 3 -W 2 "10.77.0.$responder" >/dev/null 2>&1 \
+            || e2e_fail "$label: ping succeeded although the preshared keys differ"
+        ! e2e_handshake_nonzero "${NSN[a]}" "${IFN[a]}" "${PUB[b]}" || e2e_fail "$label: a handshake completed with mismatched preshared keys"
+        ! e2e_handshake_nonzero "${NSN[b]}" "${IFN[b]}" "${PUB[a]}" || e2e_fail "$label: wireguard-go completed a handshake with a mismatched preshared key"
+    fi
+    e2e_log "interop $label: as expected ($expect)"
+    down a
+    down b
+}
+
+scenario_interop() {
+    e2e_underlay_init
+    node a 1
+    node b 2
+    local psk other
+    psk=$(wg genpsk)
+    other=$(wg genpsk)
+    interop_case "wiremeshd initiates, no psk" a "" "" ok
+    interop_case "wireguard-go initiates, no psk" b "" "" ok
+    interop_case "wiremeshd initiates, psk" a "$psk" "$psk" ok
+    interop_case "wireguard-go initiates, psk" b "$psk" "$psk" ok
+    interop_case "wiremeshd initiates, wrong psk" a "$psk" "$other" fail
+    interop_case "wireguard-go initiates, psk only on wireguard-go" b "" "$psk" fail
+}
+
+# ---------------------------------------------------------------------------------------------------------
+scenario_spoof() {
+    e2e_underlay_init
+    node a 1   # the receiver
+    node w 2   # the wider peer: 10.77.0.0/24 at a (it routes a subnet), its own address .2
+    node n 3   # the narrower peer: 10.77.0.3/32 at a
+    # a runs in the foreground so that its exit line (with the drop counters) is in a log.
+    ip netns exec "${NSN[a]}" "$WIREMESHD" -f "${IFN[a]}" >"$E2E_WORK/a-foreground.log" 2>&1 &
+    local apid=$!
+    e2e_wait_for 10 "wiremeshd -f for a to create its socket" test -S "$E2E_SOCKET_DIR/${IFN[a]}.sock"
+    up w
+    up n
+    wgset a listen-port 51820 peer "${PUB[w]}" allowed-ips 10.77.0.0/24 endpoint 192.0.2.2:51820 \
+        peer "${PUB[n]}" allowed-ips 10.77.0.3/32 endpoint 192.0.2.3:51820
+    wgset w listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32 endpoint 192.0.2.1:51820
+    wgset n listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32 endpoint 192.0.2.1:51820
+    ip -n "${NSN[a]}" addr add 10.77.0.1/24 dev "${IFN[a]}"
+    ip -n "${NSN[w]}" addr add 10.77.0.2/24 dev "${IFN[w]}"
+    ip -n "${NSN[w]}" addr add 10.77.0.3/32 dev "${IFN[w]}"   # n's address, to spoof with
+    ip -n "${NSN[n]}" addr add 10.77.0.3/24 dev "${IFN[n]}"
+    for s in a w n; do ip -n "${NSN[$s]}" link set "${IFN[$s]}" mtu 1420 up; done
+    e2e_step "genuine traffic passes"
+    e2e_wait_for 20 "w pings a from its own address" ping_once "${NSN[w]}" 10.77.0.1
+    e2e_wait_for 20 "n pings a" ping_once "${NSN[n]}" 10.77.0.1
+    e2e_step "w spoofs n's source address"
+    local before after
+    before=$(ip -n "${NSN[a]}" -s link show "${IFN[a]}" | awk '/RX:/ { getline; print $2 }')
+    ! ip netns exec "${NSN[w]}" timeout 10 ping -n -q -c 5 -i 0.2 -W 1 -I 10.77.0.3 10.77.0.1 >/dev/null 2>&1 \
+        || e2e_fail "a answered packets from w carrying n's source address"
+    after=$(ip -n "${NSN[a]}" -s link show "${IFN[a]}" | awk '/RX:/ { getline; print $2 }')
+    e2e_assert_eq "$before" "$after" "packets a's interface received during the spoofed pings"
+    ping_ok "${NSN[w]}" 10.77.0.1 || e2e_fail "w's genuine traffic after the spoofing attempt"
+    kill -TERM "$apid"
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$apid" 2>/dev/null || e2e_fail "wiremeshd -f did not exit on SIGTERM"
+    wait "$apid" || e2e_fail "wiremeshd -f exited non-zero on SIGTERM"
+    local dropped
+    dropped=$(sed -n 's/.*dropped: \([0-9]*\) by the source-address check.*/\1/p' "$E2E_WORK/a-foreground.log")
+    if [[ -z $dropped ]] || ((dropped < 5)); then e2e_fail "a counted ${dropped:-no} source-address drops, expected >= 5: $(cat "$E2E_WORK/a-foreground.log")"; fi
+    [[ ! -e $E2E_SOCKET_DIR/${IFN[a]}.sock ]] || e2e_fail "SIGTERM left the socket behind"
+    ! ip -n "${NSN[a]}" link show "${IFN[a]}" >/dev/null 2>&1 || e2e_fail "SIGTERM left the interface behind"
+    e2e_log "spoofed packets: $dropped dropped and counted by a; genuine ones passed"
+    down w
+    down n
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# raw_uapi SHORT: sends stdin to SHORT's socket, prints the reply (python3, bounded).
+raw_uapi() {
+    timeout 20 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+data = sys.stdin.buffer.read()
+try:
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+out = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+except (ConnectionResetError, socket.timeout):
+    pass
+sys.stdout.write(out.decode("utf-8", "replace"))
+' "$E2E_SOCKET_DIR/${IFN[$1]}.sock"
+}
+
+scenario_uapi() {
+    e2e_underlay_init
+    node a 1
+    node b 2
+    up a
+    local sock=$E2E_SOCKET_DIR/${IFN[a]}.sock p1 p2 p3 lowkey
+    e2e_assert_eq 600 "$(e2e_mode "$sock")" "mode of the UAPI socket"
+    p1=$(wg genkey | wg pubkey)
+    p2=$(wg genkey | wg pubkey)
+    p3=$(wg genkey | wg pubkey)
+    e2e_step "own key ignored"
+    wgset a listen-port 51900 peer "${PUB[a]}" allowed-ips 10.1.0.0/16 peer "$p1" allowed-ips 10.2.0.0/16
+    e2e_assert_eq "$p1" "$(e2e_wg "${NSN[a]}" show "${IFN[a]}" peers)" "peers after adding one with our own key"
+    e2e_assert_eq 51900 "$(e2e_wg "${NSN[a]}" show "${IFN[a]}" listen-port)" "listen port"
+    e2e_step "AllowedIPs move between peers; wg set replaces a peer's list"
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "$p2" allowed-ips 10.2.0.0/16,10.3.0.0/16
+    e2e_assert_eq "(none)" "$(e2e_wg_peer_field "${NSN[a]}" "${IFN[a]}" allowed-ips "$p1")" "p1's AllowedIPs after p2 took 10.2.0.0/16"
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "$p2" allowed-ips 10.4.0.7/24
+    e2e_assert_eq "10.4.0.0/24" "$(e2e_wg_peer_field "${NSN[a]}" "${IFN[a]}" allowed-ips "$p2")" "p2's AllowedIPs replaced (host bits masked)"
+    e2e_step "fwmark, keepalive, endpoint, remove"
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" fwmark 0x1234 peer "$p2" persistent-keepalive 7 endpoint '[2001:db8::99]:1234'
+    e2e_assert_eq 0x1234 "$(e2e_wg "${NSN[a]}" show "${IFN[a]}" fwmark)" "fwmark"
+    e2e_assert_eq 7 "$(e2e_wg_peer_field "${NSN[a]}" "${IFN[a]}" persistent-keepalive "$p2")" "keepalive"
+    e2e_assert_eq "[2001:db8::99]:1234" "$(e2e_wg_peer_field "${NSN[a]}" "${IFN[a]}" endpoints "$p2")" "v6 endpoint"
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "$p1" remove
+    ! e2e_has_peer "${NSN[a]}" "${IFN[a]}" "$p1" || e2e_fail "wg set peer remove left the peer"
+    e2e_step "a private key equal to a peer's public key removes that peer"
+    local k3
+    k3=$(wg genkey)
+    p3=$(printf '%s\n' "$k3" | wg pubkey)
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "$p3" allowed-ips 10.9.0.0/16
+    (umask 077 && printf '%s\n' "$k3" >"$E2E_WORK/k3.key")
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" private-key "$E2E_WORK/k3.key"
+    ! e2e_has_peer "${NSN[a]}" "${IFN[a]}" "$p3" || e2e_fail "the peer with the device's new public key is still there"
+    e2e_assert_eq "$p3" "$(e2e_wg "${NSN[a]}" show "${IFN[a]}" public-key)" "public key after changing the private key"
+    wgset a
+    e2e_step "a low-order public key never handshakes"
+    lowkey=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "$lowkey" allowed-ips 10.77.0.50/32 endpoint 192.0.2.2:51820 persistent-keepalive 1
+    addr a 1
+    ip netns exec "${NSN[a]}" timeout 5 ping -n -q -c 2 -W 1 10.77.0.50 >/dev/null 2>&1 || true
+    sleep 1.5
+    e2e_assert_eq 0 "$(e2e_wg "${NSN[a]}" show "${IFN[a]}" transfer | awk -v k="$lowkey" '$1 == k { print $3 }')" \
+        "bytes sent to a low-order peer"
+    e2e_step "130,000+ AllowedIPs through wg setconf, read back exactly"
+    local conf="$E2E_WORK/big.conf" expected="$E2E_WORK/big.expected"
+    python3 - "$conf" "$expected" "${KEY[a]}" "$p1" "$p2" <<'PY'
+import sys
+conf, expected, key, p1, p2 = sys.argv[1:6]
+v4 = [f"10.{i >> 12}.{(i >> 4) & 255}.{(i & 15) << 4}/28" for i in range(70000)]
+import ipaddress
+v6 = [str(ipaddress.ip_network(f"fd00:{i >> 16:x}:{i & 0xffff:x}::/48")) for i in range(0, 65000)]
+with open(conf, "w") as f:
+    f.write(f"[Interface]\nPrivateKey = {key}\nListenPort = 51901\n\n[Peer]\nPublicKey = {p1}\nAllowedIPs = {', '.join(v4)}\n\n[Peer]\nPublicKey = {p2}\nAllowedIPs = {', '.join(v6)}\n")
+with open(expected, "w") as f:
+    f.write("\n".join(sorted(v4 + v6)) + "\n")
+PY
+    chmod 600 "$conf"
+    e2e_wg "${NSN[a]}" setconf "${IFN[a]}" "$conf" || e2e_fail "wg setconf with 135,000 AllowedIPs failed"
+    e2e_wg "${NSN[a]}" show "${IFN[a]}" allowed-ips | awk '{ for (i = 2; i <= NF; i++) print $i }' | sort >"$E2E_WORK/big.got"
+    cmp -s "$expected" "$E2E_WORK/big.got" || e2e_fail "wg show allowed-ips differs from the 135,000 prefixes set ($(wc -l <"$E2E_WORK/big.got") lines)"
+    e2e_assert_eq 2 "$(e2e_peer_count "${NSN[a]}" "${IFN[a]}")" "peers after setconf (replace_peers)"
+    e2e_step "malformed and huge requests"
+    e2e_assert_eq "errno=-71" "$(printf 'set=1\nnonsense\n\n' | raw_uapi a | head -n 1)" "reply to a line without '='"
+    e2e_assert_eq "errno=-22" "$(printf 'set=1\nlisten_port=99999\n\n' | raw_uapi a | head -n 1)" "reply to an out-of-range port"
+    e2e_assert_eq "errno=-22" "$(printf 'set=1\nbogus_key=1\n\n' | raw_uapi a | head -n 1)" "reply to an unknown key"
+    e2e_assert_eq "" "$(printf 'hello\n\n' | raw_uapi a)" "reply to an unknown operation (connection closed)"
+    e2e_assert_eq "errno=-90" "$(python3 -c 'import sys; sys.stdout.write("set=1\nlisten_port=" + "1" * 100000 + "\n\n")' | raw_uapi a | head -n 1)" \
+        "reply to a 100 kB line"
+    head -c 3000000 /dev/urandom | raw_uapi a >/dev/null || true
+    e2e_assert_eq 2 "$(e2e_peer_count "${NSN[a]}" "${IFN[a]}")" "peers after the garbage (the daemon still answers)"
+    e2e_log "uapi: key semantics, 135,000 AllowedIPs, malformed requests all as expected"
+    down a
+}
+
+# ---------------------------------------------------------------------------------------------------------
+scenario_lifecycle() {
+    local cycles=${DEVICE_CYCLES:-100} i how
+    NSN[a]=$(e2e_ns_name a)
+    IFN[a]=$(e2e_if_name a)
+    E2E_IFNAMES+=("${IFN[a]}")
+    e2e_ns_create "${NSN[a]}"
+    KEY[a]=$(wg genkey)
+    for ((i = 1; i <= cycles; i++)); do
+        up a
+        wgset a listen-port 51820 peer "$(wg genkey | wg pubkey)" allowed-ips 10.0.0.0/8
+        how=$((i % 3))
+        case $how in
+            0) kill -TERM "$(e2e_ns_pids "${NSN[a]}" wiremeshd)" ;;
+            1) ip -n "${NSN[a]}" link del "${IFN[a]}" ;;
+            2) rm -f "$E2E_SOCKET_DIR/${IFN[a]}.sock" ;;
+        esac
+        e2e_wait_for 10 "cycle $i: wiremeshd to exit (trigger $how)" gone a
+        ! ip -n "${NSN[a]}" link show "${IFN[a]}" >/dev/null 2>&1 || e2e_fail "cycle $i: the interface is left (trigger $how)"
+    done
+    # No process left (so none of its descriptors), no interface, no socket, no staging directory.
+    [[ -z $(pgrep -f "wiremeshd.*${IFN[a]}" || true) ]] || e2e_fail "a wiremeshd process is left"
+    [[ -z $(e2e_ns_pids "${NSN[a]}") ]] || e2e_fail "a process is left in ${NSN[a]}"
+    ! compgen -G "$E2E_SOCKET_DIR/*${IFN[a]}*" >/dev/null || e2e_fail "files of ${IFN[a]} are left in $E2E_SOCKET_DIR"
+    e2e_log "lifecycle: $cycles cycles (SIGTERM, link del, socket removal), nothing left behind"
+}
+
+START=$SECONDS
+"scenario_${SCENARIO}"
+e2e_log "PASS device-$SCENARIO ($((SECONDS - START))s)"
