@@ -353,6 +353,17 @@ impl Mesh {
         Ok(())
     }
 
+    /// Appends a rule after validating the result (its sides must name existing nodes or groups); on
+    /// error the mesh is unchanged.
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), MeshError> {
+        self.rules.push(rule);
+        if let Err(err) = self.validate() {
+            self.rules.pop();
+            return Err(err);
+        }
+        Ok(())
+    }
+
     /// Removes the node called `name` (and returns it).
     pub fn remove_node(&mut self, name: &str) -> Result<Node, MeshError> {
         let index = self
@@ -518,6 +529,16 @@ impl Mesh {
     pub fn index(&self) -> BTreeMap<&str, usize> {
         self.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect()
     }
+}
+
+/// Deserialises one part of the mesh schema — a [`MeshSettings`], [`Node`], [`Rule`] or a whole [`Mesh`]
+/// (not yet validated) — from a JSON value with the mesh file's field names, as the mesh loaders do: a
+/// bad name, endpoint or key keeps its own error code (with `field` as its location), anything else
+/// that does not fit the schema is [`MeshError::Syntax`] labelled `field`. For programs that hold a
+/// description as data rather than text, such as the language bindings' plain objects.
+pub fn mesh_part_from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value, field: &str) -> Result<T, crate::Error> {
+    super::take_field_error();
+    serde_json::from_value(value).map_err(|err| typed_or_syntax(field.to_string(), err.to_string()))
 }
 
 /// The typed error recorded while deserialising (its field replaced by `at`), else a syntax error.
