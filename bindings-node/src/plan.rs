@@ -154,12 +154,95 @@ pub struct CheckResult {
 }
 
 /// One node's rendered configuration.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct RenderedConfig {
     /// The node's name.
     pub name: String,
     /// The configuration text (contains the node's private key when it is known here).
-    pub text: String,
+    #[napi(ts_type = "string")]
+    pub text: ConfigText,
+}
+
+/// Configuration text on its way to JavaScript. Rendered configs are ASCII but for free-text values
+/// (hooks, DNS names, peer names), and a 1000-node mesh renders 130 MB of them, so ASCII text is handed
+/// over without the UTF-8 decoder: as an external Latin-1 string (V8 reads the Rust buffer in place and
+/// frees it when the string dies) where Node offers that, else through a plain Latin-1 copy.
+pub struct ConfigText(pub String);
+
+impl TypeName for ConfigText {
+    fn type_name() -> &'static str {
+        "String"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+/// `node_api_create_external_string_latin1` (Node-API 10; exported, as experimental, since Node 20.4).
+type CreateExternalLatin1 = unsafe extern "C" fn(
+    env: napi::sys::napi_env,
+    text: *const std::os::raw::c_char,
+    length: isize,
+    finalize: Option<unsafe extern "C" fn(napi::sys::napi_env, *mut std::ffi::c_void, *mut std::ffi::c_void)>,
+    hint: *mut std::ffi::c_void,
+    result: *mut napi::sys::napi_value,
+    copied: *mut bool,
+) -> napi::sys::napi_status;
+
+/// Looks the function up in the running Node, once (it is absent from older Node versions, so it is
+/// not linked directly).
+#[cfg(target_os = "linux")]
+fn create_external_latin1() -> Option<CreateExternalLatin1> {
+    use std::sync::OnceLock;
+    extern "C" {
+        fn dlsym(handle: *mut std::ffi::c_void, symbol: *const std::os::raw::c_char) -> *mut std::ffi::c_void;
+    }
+    static FOUND: OnceLock<usize> = OnceLock::new();
+    let address = *FOUND.get_or_init(|| {
+        // RTLD_DEFAULT is the null handle on Linux: search the process's global symbols (Node's own).
+        unsafe { dlsym(std::ptr::null_mut(), c"node_api_create_external_string_latin1".as_ptr()) as usize }
+    });
+    // SAFETY: the symbol, when present, has the Node-API signature declared above.
+    (address != 0).then(|| unsafe { std::mem::transmute::<usize, CreateExternalLatin1>(address) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_external_latin1() -> Option<CreateExternalLatin1> {
+    None
+}
+
+/// Frees the text behind an external string (the hint is the boxed `String`).
+unsafe extern "C" fn free_text(_env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    drop(unsafe { Box::from_raw(hint.cast::<String>()) });
+}
+
+impl ToNapiValue for ConfigText {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        if !val.0.is_ascii() {
+            return unsafe { String::to_napi_value(env, val.0) };
+        }
+        let mut out = std::ptr::null_mut();
+        if let Some(create) = create_external_latin1() {
+            let (data, length) = (val.0.as_ptr(), val.0.len() as isize);
+            let hint = Box::into_raw(Box::new(val.0));
+            let mut copied = false;
+            // SAFETY: the buffer stays alive and unchanged until `free_text` runs, which Node calls
+            // exactly once when it succeeds (at once when it chose to copy).
+            let status = unsafe { create(env, data.cast(), length, Some(free_text), hint.cast(), &mut out, &mut copied) };
+            if status == napi::sys::Status::napi_ok {
+                return Ok(out);
+            }
+            // Not taken: the text is still ours.
+            let text = unsafe { Box::from_raw(hint) };
+            return unsafe { String::to_napi_value(env, *text) };
+        }
+        let status = unsafe { napi::sys::napi_create_string_latin1(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) };
+        if status != napi::sys::Status::napi_ok {
+            return Err(napi::Error::new(Status::from(status), "could not create a string".to_string()));
+        }
+        Ok(out)
+    }
 }
 
 fn proof_object(proof: &wiremesh::Proof) -> Proof {
@@ -170,6 +253,26 @@ fn proof_object(proof: &wiremesh::Proof) -> Proof {
         pairs_blocked: n(proof.pairs_blocked),
         paths_followed: n(proof.paths_followed),
     }
+}
+
+/// The heap memory a plan holds, roughly: its nodes, peers, prefixes and routes.
+fn approximate_size(plan: &wiremesh::Plan) -> usize {
+    use std::mem::size_of;
+    plan.nodes
+        .iter()
+        .map(|node| {
+            let peers: usize = node
+                .peers
+                .iter()
+                .map(|peer| {
+                    size_of::<wiremesh::PeerPlan>()
+                        + peer.allowed_ips.capacity() * size_of::<ipnet::IpNet>()
+                        + peer.relays_for.capacity() * size_of::<wiremesh::Name>()
+                })
+                .sum();
+            size_of::<wiremesh::NodePlan>() + peers + node.routes.capacity() * size_of::<wiremesh::Route>()
+        })
+        .sum()
 }
 
 fn from_report<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T> {
@@ -187,12 +290,30 @@ pub(crate) fn format_arg(format: Option<&str>) -> CoreResult<wiremesh::ConfigFor
 
 /// Every node's configuration, computed from a mesh by `plan(mesh)`. Holds no secret in its plain
 /// object or JSON; the rendered texts do contain the private keys known here.
-#[napi]
+#[napi(custom_finalize)]
 pub struct Plan {
     pub(crate) inner: Arc<wiremesh::Plan>,
+    /// The native memory reported to V8 for this plan (see [`Plan::new`]).
+    external_bytes: i64,
+}
+
+impl ObjectFinalize for Plan {
+    fn finalize(self, env: Env) -> Result<()> {
+        env.adjust_external_memory(-self.external_bytes)?;
+        Ok(())
+    }
 }
 
 impl Plan {
+    /// Wraps a core plan and tells V8 roughly how much native memory it holds, so the garbage collector
+    /// counts it when deciding to run: a 1000-node full mesh holds a million peers (hundreds of MB), and a
+    /// JavaScript object that looks small would otherwise keep that alive until the heap itself fills.
+    fn new(env: &Env, plan: wiremesh::Plan) -> Result<Self> {
+        let external_bytes = i64::try_from(approximate_size(&plan)).unwrap_or(i64::MAX / 2);
+        env.adjust_external_memory(external_bytes)?;
+        Ok(Plan { inner: Arc::new(plan), external_bytes })
+    }
+
     fn node_plan(&self, name: &str) -> CoreResult<&wiremesh::NodePlan> {
         self.inner
             .node(name)
@@ -258,13 +379,13 @@ impl Plan {
 
     /// Renders the configuration of node `name` as `wg-quick` (default) or `setconf` text. Throws
     /// `mesh_unknown_node`, `mesh_missing_key` (private key unknown) or a `config_*` code.
-    #[napi(ts_args_type = "name: string, format?: 'wg-quick' | 'setconf'")]
-    pub fn render(&self, env: Env, name: String, format: Option<String>) -> Result<String> {
+    #[napi(ts_args_type = "name: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "string")]
+    pub fn render(&self, env: Env, name: String, format: Option<String>) -> Result<ConfigText> {
         let render = || -> CoreResult<String> {
             let format = format_arg(format.as_deref())?;
             wiremesh::render_node(self.node_plan(&name)?, format)
         };
-        render().js(&env)
+        render().map(ConfigText).js(&env)
     }
 
     /// Renders every node (spread over the cores), in plan order.
@@ -272,7 +393,7 @@ impl Plan {
     pub fn render_all(&self, env: Env, format: Option<String>) -> Result<Vec<RenderedConfig>> {
         let format = format_arg(format.as_deref()).js(&env)?;
         let texts = wiremesh::render_all(&self.inner, format).js(&env)?;
-        Ok(self.inner.nodes.iter().zip(texts).map(|(node, text)| RenderedConfig { name: node.name.to_string(), text }).collect())
+        Ok(self.inner.nodes.iter().zip(texts).map(|(node, text)| RenderedConfig { name: node.name.to_string(), text: ConfigText(text) }).collect())
     }
 
     /// The typed configuration of node `name` (what `render` writes), as the object `parseWgQuick`
@@ -290,8 +411,8 @@ impl Plan {
 /// (with `pairs`) or another `mesh_*` code.
 #[napi]
 pub fn plan(env: Env, mesh: &Mesh) -> Result<Plan> {
-    let mesh = mesh.lock();
-    wiremesh::plan(&mesh).map(|p| Plan { inner: Arc::new(p) }).js(&env)
+    let planned = wiremesh::plan(&mesh.lock()).js(&env)?;
+    Plan::new(&env, planned)
 }
 
 /// Proves the plan: follows a packet between every ordered pair, hop by hop. Returns what was proven, or
