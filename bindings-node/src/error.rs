@@ -68,10 +68,9 @@ fn details(err: &CoreError) -> Map<String, Value> {
             ConfigError::MissingKey { at, key } => json!({ "location": location(at), "missing": key }),
             other => json!({ "location": location(other.location()) }),
         },
-        CoreError::Plan(e) => match e {
-            PlanError::UnroutablePair { pairs } => json!({ "pairs": pairs.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>() }),
-            _ => json!({}),
-        },
+        CoreError::Plan(PlanError::UnroutablePair { pairs }) => {
+            json!({ "pairs": pairs.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>() })
+        }
         CoreError::Verify(e) => json!({ "problems": e.problems.iter().map(wiremesh::problem_json).collect::<Vec<_>>() }),
         CoreError::Io(IoError { op, path, .. }) => json!({ "op": op, "path": path.display().to_string() }),
         _ => json!({}),

@@ -590,3 +590,35 @@ fn check_path(value: &str, field: &str) -> Result<(), MeshError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_from_json_keep_typed_errors() {
+        let node: Node = mesh_part_from_json(serde_json::json!({"name": "hub", "relay": true}), "nodes[0]").unwrap();
+        assert!(node.relay && node.name == "hub");
+        let settings: MeshSettings =
+            mesh_part_from_json(serde_json::json!({"name": "m", "networks": ["10.0.0.0/24"]}), "mesh").unwrap();
+        assert_eq!(settings.persistent_keepalive, 25, "defaults as in mesh files");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "bad name"}), "nodes[3]").unwrap_err();
+        assert_eq!(err.code(), "mesh_invalid_name");
+        assert!(err.to_string().starts_with("nodes[3]:"), "{err}");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "endpoint": "nope"}), "nodes[1]").unwrap_err();
+        assert_eq!(err.code(), "mesh_invalid_endpoint");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "colour": 1}), "nodes[1]").unwrap_err();
+        assert_eq!(err.code(), "mesh_syntax");
+    }
+
+    #[test]
+    fn add_rule_validates_and_leaves_the_mesh_unchanged_on_error() {
+        let mut mesh = Mesh::new(MeshSettings::new(Name::new("m", "name").unwrap(), vec!["10.0.0.0/24".parse().unwrap()]));
+        mesh.add_node(Node::new(Name::new("a", "name").unwrap())).unwrap();
+        let err = mesh.add_rule(Rule { between: ["a".into(), "nobody".into()], link: LinkPolicy::None }).unwrap_err();
+        assert_eq!(err.code(), "mesh_unknown_group");
+        assert!(mesh.rules.is_empty());
+        mesh.add_rule(Rule { between: ["a".into(), "*".into()], link: LinkPolicy::Relay }).unwrap();
+        assert_eq!(mesh.rules.len(), 1);
+    }
+}
