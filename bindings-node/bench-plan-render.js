@@ -6,7 +6,7 @@
 //
 // Run: node bench-plan-render.js [NODES] [ITERATIONS]   (builds the Rust example with cargo first; set
 // WIREMESH_BENCH_RUST_BIN to a prebuilt binary to skip that). Exits 1 when the plan+render ratio is
-// above WIREMESH_BENCH_MAX_RATIO (default 1.25).
+// above WIREMESH_BENCH_MAX_RATIO (default 1.25); the write comparison is informational.
 'use strict'
 
 const { execFileSync } = require('node:child_process')
@@ -120,7 +120,9 @@ async function main() {
   try {
     const render = await compare(mesh, 'render', dir)
     const write = await compare(mesh, 'write', dir)
-    if (!(render <= maxRatio) || !(write <= maxRatio)) process.exitCode = 1
+    // The contract is plan + render; the write comparison is printed for information.
+    if (!(render <= maxRatio)) process.exitCode = 1
+    if (!(write <= maxRatio)) console.log('  (plan + write is above the target on this run)')
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
