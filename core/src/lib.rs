@@ -60,7 +60,7 @@ pub use ipam::{parse_address, parse_network, Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
-pub use mesh::model::{AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
+pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
 pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
 pub use graph::render_dot;

@@ -416,6 +416,17 @@ impl Mesh {
         Ok(())
     }
 
+    /// Appends a rule after validating the result (its sides must name existing nodes or groups); on
+    /// error the mesh is unchanged.
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), MeshError> {
+        self.rules.push(rule);
+        if let Err(err) = self.validate() {
+            self.rules.pop();
+            return Err(err);
+        }
+        Ok(())
+    }
+
     /// Removes the node called `name` (and returns it).
     pub fn remove_node(&mut self, name: &str) -> Result<Node, MeshError> {
         let index = self
@@ -583,6 +594,16 @@ impl Mesh {
     }
 }
 
+/// Deserialises one part of the mesh schema — a [`MeshSettings`], [`Node`], [`Rule`] or a whole [`Mesh`]
+/// (not yet validated) — from a JSON value with the mesh file's field names, as the mesh loaders do: a
+/// bad name, endpoint or key keeps its own error code (with `field` as its location), anything else
+/// that does not fit the schema is [`MeshError::Syntax`] labelled `field`. For programs that hold a
+/// description as data rather than text, such as the language bindings' plain objects.
+pub fn mesh_part_from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value, field: &str) -> Result<T, crate::Error> {
+    super::take_field_error();
+    serde_json::from_value(value).map_err(|err| typed_or_syntax(field.to_string(), err.to_string()))
+}
+
 /// The typed error recorded while deserialising (its field replaced by `at`), else a syntax error.
 fn typed_or_syntax(at: String, message: String) -> crate::Error {
     match super::take_field_error() {
@@ -631,4 +652,36 @@ fn check_path(value: &str, field: &str) -> Result<(), MeshError> {
         return Err(MeshError::InvalidValue { field: field.into(), reason: "empty path".into() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_from_json_keep_typed_errors() {
+        let node: Node = mesh_part_from_json(serde_json::json!({"name": "hub", "relay": true}), "nodes[0]").unwrap();
+        assert!(node.relay && node.name == "hub");
+        let settings: MeshSettings =
+            mesh_part_from_json(serde_json::json!({"name": "m", "networks": ["10.0.0.0/24"]}), "mesh").unwrap();
+        assert_eq!(settings.persistent_keepalive, 25, "defaults as in mesh files");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "bad name"}), "nodes[3]").unwrap_err();
+        assert_eq!(err.code(), "mesh_invalid_name");
+        assert!(err.to_string().starts_with("nodes[3]:"), "{err}");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "endpoint": "nope"}), "nodes[1]").unwrap_err();
+        assert_eq!(err.code(), "mesh_invalid_endpoint");
+        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "colour": 1}), "nodes[1]").unwrap_err();
+        assert_eq!(err.code(), "mesh_syntax");
+    }
+
+    #[test]
+    fn add_rule_validates_and_leaves_the_mesh_unchanged_on_error() {
+        let mut mesh = Mesh::new(MeshSettings::new(Name::new("m", "name").unwrap(), vec!["10.0.0.0/24".parse().unwrap()]));
+        mesh.add_node(Node::new(Name::new("a", "name").unwrap())).unwrap();
+        let err = mesh.add_rule(Rule { between: ["a".into(), "nobody".into()], link: LinkPolicy::None }).unwrap_err();
+        assert_eq!(err.code(), "mesh_unknown_group");
+        assert!(mesh.rules.is_empty());
+        mesh.add_rule(Rule { between: ["a".into(), "*".into()], link: LinkPolicy::Relay }).unwrap();
+        assert_eq!(mesh.rules.len(), 1);
+    }
 }
