@@ -36,6 +36,12 @@ impl Name {
         Ok(Name(Arc::from(value)))
     }
 
+    /// A copy that shares nothing with `self` (clones of it count references separately, which
+    /// matters when several threads clone the same name many times).
+    pub fn deep_clone(&self) -> Name {
+        Name(Arc::from(&*self.0))
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0

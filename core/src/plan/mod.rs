@@ -230,7 +230,7 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
     let n = nodes.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
     let plans: Vec<NodePlan> = if n < 64 || workers < 2 {
-        let mut worker = Worker::new(n, atom_owner.len());
+        let mut worker = Worker::new(mesh, atom_owner.len());
         (0..n).map(|me| worker.node(&shared, me)).collect()
     } else {
         let chunk = n.div_ceil(workers);
@@ -240,7 +240,7 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
                 .map(|first| {
                     let shared = &shared;
                     scope.spawn(move || {
-                        let mut worker = Worker::new(n, shared.atom_owner.len());
+                        let mut worker = Worker::new(shared.mesh, shared.atom_owner.len());
                         (first..(first + chunk).min(n)).map(|me| worker.node(shared, me)).collect::<Vec<_>>()
                     })
                 })
@@ -266,6 +266,9 @@ struct Shared<'a> {
 
 /// One planning thread's reusable buffers.
 struct Worker {
+    /// This thread's own copies of the node names: a plan clones each name once per pair, and clones
+    /// of shared names from two threads would fight over the same reference counts.
+    names: Vec<Name>,
     peer_index: Vec<u32>,
     labels: Vec<u32>,
     placements: Vec<(Prefix, u32)>,
@@ -273,8 +276,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(nodes: usize, atoms: usize) -> Self {
-        Worker { peer_index: vec![UNROUTED; nodes], labels: vec![UNROUTED; atoms], placements: Vec::new(), scratch: Scratch::default() }
+    fn new(mesh: &Mesh, atoms: usize) -> Self {
+        Worker {
+            names: mesh.nodes.iter().map(|n| n.name.deep_clone()).collect(),
+            peer_index: vec![UNROUTED; mesh.nodes.len()],
+            labels: vec![UNROUTED; atoms],
+            placements: Vec::new(),
+            scratch: Scratch::default(),
+        }
     }
 
     /// Plans the interface of node `me`.
@@ -319,7 +328,7 @@ impl Worker {
         }
         let mut relays_for: Vec<Vec<Name>> = vec![Vec::new(); peers_of_me.len()];
         let mut routes = Vec::with_capacity(nodes.len().saturating_sub(1));
-        for (o, other) in nodes.iter().enumerate() {
+        for o in 0..nodes.len() {
             if o == me {
                 continue;
             }
@@ -327,11 +336,11 @@ impl Worker {
                 DIRECT => Reach::Direct,
                 BLOCKED => Reach::Blocked,
                 relay => {
-                    relays_for[self.peer_index[relay as usize] as usize].push(other.name.clone());
-                    Reach::Via(nodes[relay as usize].name.clone())
+                    relays_for[self.peer_index[relay as usize] as usize].push(self.names[o].clone());
+                    Reach::Via(self.names[relay as usize].clone())
                 }
             };
-            routes.push(Route { node: other.name.clone(), reach });
+            routes.push(Route { node: self.names[o].clone(), reach });
         }
         let keepalive = node.persistent_keepalive.unwrap_or(shared.mesh.mesh.persistent_keepalive);
         let keys = shared.keys;
@@ -343,7 +352,7 @@ impl Worker {
                 let other = &nodes[o];
                 allowed_ips.sort_by_key(|net| (net.addr().is_ipv6(), net.network(), net.prefix_len()));
                 PeerPlan {
-                    name: other.name.clone(),
+                    name: self.names[o].clone(),
                     public_key: keys[o],
                     preshared_key: shared.seed.map(|s| PresharedKey::derive_for_pair(s, &keys[me], &keys[o])),
                     endpoint: other.endpoint.clone(),
