@@ -1,5 +1,5 @@
 //! Rendering a 1000-node full mesh (999,000 peer sections) to files (target: under 1 s).
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use wiremesh::ConfigFormat;
 
 #[path = "common/mod.rs"]
@@ -15,15 +15,36 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("render_text_full_{n}"), |b| {
             b.iter(|| wiremesh::render_all(&plan, ConfigFormat::WgQuick).unwrap())
         });
-        let dir = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        // Every iteration writes into a new, empty directory (created and later removed outside the
+        // timing), as a first render does.
+        let fresh = || tempfile::tempdir_in(base.path()).unwrap();
         group.bench_function(format!("render_to_files_full_{n}"), |b| {
-            b.iter(|| wiremesh::write_configs(&plan, dir.path(), ConfigFormat::WgQuick).unwrap())
+            b.iter_batched(
+                fresh,
+                |dir| {
+                    wiremesh::write_configs(&plan, dir.path(), ConfigFormat::WgQuick).unwrap();
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
         });
         group.bench_function(format!("plan_render_to_files_full_{n}"), |b| {
-            b.iter(|| {
-                let plan = wiremesh::plan(&mesh).unwrap();
-                wiremesh::write_configs(&plan, dir.path(), ConfigFormat::WgQuick).unwrap()
-            })
+            b.iter_batched(
+                fresh,
+                |dir| {
+                    let plan = wiremesh::plan(&mesh).unwrap();
+                    wiremesh::write_configs(&plan, dir.path(), ConfigFormat::WgQuick).unwrap();
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // Rendering again over identical files: nothing is rewritten.
+        let same = fresh();
+        wiremesh::write_configs(&plan, same.path(), ConfigFormat::WgQuick).unwrap();
+        group.bench_function(format!("rerender_unchanged_full_{n}"), |b| {
+            b.iter(|| wiremesh::write_configs(&plan, same.path(), ConfigFormat::WgQuick).unwrap())
         });
     }
     group.finish();
