@@ -9,6 +9,7 @@
 //!     ├── ConfigError               config_*   (+ .source_name, .line, .section, .key)
 //!     ├── PlanError                 plan_*     (+ .pairs)
 //!     ├── VerifyError               verify_*   (+ .problems: list[Problem])
+//!     ├── UapiError                 uapi_*     (+ .line, .key, .errno)
 //!     └── WiremeshOSError (OSError) io_other   (+ .op, .filename)
 //!         ├── NotFoundError (FileNotFoundError)        io_not_found
 //!         ├── PermissionDeniedError (PermissionError)  io_permission_denied
@@ -23,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
-use wiremesh::{Error, PlanError};
+use wiremesh::{Error, PlanError, UapiError};
 
 use crate::plan::PyProblem;
 
@@ -36,6 +37,7 @@ pub struct Classes {
     config: Py<PyType>,
     plan: Py<PyType>,
     verify: Py<PyType>,
+    uapi: Py<PyType>,
     os: Py<PyType>,
     not_found: Py<PyType>,
     permission: Py<PyType>,
@@ -80,6 +82,13 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
             "VerifyError",
             "The plan could not be proven (code verify_failed). `problems` lists every Problem found.",
         )?;
+        let uapi = family(
+            "UapiError",
+            "A UAPI (get=1/set=1) message could not be parsed or built, was too large, or the device answered \
+             with an error (codes uapi_*). `line` is the 1-based line (None when not tied to one), `key` the \
+             protocol key concerned (or None), `errno` the positive errno: the device's answer for uapi_errno, \
+             otherwise the one a device answers this error with.",
+        )?;
         let os_error = py.get_type::<PyOSError>();
         let os = new_class(
             py,
@@ -88,6 +97,15 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
             "A file or directory operation failed (code io_other for the general case). `op` names the operation \
              and `filename` the path.",
         )?;
+        // OSError's str() shows `[Errno None] None: 'path'` once `filename` is set on an error built from
+        // a message alone (io_other): show the message instead.
+        let helpers = PyModule::from_code(
+            py,
+            c"def __str__(self):\n    if self.errno is None and len(self.args) == 1:\n        return str(self.args[0])\n    return OSError.__str__(self)\n",
+            c"wiremesh/_errors.py",
+            c"wiremesh._errors",
+        )?;
+        os.bind(py).setattr("__str__", helpers.getattr("__str__")?)?;
         let os_family =
             |name: &str, builtin: &Bound<'_, PyType>, doc: &str| new_class(py, name, &[os.bind(py), builtin], doc);
         let not_found = os_family(
@@ -105,7 +123,7 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
             &py.get_type::<PyFileExistsError>(),
             "A file that must not exist does (code io_already_exists).",
         )?;
-        Ok(Classes { base, key, ipam, mesh, config, plan, verify, os, not_found, permission, exists })
+        Ok(Classes { base, key, ipam, mesh, config, plan, verify, uapi, os, not_found, permission, exists })
     })
 }
 
@@ -121,6 +139,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
         &c.config,
         &c.plan,
         &c.verify,
+        &c.uapi,
         &c.os,
         &c.not_found,
         &c.permission,
@@ -142,7 +161,7 @@ pub fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
 fn build(py: Python<'_>, err: Error) -> PyResult<PyErr> {
     let c = classes(py)?;
     let code = err.code();
-    let message = err.to_string();
+    let mut message = err.to_string();
     let mut attributes: Vec<(&str, PyObject)> = Vec::new();
     let (class, args): (&Py<PyType>, Bound<'_, PyTuple>) = match &err {
         Error::Key(_) => (&c.key, PyTuple::new(py, [&message])?),
@@ -168,6 +187,25 @@ fn build(py: Python<'_>, err: Error) -> PyResult<PyErr> {
             let problems = e.problems.iter().map(|p| PyProblem::from(p.clone())).collect::<Vec<_>>();
             attributes.push(("problems", PyList::new(py, problems)?.into_py_any(py)?));
             (&c.verify, PyTuple::new(py, [&message])?)
+        }
+        Error::Uapi(e) => {
+            let line = e.line();
+            if line == 0 {
+                // Errors not tied to a line (a value given from Python, a connection closed mid-answer)
+                // say so instead of naming a line 0.
+                if let Some(rest) = message.strip_prefix("UAPI line 0: ") {
+                    message = format!("UAPI: {rest}");
+                }
+            }
+            let key: Option<String> = match e {
+                UapiError::UnknownKey { key, .. } => Some(key.clone()),
+                UapiError::InvalidValue { key, .. } => Some((*key).to_string()),
+                _ => None,
+            };
+            attributes.push(("line", (line != 0).then_some(line).into_py_any(py)?));
+            attributes.push(("key", key.into_py_any(py)?));
+            attributes.push(("errno", e.errno().into_py_any(py)?));
+            (&c.uapi, PyTuple::new(py, [&message])?)
         }
         Error::Io(e) => {
             let errno = |name: &str| -> PyResult<PyObject> { Ok(py.import("errno")?.getattr(name)?.unbind()) };

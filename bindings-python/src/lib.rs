@@ -9,6 +9,7 @@ mod keys;
 mod mesh;
 mod plan;
 mod pool;
+mod uapi;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -30,6 +31,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<plan::PyProof>()?;
     m.add_class::<plan::PyProblem>()?;
     m.add_class::<config::PyWgConfig>()?;
+    m.add_class::<uapi::PyDeviceState>()?;
+    m.add_class::<uapi::PyPeerState>()?;
+    m.add_class::<uapi::PyDeviceUpdate>()?;
+    m.add_class::<uapi::PyPeerUpdate>()?;
+    m.add_class::<uapi::PyUapiClient>()?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::verify, m)?)?;
     m.add_function(wrap_pyfunction!(plan::check_plan, m)?)?;
@@ -45,11 +51,21 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config::parse_endpoint, m)?)?;
     m.add_function(wrap_pyfunction!(config::parse_reservation, m)?)?;
     m.add_function(wrap_pyfunction!(config::is_safe_value, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::parse_uapi_get_response, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::parse_uapi_set_request, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::parse_uapi_set_response, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::render_uapi_get_response, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::render_uapi_set_request, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::render_uapi_errno, m)?)?;
+    m.add_function(wrap_pyfunction!(uapi::uapi_socket_path, m)?)?;
     m.add("ERROR_CODES", PyTuple::new(py, wiremesh::ALL_CODES)?)?;
     m.add("PROBLEM_CODES", PyTuple::new(py, wiremesh::PROBLEM_CODES)?)?;
     m.add("FORMATS", PyTuple::new(py, ["wg-quick", "setconf"])?)?;
     m.add("KEY_LEN", wiremesh::KEY_LEN)?;
     m.add("MAX_NAME_LEN", wiremesh::MAX_NAME_LEN)?;
+    m.add("UAPI_SOCKET_DIR", wiremesh::uapi::SOCKET_DIR)?;
+    m.add("UAPI_MAX_MESSAGE_BYTES", wiremesh::uapi::MAX_MESSAGE_BYTES)?;
+    m.add("UAPI_MAX_LINE_BYTES", wiremesh::uapi::MAX_LINE_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

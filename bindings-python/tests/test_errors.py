@@ -20,6 +20,7 @@ FAMILY_CLASSES = {
     "plan": wiremesh.PlanError,
     "verify": wiremesh.VerifyError,
     "io": wiremesh.WiremeshOSError,
+    "uapi": wiremesh.UapiError,
 }
 
 
@@ -55,6 +56,9 @@ def operations(errors_dir: Path) -> dict[str, Callable[[Any], object]]:
         "render_wg_quick": wiremesh.render_wg_quick,
         "pool": _pool,
         "load_mesh_file": lambda path: wiremesh.Mesh.load(errors_dir / path),
+        "uapi_set_request": wiremesh.parse_uapi_set_request,
+        "uapi_set_response": wiremesh.parse_uapi_set_response,
+        "uapi_get_response": wiremesh.parse_uapi_get_response,
     }
 
 
@@ -152,6 +156,19 @@ def test_config_errors_carry_their_location() -> None:
         "Interface",
         "ListenPort",
     )
+
+
+def test_uapi_errors_carry_line_key_and_errno() -> None:
+    with pytest.raises(wiremesh.UapiError) as info:
+        wiremesh.parse_uapi_set_request("set=1\nlisten_port=65536\n\n")
+    err = info.value
+    assert (err.code, err.line, err.key, err.errno) == ("uapi_invalid_value", 2, "listen_port", errno.EINVAL)
+    assert str(err).startswith("UAPI line 2: invalid listen_port")
+    with pytest.raises(wiremesh.UapiError) as refused:
+        wiremesh.parse_uapi_set_response("errno=-98\n\n")
+    assert (refused.value.code, refused.value.line, refused.value.key) == ("uapi_errno", None, None)
+    assert refused.value.errno == errno.EADDRINUSE
+    assert not isinstance(refused.value, OSError)
 
 
 def test_plan_errors_list_the_pairs() -> None:

@@ -17,6 +17,14 @@ peers) -> ``verify()`` (hop-by-hop proof) -> ``write_configs()`` / ``Plan.render
 Every error is a ``WiremeshError`` with a stable ``.code`` (see ``ERROR_CODES``); file errors are
 also the matching built-in ``OSError`` subclasses. Secret keys never appear in ``repr()``/``str()``:
 read them with ``to_base64()`` / ``to_hex()`` / ``to_bytes()`` or ``WgConfig.to_dict(reveal_secrets=True)``.
+
+Running devices are read and changed over the UAPI (what ``wg`` speaks to userspace WireGuard)::
+
+    with wiremesh.UapiClient.connect("wg0") as device:     # /var/run/wireguard/wg0.sock
+        state = device.get()                                # DeviceState: peers, handshakes, bytes
+        device.set(wiremesh.DeviceUpdate(listen_port=51821, peers=[
+            wiremesh.PeerUpdate(peer_key, endpoint="192.0.2.7:51820", allowed_ips=["10.88.0.7/32"]),
+        ]))
 """
 
 from ._native import (
@@ -25,8 +33,13 @@ from ._native import (
     KEY_LEN,
     MAX_NAME_LEN,
     PROBLEM_CODES,
+    UAPI_MAX_LINE_BYTES,
+    UAPI_MAX_MESSAGE_BYTES,
+    UAPI_SOCKET_DIR,
     AlreadyExistsError,
     ConfigError,
+    DeviceState,
+    DeviceUpdate,
     IpamError,
     KeyFormatError,
     Mesh,
@@ -35,6 +48,8 @@ from ._native import (
     NodePlan,
     NotFoundError,
     PeerPlan,
+    PeerState,
+    PeerUpdate,
     PermissionDeniedError,
     Plan,
     PlanError,
@@ -44,6 +59,8 @@ from ._native import (
     Problem,
     Proof,
     PublicKey,
+    UapiClient,
+    UapiError,
     VerifyError,
     WgConfig,
     WiremeshError,
@@ -57,11 +74,18 @@ from ._native import (
     parse_endpoint,
     parse_reservation,
     parse_setconf,
+    parse_uapi_get_response,
+    parse_uapi_set_request,
+    parse_uapi_set_response,
     parse_wg_quick,
     plan,
     render_dot,
     render_setconf,
+    render_uapi_errno,
+    render_uapi_get_response,
+    render_uapi_set_request,
     render_wg_quick,
+    uapi_socket_path,
     verify,
     write_configs,
 )
@@ -72,8 +96,13 @@ __all__ = [
     "KEY_LEN",
     "MAX_NAME_LEN",
     "PROBLEM_CODES",
+    "UAPI_MAX_LINE_BYTES",
+    "UAPI_MAX_MESSAGE_BYTES",
+    "UAPI_SOCKET_DIR",
     "AlreadyExistsError",
     "ConfigError",
+    "DeviceState",
+    "DeviceUpdate",
     "IpamError",
     "KeyFormatError",
     "Mesh",
@@ -82,6 +111,8 @@ __all__ = [
     "NodePlan",
     "NotFoundError",
     "PeerPlan",
+    "PeerState",
+    "PeerUpdate",
     "PermissionDeniedError",
     "Plan",
     "PlanError",
@@ -91,6 +122,8 @@ __all__ = [
     "Problem",
     "Proof",
     "PublicKey",
+    "UapiClient",
+    "UapiError",
     "VerifyError",
     "WgConfig",
     "WiremeshError",
@@ -104,11 +137,18 @@ __all__ = [
     "parse_endpoint",
     "parse_reservation",
     "parse_setconf",
+    "parse_uapi_get_response",
+    "parse_uapi_set_request",
+    "parse_uapi_set_response",
     "parse_wg_quick",
     "plan",
     "render_dot",
     "render_setconf",
+    "render_uapi_errno",
+    "render_uapi_get_response",
+    "render_uapi_set_request",
     "render_wg_quick",
+    "uapi_socket_path",
     "verify",
     "write_configs",
 ]

@@ -1,17 +1,22 @@
 """Type stubs of the compiled module ``wiremesh._native`` (checked in CI with ``mypy.stubtest``)."""
 
+import datetime
 import os
 from typing import Any, Iterator, Literal, Mapping, Optional, Sequence, Union, final
 
 _Path = Union[str, "os.PathLike[str]"]
 _Address = Any  # str, or an ipaddress.IPv4Address / IPv6Address
 _Format = Literal["wg-quick", "wgquick", "conf", "setconf", "wg"]
+_Prefix = Any  # "ADDRESS/LENGTH" text, or an ipaddress network / interface object
 
 ERROR_CODES: tuple[str, ...]
 PROBLEM_CODES: tuple[str, ...]
 FORMATS: tuple[str, ...]
 KEY_LEN: int
 MAX_NAME_LEN: int
+UAPI_SOCKET_DIR: str
+UAPI_MAX_MESSAGE_BYTES: int
+UAPI_MAX_LINE_BYTES: int
 __version__: str
 __all__ = [
     "ERROR_CODES",
@@ -19,8 +24,13 @@ __all__ = [
     "KEY_LEN",
     "MAX_NAME_LEN",
     "PROBLEM_CODES",
+    "UAPI_MAX_LINE_BYTES",
+    "UAPI_MAX_MESSAGE_BYTES",
+    "UAPI_SOCKET_DIR",
     "AlreadyExistsError",
     "ConfigError",
+    "DeviceState",
+    "DeviceUpdate",
     "IpamError",
     "KeyFormatError",
     "Mesh",
@@ -29,6 +39,8 @@ __all__ = [
     "NodePlan",
     "NotFoundError",
     "PeerPlan",
+    "PeerState",
+    "PeerUpdate",
     "PermissionDeniedError",
     "Plan",
     "PlanError",
@@ -38,6 +50,8 @@ __all__ = [
     "Problem",
     "Proof",
     "PublicKey",
+    "UapiClient",
+    "UapiError",
     "VerifyError",
     "WgConfig",
     "WiremeshError",
@@ -51,11 +65,18 @@ __all__ = [
     "parse_endpoint",
     "parse_reservation",
     "parse_setconf",
+    "parse_uapi_get_response",
+    "parse_uapi_set_request",
+    "parse_uapi_set_response",
     "parse_wg_quick",
     "plan",
     "render_dot",
     "render_setconf",
+    "render_uapi_errno",
+    "render_uapi_get_response",
+    "render_uapi_set_request",
     "render_wg_quick",
+    "uapi_socket_path",
     "verify",
     "write_configs",
 ]
@@ -82,6 +103,11 @@ class PlanError(WiremeshError):
 
 class VerifyError(WiremeshError):
     problems: list[Problem]
+
+class UapiError(WiremeshError):
+    line: Optional[int]
+    key: Optional[str]
+    errno: int
 
 class WiremeshOSError(WiremeshError, OSError):
     op: str
@@ -425,3 +451,165 @@ def check_name(text: str) -> str: ...
 def parse_endpoint(text: str) -> str: ...
 def parse_reservation(text: str) -> str: ...
 def is_safe_value(text: str) -> bool: ...
+
+# UAPI (get=1 / set=1) ---------------------------------------------------------------------------
+
+@final
+class PeerState:
+    def __new__(
+        cls,
+        public_key: Union[PublicKey, str],
+        *,
+        preshared_key: Union[PresharedKey, str, None] = None,
+        endpoint: Optional[str] = None,
+        last_handshake_ns: Optional[int] = None,
+        rx_bytes: int = 0,
+        tx_bytes: int = 0,
+        persistent_keepalive_interval: int = 0,
+        allowed_ips: Optional[Sequence[_Prefix]] = None,
+        protocol_version: int = 1,
+    ) -> PeerState: ...
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PeerState: ...
+    @property
+    def public_key(self) -> PublicKey: ...
+    @property
+    def preshared_key(self) -> Optional[PresharedKey]: ...
+    @property
+    def endpoint(self) -> Optional[str]: ...
+    @property
+    def last_handshake_ns(self) -> Optional[int]: ...
+    @property
+    def last_handshake(self) -> Optional[datetime.datetime]: ...
+    @property
+    def rx_bytes(self) -> int: ...
+    @property
+    def tx_bytes(self) -> int: ...
+    @property
+    def persistent_keepalive_interval(self) -> int: ...
+    @property
+    def allowed_ips(self) -> list[str]: ...
+    @property
+    def protocol_version(self) -> int: ...
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class DeviceState:
+    def __new__(
+        cls,
+        *,
+        private_key: Union[PrivateKey, str, None] = None,
+        listen_port: int = 0,
+        fwmark: int = 0,
+        peers: Optional[Sequence[Union[PeerState, Mapping[str, Any]]]] = None,
+    ) -> DeviceState: ...
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceState: ...
+    @property
+    def private_key(self) -> Optional[PrivateKey]: ...
+    @property
+    def public_key(self) -> Optional[PublicKey]: ...
+    @property
+    def listen_port(self) -> int: ...
+    @property
+    def fwmark(self) -> int: ...
+    @property
+    def peers(self) -> list[PeerState]: ...
+    def peer(self, public_key: Union[PublicKey, str]) -> Optional[PeerState]: ...
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class PeerUpdate:
+    def __new__(
+        cls,
+        public_key: Union[PublicKey, str],
+        *,
+        remove: bool = False,
+        update_only: bool = False,
+        preshared_key: Union[PresharedKey, str, None] = None,
+        remove_preshared_key: bool = False,
+        endpoint: Optional[str] = None,
+        persistent_keepalive_interval: Optional[int] = None,
+        replace_allowed_ips: bool = False,
+        allowed_ips: Optional[Sequence[_Prefix]] = None,
+        protocol_version: Optional[int] = None,
+    ) -> PeerUpdate: ...
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PeerUpdate: ...
+    @property
+    def public_key(self) -> PublicKey: ...
+    @property
+    def remove(self) -> bool: ...
+    @property
+    def update_only(self) -> bool: ...
+    @property
+    def preshared_key(self) -> Optional[PresharedKey]: ...
+    @property
+    def remove_preshared_key(self) -> bool: ...
+    @property
+    def endpoint(self) -> Optional[str]: ...
+    @property
+    def persistent_keepalive_interval(self) -> Optional[int]: ...
+    @property
+    def replace_allowed_ips(self) -> bool: ...
+    @property
+    def allowed_ips(self) -> list[str]: ...
+    @property
+    def protocol_version(self) -> Optional[int]: ...
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class DeviceUpdate:
+    def __new__(
+        cls,
+        *,
+        private_key: Union[PrivateKey, str, None] = None,
+        remove_private_key: bool = False,
+        listen_port: Optional[int] = None,
+        fwmark: Optional[int] = None,
+        replace_peers: bool = False,
+        peers: Optional[Sequence[Union[PeerUpdate, Mapping[str, Any]]]] = None,
+    ) -> DeviceUpdate: ...
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceUpdate: ...
+    @property
+    def private_key(self) -> Optional[PrivateKey]: ...
+    @property
+    def remove_private_key(self) -> bool: ...
+    @property
+    def listen_port(self) -> Optional[int]: ...
+    @property
+    def fwmark(self) -> Optional[int]: ...
+    @property
+    def replace_peers(self) -> bool: ...
+    @property
+    def peers(self) -> list[PeerUpdate]: ...
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class UapiClient:
+    @staticmethod
+    def connect(ifname: str) -> UapiClient: ...
+    @staticmethod
+    def connect_path(path: _Path) -> UapiClient: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def get(self) -> DeviceState: ...
+    def set(self, update: Union[DeviceUpdate, Mapping[str, Any]]) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> UapiClient: ...
+    def __exit__(self, *_exc: object) -> None: ...
+
+def parse_uapi_get_response(text: str) -> DeviceState: ...
+def parse_uapi_set_request(text: str) -> DeviceUpdate: ...
+def parse_uapi_set_response(text: str) -> None: ...
+def render_uapi_get_response(state: Union[DeviceState, Mapping[str, Any]]) -> str: ...
+def render_uapi_set_request(update: Union[DeviceUpdate, Mapping[str, Any]]) -> str: ...
+def render_uapi_errno(errno: int) -> str: ...
+def uapi_socket_path(ifname: str) -> str: ...
