@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ipam_invalid_network'
   | 'ipam_family_mismatch'
   | 'ipam_invalid_reservation'
+  | 'ipam_invalid_address'
   | 'mesh_syntax'
   | 'mesh_invalid_name'
   | 'mesh_unsafe_value'
@@ -42,9 +43,14 @@ export type ErrorCode =
   | 'io_permission_denied'
   | 'io_already_exists'
   | 'io_other'
+  | 'uapi_syntax'
+  | 'uapi_unknown_key'
+  | 'uapi_invalid_value'
+  | 'uapi_too_large'
+  | 'uapi_errno'
 
 /** The family of an error: the part of wiremesh that refused. */
-export type ErrorFamily = 'key' | 'ipam' | 'mesh' | 'config' | 'plan' | 'verify' | 'io'
+export type ErrorFamily = 'key' | 'ipam' | 'mesh' | 'config' | 'plan' | 'verify' | 'io' | 'uapi'
 
 /** Where in a configuration text (or object) a `config_*` error sits. */
 export interface TextLocation {
@@ -85,8 +91,40 @@ export interface WiremeshError extends Error {
   /** `ipam_*`: the network and address concerned. */
   network?: string
   address?: string
+  /** `ipam_invalid_address`/`ipam_invalid_reservation`: the text that did not parse. */
+  text?: string
+  /** `ipam_invalid_address`: what the text should have been (`IP address` or `CIDR block`). */
+  expected?: string
   /** `key_*`: which kind of key (`private key`, `public key`, `preshared key`). */
   kind?: string
+  /** `key_in_file`: the code of the key error inside the file. */
+  cause?: ErrorCode
+  /** Why a value was refused (`mesh_invalid_value`, `ipam_invalid_network`, `uapi_syntax`, …). */
+  reason?: string
+  /** `uapi_*`: the 1-based line of the UAPI message (0: not tied to a line, e.g. a value given here). */
+  line?: number
+  /** `uapi_unknown_key`/`uapi_invalid_value`: the protocol key (`listen_port`, `allowed_ip`, …). */
+  key?: string
+  /**
+   * `uapi_*`: the positive errno (Linux numbering) a device answers with: for `uapi_errno` the one the
+   * device did answer (`errno=-22` is 22, EINVAL), else the one a device would send for this error.
+   */
+  errno?: number
+  /** `uapi_too_large`: what was too large (`message`, `line`, `response`); `mesh_missing_key`: the key. */
+  what?: string
+  /** `uapi_too_large`: the limit in bytes. */
+  limit?: number
+  /** `mesh_invalid_name`/`mesh_invalid_endpoint`: the value refused. */
+  value?: string
+  /** `mesh_unknown_group`: the group. */
+  group?: string
+  /** `mesh_overlapping_networks`: the two networks. */
+  networks?: [string, string]
+  /** `mesh_overlapping_routes`: the route and what it overlaps. */
+  prefix?: string
+  other?: string
+  /** `config_missing_key`: the key that is missing. */
+  missing?: string
 }
 
 /** Every error code wiremesh throws, in the core's order (the core's `ALL_CODES`). */

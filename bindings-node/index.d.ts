@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ipam_invalid_network'
   | 'ipam_family_mismatch'
   | 'ipam_invalid_reservation'
+  | 'ipam_invalid_address'
   | 'mesh_syntax'
   | 'mesh_invalid_name'
   | 'mesh_unsafe_value'
@@ -42,9 +43,14 @@ export type ErrorCode =
   | 'io_permission_denied'
   | 'io_already_exists'
   | 'io_other'
+  | 'uapi_syntax'
+  | 'uapi_unknown_key'
+  | 'uapi_invalid_value'
+  | 'uapi_too_large'
+  | 'uapi_errno'
 
 /** The family of an error: the part of wiremesh that refused. */
-export type ErrorFamily = 'key' | 'ipam' | 'mesh' | 'config' | 'plan' | 'verify' | 'io'
+export type ErrorFamily = 'key' | 'ipam' | 'mesh' | 'config' | 'plan' | 'verify' | 'io' | 'uapi'
 
 /** Where in a configuration text (or object) a `config_*` error sits. */
 export interface TextLocation {
@@ -85,8 +91,40 @@ export interface WiremeshError extends Error {
   /** `ipam_*`: the network and address concerned. */
   network?: string
   address?: string
+  /** `ipam_invalid_address`/`ipam_invalid_reservation`: the text that did not parse. */
+  text?: string
+  /** `ipam_invalid_address`: what the text should have been (`IP address` or `CIDR block`). */
+  expected?: string
   /** `key_*`: which kind of key (`private key`, `public key`, `preshared key`). */
   kind?: string
+  /** `key_in_file`: the code of the key error inside the file. */
+  cause?: ErrorCode
+  /** Why a value was refused (`mesh_invalid_value`, `ipam_invalid_network`, `uapi_syntax`, …). */
+  reason?: string
+  /** `uapi_*`: the 1-based line of the UAPI message (0: not tied to a line, e.g. a value given here). */
+  line?: number
+  /** `uapi_unknown_key`/`uapi_invalid_value`: the protocol key (`listen_port`, `allowed_ip`, …). */
+  key?: string
+  /**
+   * `uapi_*`: the positive errno (Linux numbering) a device answers with: for `uapi_errno` the one the
+   * device did answer (`errno=-22` is 22, EINVAL), else the one a device would send for this error.
+   */
+  errno?: number
+  /** `uapi_too_large`: what was too large (`message`, `line`, `response`); `mesh_missing_key`: the key. */
+  what?: string
+  /** `uapi_too_large`: the limit in bytes. */
+  limit?: number
+  /** `mesh_invalid_name`/`mesh_invalid_endpoint`: the value refused. */
+  value?: string
+  /** `mesh_unknown_group`: the group. */
+  group?: string
+  /** `mesh_overlapping_networks`: the two networks. */
+  networks?: [string, string]
+  /** `mesh_overlapping_routes`: the route and what it overlaps. */
+  prefix?: string
+  other?: string
+  /** `config_missing_key`: the key that is missing. */
+  missing?: string
 }
 
 /** Every error code wiremesh throws, in the core's order (the core's `ALL_CODES`). */
@@ -228,12 +266,14 @@ export declare class Plan {
  * broadcast addresses (IPv4) and reserved addresses are never handed out.
  *
  * Addresses are strings (`"10.88.0.7"`); every failure throws an `ipam_*` code (a string that is not
- * an address at all throws `mesh_invalid_value`).
+ * an address or CIDR block at all throws `ipam_invalid_address`, as the core's `parse_address` and
+ * `parse_network` do).
  */
 export declare class Pool {
   /**
    * A pool over `network` (CIDR text, e.g. `"10.88.0.0/24"`; host bits are ignored). Throws
-   * `ipam_invalid_network` when it leaves fewer than 2 addresses.
+   * `ipam_invalid_address` for text that is not a CIDR block, `ipam_invalid_network` when it leaves
+   * fewer than 2 addresses.
    */
   constructor(network: string)
   /** The pool's network. */
@@ -258,8 +298,8 @@ export declare class Pool {
    */
   reserve(reservation: string): void
   /**
-   * Marks a specific (static) address allocated. Throws `ipam_outside_network`, `ipam_reserved`,
-   * `ipam_taken` or `ipam_family_mismatch`.
+   * Marks a specific (static) address allocated. Throws `ipam_invalid_address`,
+   * `ipam_outside_network`, `ipam_reserved`, `ipam_taken` or `ipam_family_mismatch`.
    */
   assign(address: string): void
   /** Allocates the lowest free address. Throws `ipam_exhausted`. */
@@ -271,7 +311,7 @@ export declare class Pool {
   allocateForKey(key: PublicKey | string): string
   /** Allocates derived addresses for many keys at once, independent of their order (all or none). */
   allocateForKeys(keys: Array<PublicKey | string>): Array<string>
-  /** Frees an allocated address. Throws `ipam_not_allocated`. */
+  /** Frees an allocated address. Throws `ipam_invalid_address` or `ipam_not_allocated`. */
   release(address: string): void
   /** `Pool(10.88.0.0/24, 3 allocated)`. */
   toString(): string
@@ -367,6 +407,41 @@ export declare class PublicKey {
   toJSON(): string
 }
 
+/**
+ * A connection to a device's UAPI socket (wiremeshd, wireguard-go, boringtun). Every call returns a
+ * Promise and runs on the libuv thread pool; calls on one client go one at a time, in order. Reads and
+ * writes time out after 30 s. A failed exchange that leaves the stream unusable (`io_*`,
+ * `uapi_too_large`, a truncated answer) closes the client; later calls reject with `io_other`.
+ */
+export declare class UapiClient {
+  /**
+   * Connects to `/var/run/wireguard/IFNAME.sock`. Rejects with `io_other` for a name that is not an
+   * interface name, `io_not_found` when no device listens there, `io_permission_denied`.
+   */
+  static connect(ifname: string): Promise<UapiClient>
+  /** Connects to a UAPI socket at any path. Rejects with an `io_*` code. */
+  static connectPath(path: string): Promise<UapiClient>
+  /**
+   * `get=1`: the device's configuration and statistics. Rejects with a `uapi_*` code for a bad
+   * answer (`uapi_errno` when the device refused), an `io_*` code when the socket fails.
+   */
+  get(): Promise<DeviceState>
+  /**
+   * `set=1`: applies `update`. Rejects with `uapi_errno` (and `errno`) when the device refuses, an
+   * `io_*` code when the socket fails; throws at once (`uapi_invalid_value`, `key_*`) for an update
+   * that cannot be sent.
+   */
+  set(update: DeviceUpdate): Promise<void>
+  /** Closes the connection (after the call in flight, if any). Later calls reject with `io_other`. */
+  close(): void
+  /** Whether the client is closed (by `close()` or after a failed exchange). */
+  get closed(): boolean
+  /** The socket's path. */
+  get path(): string
+  /** `UapiClient(/var/run/wireguard/wg0.sock)`. */
+  toString(): string
+}
+
 /** Like `verify` but never throws: the proof and every problem found. */
 export declare function check(plan: Plan): CheckResult
 
@@ -376,6 +451,38 @@ export interface CheckResult {
   proof: Proof
   /** Every problem found. */
   problems: Array<Problem>
+}
+
+/**
+ * A device's state, as a `get=1` answer reports it. Parsed objects have every field but `privateKey`
+ * (absent when the device has none); to render one, fields left out take their zero value.
+ */
+export interface DeviceState {
+  /** The device's private key (absent when none is set). */
+  privateKey?: PrivateKey
+  /** The UDP port (0: none reported). */
+  listenPort?: number
+  /** The firewall mark of outgoing packets (0: none). */
+  fwmark?: number
+  /** Every peer, in the device's order. */
+  peers?: Array<PeerState>
+}
+
+/**
+ * A change to a device: a `set=1` request. Fields left out are not sent. Parsed objects have every
+ * boolean (false when not set) and `peers`.
+ */
+export interface DeviceUpdate {
+  /** `private_key=`: `null` removes the key (sent as all zeros); absent: unchanged. */
+  privateKey?: PrivateKey | null
+  /** `listen_port=` (0: a random port). */
+  listenPort?: number
+  /** `fwmark=` (0: off). */
+  fwmark?: number
+  /** `replace_peers=true`: remove every peer before applying `peers`. */
+  replacePeers?: boolean
+  /** Per-peer changes, applied in order. */
+  peers?: Array<PeerUpdate>
 }
 
 /** An endpoint as parsed. */
@@ -587,6 +694,26 @@ export declare function parseReservation(text: string): ReservationInfo
 export declare function parseSetconf(text: string, sourceName?: string | undefined | null): WgConfig
 
 /**
+ * Parses a device's answer to `get=1` (device lines, peers with statistics, `errno=0`, the blank
+ * line). Keys this version does not know are skipped, as `wg` skips them. Throws `uapi_syntax`,
+ * `uapi_invalid_value`, `uapi_too_large`, or `uapi_errno` when the device answered an error.
+ */
+export declare function parseUapiGetResponse(text: string): DeviceState
+
+/**
+ * Parses a whole `set=1` request (operation line, `key=value` lines, blank line), folded the way a
+ * device applies it. Throws `uapi_syntax`, `uapi_unknown_key`, `uapi_invalid_value` or
+ * `uapi_too_large`, with the 1-based `line`.
+ */
+export declare function parseUapiSetRequest(text: string): DeviceUpdate
+
+/**
+ * Parses a device's answer to `set=1`: returns for `errno=0`, throws `uapi_errno` (with `errno`) for
+ * any other errno, `uapi_syntax` for an answer that is not the protocol.
+ */
+export declare function parseUapiSetResponse(text: string): void
+
+/**
  * Parses a wg-quick file (what `wg-quick up` accepts). `sourceName` labels error locations (default
  * `<string>`). Throws `config_syntax`, `config_unknown_section`, `config_unknown_key`,
  * `config_invalid_value` or `config_missing_key`, with `location: {source, line, section, key}`.
@@ -609,6 +736,55 @@ export interface PeerPlan {
   persistentKeepalive: number | null
   /** Nodes reached through this peer (when it relays for us). */
   relaysFor: Array<string>
+}
+
+/** One peer of a device, as a `get=1` answer reports it. */
+export interface PeerState {
+  /** The peer's public key: base64 (64 hex digits are accepted too). */
+  publicKey: string
+  /** The preshared key (absent when none). */
+  presharedKey?: PresharedKey
+  /** The current endpoint, `IP:PORT` (IPv6 in brackets), if known. */
+  endpoint?: string
+  /**
+   * The last completed handshake, seconds since the Unix epoch (0 with `lastHandshakeTimeNsec` 0:
+   * never). `new Date(sec * 1000 + nsec / 1e6)` is that time.
+   */
+  lastHandshakeTimeSec?: number
+  /** The nanoseconds part of the last handshake (0 to 999999999). */
+  lastHandshakeTimeNsec?: number
+  /** Bytes sent to this peer. */
+  txBytes?: number
+  /** Bytes received from this peer. */
+  rxBytes?: number
+  /** Persistent keepalive interval in seconds (0: off). */
+  persistentKeepaliveInterval?: number
+  /** The peer's AllowedIPs, `ADDRESS/LENGTH`, in the device's order. */
+  allowedIps?: Array<string>
+  /** The protocol version (1). */
+  protocolVersion?: number
+}
+
+/** A change to one peer in a `set=1` request (the peer is created unless `updateOnly`). */
+export interface PeerUpdate {
+  /** `public_key=`: which peer. Base64 (64 hex digits are accepted too). */
+  publicKey: string
+  /** `remove=true`: remove the peer (the rest of its section is moot). */
+  remove?: boolean
+  /** `update_only=true`: change the peer only if it exists. */
+  updateOnly?: boolean
+  /** `preshared_key=`: `null` removes the preshared key (sent as all zeros); absent: unchanged. */
+  presharedKey?: PresharedKey | null
+  /** `endpoint=`: `IP:PORT` (IPv6 in brackets). */
+  endpoint?: string
+  /** `persistent_keepalive_interval=` in seconds (0: off). */
+  persistentKeepaliveInterval?: number
+  /** `replace_allowed_ips=true`: drop the peer's AllowedIPs before adding `allowedIps`. */
+  replaceAllowedIps?: boolean
+  /** `allowed_ip=` lines in order: `ADDRESS/LENGTH` adds, `-ADDRESS/LENGTH` removes. */
+  allowedIps?: Array<string>
+  /** `protocol_version=` (only 1 exists). */
+  protocolVersion?: number
 }
 
 /**
@@ -673,6 +849,26 @@ export interface RenderedConfig {
 
 /** Renders a configuration in the `wg setconf` dialect (the wg-quick-only settings are dropped). */
 export declare function renderSetconf(config: WgConfig): string
+
+/** A device's status reply: `errno=0
+
+` for 0, else `errno=-N
+
+` (wireguard-go's sign). */
+export declare function renderUapiErrno(errno: number): string
+
+/**
+ * Renders the answer to `get=1`, byte for byte as wireguard-go writes it (keys as hex, `errno=0`, the
+ * blank line). Throws `uapi_invalid_value` for a value the protocol cannot carry, a `key_*` code for a
+ * public key that is not base64 or hex.
+ */
+export declare function renderUapiGetResponse(state: DeviceState): string
+
+/**
+ * Renders a `set=1` request, each peer's keys in the order `wg` sends them, ending with the blank line.
+ * Throws like `renderUapiGetResponse`.
+ */
+export declare function renderUapiSetRequest(update: DeviceUpdate): string
 
 /**
  * Renders a configuration as a canonical wg-quick file. Throws `config_unsafe_value` for a value that

@@ -10,7 +10,8 @@ const native = require('./native.js')
 const inspect = util.inspect.custom
 
 // Secrets never show themselves: toString/toJSON are defined natively; util.inspect (console.log,
-// the REPL, assertion messages) goes through this hook.
+// the REPL, assertion messages) goes through this hook. The UAPI's plain objects (DeviceState,
+// DeviceUpdate, …) hold their secrets as these key objects, so they are covered too.
 for (const name of ['PrivateKey', 'PresharedKey']) {
   Object.defineProperty(native[name].prototype, inspect, {
     value: function () {
@@ -23,7 +24,7 @@ Object.defineProperty(native.PublicKey.prototype, inspect, {
     return `PublicKey(${this.toBase64()})`
   },
 })
-for (const name of ['Mesh', 'Plan', 'Pool']) {
+for (const name of ['Mesh', 'Plan', 'Pool', 'UapiClient']) {
   Object.defineProperty(native[name].prototype, inspect, {
     value: function () {
       return this.toString()

@@ -30,6 +30,13 @@ export const {
   parseEndpoint,
   isSafeValue,
   keyDirName,
+  parseUapiGetResponse,
+  parseUapiSetRequest,
+  parseUapiSetResponse,
+  renderUapiGetResponse,
+  renderUapiSetRequest,
+  renderUapiErrno,
+  UapiClient,
 } = wiremesh
 
 export default wiremesh

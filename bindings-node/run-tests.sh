@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Node binding's tests, as CI runs them (scripts/test.sh calls this when it exists):
 #   npm ci → build (napi build --platform --release) with the index.d.ts staleness check →
-#   examples/node/seed.js → npm pack, install the tarball into an empty project, run the README's
+#   examples/node/seed.js and uapi.js (dry run) → npm pack, install the tarball into an empty project, run the README's
 #   JavaScript snippet, a require and an ESM import, and type-check a TypeScript file (tsc --noEmit)
 #   against the installed types → the node:test suite (last, so its summary closes the output).
 # Set WIREMESH_BENCH=1 to also run the plan+render benchmark against Rust.
@@ -21,6 +21,9 @@ node scripts/check-dts.js
 
 step "examples/node/seed.js"
 node ../examples/node/seed.js "$work/seed-configs"
+
+step "examples/node/uapi.js (dry run: the set=1 request, key hidden)"
+node ../examples/node/uapi.js node-1
 
 step "npm pack → install into an empty project"
 tarball="$work/$(npm pack --silent --pack-destination "$work" | tail -n 1)"

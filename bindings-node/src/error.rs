@@ -2,14 +2,22 @@
 //!
 //! Every error thrown (or rejected) by this package is an `Error` whose `code` is the core's stable code
 //! ([`wiremesh::Error::code`], listed in `ERROR_CODES`) and whose `family` is the core's family
-//! (`key`, `ipam`, `mesh`, `config`, `plan`, `verify`, `io`), plus the structured details of the variant:
-//! `kind`/`path` (key), `network`/`address` (ipam), `field`/`node`/… (mesh), `location` (config),
-//! `pairs` (plan), `problems` (verify), `op`/`path` (io). Messages are the core's, which never contain a
-//! secret.
+//! (`key`, `ipam`, `mesh`, `config`, `plan`, `verify`, `io`, `uapi`), plus the structured details of the
+//! variant: `kind`/`path` (key), `network`/`address`/`text` (ipam), `field`/`node`/… (mesh), `location`
+//! (config), `pairs` (plan), `problems` (verify), `op`/`path` (io), `line`/`key`/`errno` (uapi).
+//! Messages are the core's, which never contain a secret.
+//!
+//! [`details`] matches the core's `Error` exhaustively, without a wildcard: a new family in the core is a
+//! compile error here, never a silently bare `Error`. Inside a family the core's enums are
+//! `#[non_exhaustive]`, so their matches need a wildcard arm; every variant that exists today has its own
+//! arm, and one added later still gets its `code` and `family`.
 
 use napi::bindgen_prelude::*;
 use serde_json::{json, Map, Value};
-use wiremesh::{ConfigError, Error as CoreError, IoError, IpamError, KeyError, MeshError, PlanError, TextLocation};
+use wiremesh::{
+    ConfigError, Error as CoreError, IoError, IpamError, KeyError, MeshError, PlanError, TextLocation, UapiError,
+    VerifyError,
+};
 
 /// Result of a binding function: a core error not yet turned into a JavaScript value.
 pub type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -18,8 +26,8 @@ fn location(at: &TextLocation) -> Value {
     json!({ "source": at.source_name, "line": at.line, "section": at.section, "key": at.key })
 }
 
-/// The structured details of `err`, by family and variant (exhaustive over the families; the core's
-/// enums are `#[non_exhaustive]`, so a variant added later still gets its code and family).
+/// The structured details of `err`, by family and variant. Exhaustive over the families (no wildcard
+/// on [`CoreError`]); the per-family wildcards only cover variants the core may add later.
 fn details(err: &CoreError) -> Map<String, Value> {
     let value = match err {
         CoreError::Key(e) => match e {
@@ -38,8 +46,11 @@ fn details(err: &CoreError) -> Map<String, Value> {
             | IpamError::FamilyMismatch { address, network } => {
                 json!({ "address": address.to_string(), "network": network.to_string() })
             }
-            IpamError::InvalidNetwork { network, reason } => json!({ "network": network.to_string(), "reason": reason }),
+            IpamError::InvalidNetwork { network, reason } => {
+                json!({ "network": network.to_string(), "reason": reason })
+            }
             IpamError::InvalidReservation { text, reason } => json!({ "text": text, "reason": reason }),
+            IpamError::InvalidAddress { text, expected } => json!({ "text": text, "expected": expected }),
             _ => json!({}),
         },
         CoreError::Mesh(e) => match e {
@@ -53,7 +64,9 @@ fn details(err: &CoreError) -> Map<String, Value> {
             MeshError::DuplicateAddress { first, second, address } => {
                 json!({ "nodes": [first, second], "address": address.to_string() })
             }
-            MeshError::OverlappingNetworks { first, second } => json!({ "networks": [first.to_string(), second.to_string()] }),
+            MeshError::OverlappingNetworks { first, second } => {
+                json!({ "networks": [first.to_string(), second.to_string()] })
+            }
             MeshError::OverlappingRoutes { field, prefix, other } => {
                 json!({ "field": field, "prefix": prefix.to_string(), "other": other })
             }
@@ -68,12 +81,30 @@ fn details(err: &CoreError) -> Map<String, Value> {
             ConfigError::MissingKey { at, key } => json!({ "location": location(at), "missing": key }),
             other => json!({ "location": location(other.location()) }),
         },
-        CoreError::Plan(PlanError::UnroutablePair { pairs }) => {
-            json!({ "pairs": pairs.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>() })
+        CoreError::Plan(e) => match e {
+            PlanError::UnroutablePair { pairs } => {
+                json!({ "pairs": pairs.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>() })
+            }
+            _ => json!({}),
+        },
+        CoreError::Verify(VerifyError { problems }) => {
+            json!({ "problems": problems.iter().map(wiremesh::problem_json).collect::<Vec<_>>() })
         }
-        CoreError::Verify(e) => json!({ "problems": e.problems.iter().map(wiremesh::problem_json).collect::<Vec<_>>() }),
         CoreError::Io(IoError { op, path, .. }) => json!({ "op": op, "path": path.display().to_string() }),
-        _ => json!({}),
+        // `line` is 1-based (0: not tied to a line, e.g. a value given from JavaScript); `errno` is the
+        // positive errno a device answers with (for `uapi_errno`, the one the device did answer).
+        CoreError::Uapi(e) => {
+            let mut map = match e {
+                UapiError::Syntax { line, reason } => json!({ "line": line, "reason": reason }),
+                UapiError::UnknownKey { line, key } => json!({ "line": line, "key": key }),
+                UapiError::InvalidValue { line, key, reason } => json!({ "line": line, "key": key, "reason": reason }),
+                UapiError::TooLarge { what, limit } => json!({ "line": e.line(), "what": what, "limit": limit }),
+                UapiError::Errno { .. } => json!({ "line": e.line() }),
+                _ => json!({ "line": e.line() }),
+            };
+            map["errno"] = json!(e.errno());
+            map
+        }
     };
     match value {
         Value::Object(map) => map,
@@ -113,12 +144,8 @@ pub fn invalid_value(field: &str, reason: String) -> CoreError {
     MeshError::InvalidValue { field: field.to_string(), reason }.into()
 }
 
-/// Parses an IP address given as text (`mesh_invalid_value` when it is not one).
-pub fn parse_ip(text: &str, field: &str) -> CoreResult<std::net::IpAddr> {
-    text.trim().parse().map_err(|_| invalid_value(field, format!("{text:?} is not an IP address")))
-}
-
-/// Parses a CIDR given as text (`mesh_invalid_value` when it is not one).
-pub fn parse_net(text: &str, field: &str) -> CoreResult<ipnet::IpNet> {
-    text.trim().parse().map_err(|_| invalid_value(field, format!("{text:?} is not a CIDR block (address/length)")))
+/// `uapi_invalid_value` for a value given from JavaScript (no line: `line` is 0), as the parser reports
+/// the same value on the wire. `reason` says where (`peers[1].endpoint: …`).
+pub fn uapi_invalid(key: &'static str, reason: String) -> CoreError {
+    UapiError::InvalidValue { line: 0, key, reason }.into()
 }

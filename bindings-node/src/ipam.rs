@@ -3,7 +3,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{parse_ip, parse_net, IntoJs};
+use crate::error::IntoJs;
 use crate::keys::{public_key_arg, PublicKeyArg};
 
 /// The addresses of one network that can be handed to nodes: sequentially (lowest free first) or
@@ -11,7 +11,8 @@ use crate::keys::{public_key_arg, PublicKeyArg};
 /// broadcast addresses (IPv4) and reserved addresses are never handed out.
 ///
 /// Addresses are strings (`"10.88.0.7"`); every failure throws an `ipam_*` code (a string that is not
-/// an address at all throws `mesh_invalid_value`).
+/// an address or CIDR block at all throws `ipam_invalid_address`, as the core's `parse_address` and
+/// `parse_network` do).
 #[napi]
 pub struct Pool {
     pub(crate) inner: wiremesh::Pool,
@@ -42,10 +43,11 @@ pub fn parse_reservation(env: Env, text: String) -> Result<ReservationInfo> {
 #[napi]
 impl Pool {
     /// A pool over `network` (CIDR text, e.g. `"10.88.0.0/24"`; host bits are ignored). Throws
-    /// `ipam_invalid_network` when it leaves fewer than 2 addresses.
+    /// `ipam_invalid_address` for text that is not a CIDR block, `ipam_invalid_network` when it leaves
+    /// fewer than 2 addresses.
     #[napi(constructor)]
     pub fn new(env: Env, network: String) -> Result<Self> {
-        let network = parse_net(&network, "network").js(&env)?;
+        let network = wiremesh::parse_network(&network).js(&env)?;
         wiremesh::Pool::new(network).map(|inner| Pool { inner }).js(&env)
     }
 
@@ -82,19 +84,19 @@ impl Pool {
     /// Whether `address` lies inside the pool's network.
     #[napi]
     pub fn contains(&self, env: Env, address: String) -> Result<bool> {
-        Ok(self.inner.contains(parse_ip(&address, "address").js(&env)?))
+        Ok(self.inner.contains(wiremesh::parse_address(&address).js(&env)?))
     }
 
     /// Whether `address` is allocated.
     #[napi]
     pub fn is_allocated(&self, env: Env, address: String) -> Result<bool> {
-        Ok(self.inner.is_allocated(parse_ip(&address, "address").js(&env)?))
+        Ok(self.inner.is_allocated(wiremesh::parse_address(&address).js(&env)?))
     }
 
     /// Whether `address` is reserved (network/broadcast or a declared reservation).
     #[napi]
     pub fn is_reserved(&self, env: Env, address: String) -> Result<bool> {
-        Ok(self.inner.is_reserved(parse_ip(&address, "address").js(&env)?))
+        Ok(self.inner.is_reserved(wiremesh::parse_address(&address).js(&env)?))
     }
 
     /// Reserves an address, CIDR block or range (`a-b`) so it is never handed out. Throws
@@ -105,11 +107,11 @@ impl Pool {
         self.inner.reserve(reservation).js(&env)
     }
 
-    /// Marks a specific (static) address allocated. Throws `ipam_outside_network`, `ipam_reserved`,
-    /// `ipam_taken` or `ipam_family_mismatch`.
+    /// Marks a specific (static) address allocated. Throws `ipam_invalid_address`,
+    /// `ipam_outside_network`, `ipam_reserved`, `ipam_taken` or `ipam_family_mismatch`.
     #[napi]
     pub fn assign(&mut self, env: Env, address: String) -> Result<()> {
-        let address = parse_ip(&address, "address").js(&env)?;
+        let address = wiremesh::parse_address(&address).js(&env)?;
         self.inner.assign(address).js(&env)
     }
 
@@ -134,10 +136,10 @@ impl Pool {
         self.inner.allocate_batch_for_keys(&keys).map(|v| v.iter().map(ToString::to_string).collect()).js(&env)
     }
 
-    /// Frees an allocated address. Throws `ipam_not_allocated`.
+    /// Frees an allocated address. Throws `ipam_invalid_address` or `ipam_not_allocated`.
     #[napi]
     pub fn release(&mut self, env: Env, address: String) -> Result<()> {
-        let address = parse_ip(&address, "address").js(&env)?;
+        let address = wiremesh::parse_address(&address).js(&env)?;
         self.inner.release(address).js(&env)
     }
 

@@ -1,7 +1,7 @@
 //! # wiremesh for Node.js
 //!
 //! The npm package `wiremesh`: the same planner, validation and formats as the Rust crate, with a
-//! JavaScript-shaped API (camelCase, plain objects, Promises for file work). This crate holds no logic of
+//! JavaScript-shaped API (camelCase, plain objects, Promises for file and socket work). This crate holds no logic of
 //! its own: it converts types and maps errors ([`error::js_error`], the one place a core error becomes a
 //! JavaScript `Error` with the core's `code`).
 
@@ -14,6 +14,7 @@ mod ipam;
 mod keys;
 mod mesh;
 mod plan;
+mod uapi;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

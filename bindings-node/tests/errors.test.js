@@ -51,6 +51,12 @@ async function run(operation, input) {
     }
     case 'load_mesh_file':
       return await w.Mesh.load(path.join(VECTORS, input))
+    case 'uapi_set_request':
+      return w.parseUapiSetRequest(input)
+    case 'uapi_set_response':
+      return w.parseUapiSetResponse(input)
+    case 'uapi_get_response':
+      return w.parseUapiGetResponse(input)
     default:
       throw new Error(`unknown operation ${operation}`)
   }
@@ -68,9 +74,26 @@ test('the ErrorCode type in index.d.ts lists exactly ERROR_CODES', () => {
   assert.deepEqual(listed, doc.codes)
 })
 
-test('every operation the vectors list is implemented', () => {
+test('every operation the vectors list is implemented', async () => {
   const listed = doc.about.match(/Operations: (.*?)\. `codes`/)[1]
+  let bare = listed
+  while (/\([^()]*\)/.test(bare)) bare = bare.replace(/\s*\([^()]*\)/g, '')
+  const ops = bare.split(/,\s*|\//).map((op) => op.trim())
+  assert.ok(ops.every((op) => /^[a-z_]+$/.test(op)), `operations: ${ops.join(' ')}`)
+  for (const op of ['private_key', 'pool', 'uapi_set_request', 'uapi_set_response', 'uapi_get_response']) {
+    assert.ok(ops.includes(op), `the about text lists ${op}`)
+  }
   for (const op of new Set(doc.cases.map((c) => c.operation))) assert.ok(listed.includes(op), op)
+  for (const op of ops) {
+    // `unknown operation` is the only way run() fails before reaching the binding.
+    await assert.doesNotReject(async () => {
+      try {
+        await run(op, op === 'pool' ? { network: '10.0.0.0/24' } : op === 'load_mesh_file' ? 'nope' : '')
+      } catch (err) {
+        if (/^unknown operation/.test(err.message)) throw err
+      }
+    }, op)
+  }
 })
 
 test('error vectors: each case throws its code, as an Error with family and message', async () => {
@@ -88,6 +111,9 @@ test('error vectors: each case throws its code, as an Error with family and mess
     assert.equal(error.family, c.code.split('_')[0], c.name)
     assert.ok(w.isWiremeshError(error))
     assert.ok(error.message.length > 0)
+    // Every variant has its details (a variant that fell through a wildcard would have none).
+    const details = Object.keys(error).filter((k) => k !== 'code' && k !== 'family')
+    assert.ok(details.length > 0, `case ${JSON.stringify(c.name)} (${c.code}) has no details`)
     triggered.add(c.code)
   }
   const covered = new Set([...triggered, ...Object.keys(doc.not_triggered)])
@@ -149,9 +175,57 @@ test('plan_unroutable_pair names the pairs', () => {
   })
 })
 
+test('uapi errors carry the line, the protocol key and the errno', async () => {
+  const cases = doc.cases.filter((c) => c.operation.startsWith('uapi_'))
+  assert.ok(cases.length >= 8)
+  for (const c of cases) {
+    await assert.rejects(async () => run(c.operation, c.input), (err) => {
+      assert.equal(err.family, 'uapi', c.name)
+      assert.equal(typeof err.line, 'number', c.name)
+      assert.ok(Number.isInteger(err.errno) && err.errno > 0, c.name)
+      return true
+    })
+  }
+  const detail = (text, op = w.parseUapiSetRequest) => {
+    try {
+      op(text)
+    } catch (err) {
+      return err
+    }
+    assert.fail(`${JSON.stringify(text)} parsed`)
+  }
+  const range = detail('set=1\nlisten_port=65536\n\n')
+  assert.deepEqual(
+    { code: range.code, line: range.line, key: range.key, errno: range.errno },
+    { code: 'uapi_invalid_value', line: 2, key: 'listen_port', errno: 22 },
+  )
+  assert.match(range.message, /line 2/)
+  const unknown = detail(`set=1\npublic_key=${'a'.repeat(64)}\nlisten_port=1\n\n`)
+  assert.deepEqual([unknown.code, unknown.line, unknown.key, unknown.errno], ['uapi_unknown_key', 3, 'listen_port', 22])
+  const syntax = detail('set=1\nnonsense\n\n')
+  assert.deepEqual([syntax.code, syntax.line, syntax.errno], ['uapi_syntax', 2, 71])
+  assert.equal(typeof syntax.reason, 'string')
+  const large = detail(`set=1\nlisten_port=${'1'.repeat(600)}\n\n`)
+  assert.deepEqual([large.code, large.what, large.limit, large.errno], ['uapi_too_large', 'line', 512, 90])
+  const refused = detail('errno=-98\n\n', w.parseUapiSetResponse)
+  assert.deepEqual([refused.code, refused.family, refused.errno], ['uapi_errno', 'uapi', 98])
+  assert.match(refused.message, /errno 98/)
+  const getRefused = detail('errno=-1\n\n', w.parseUapiGetResponse)
+  assert.deepEqual([getRefused.code, getRefused.errno], ['uapi_errno', 1])
+  assert.equal(w.parseUapiSetResponse('errno=0\n\n'), undefined)
+})
+
+test('ipam errors carry the text that is not an address', () => {
+  assert.throws(() => new w.Pool('10.0.0.0/33'), { code: 'ipam_invalid_address', family: 'ipam', text: '10.0.0.0/33', expected: 'CIDR block' })
+  const pool = new w.Pool('10.0.0.0/24')
+  for (const call of [(a) => pool.assign(a), (a) => pool.release(a), (a) => pool.contains(a), (a) => pool.isAllocated(a), (a) => pool.isReserved(a)]) {
+    assert.throws(() => call('10.0.0.256'), { code: 'ipam_invalid_address', text: '10.0.0.256', expected: 'IP address' })
+  }
+})
+
 test('malformed values from JavaScript get core codes', () => {
-  assert.throws(() => new w.Pool('nope'), { code: 'mesh_invalid_value' })
-  assert.throws(() => new w.Pool('10.0.0.0/24').assign('nope'), { code: 'mesh_invalid_value' })
+  assert.throws(() => new w.Pool('nope'), { code: 'ipam_invalid_address' })
+  assert.throws(() => new w.Pool('10.0.0.0/24').assign('nope'), { code: 'ipam_invalid_address' })
   assert.throws(() => new w.Mesh({ name: 'x', networks: ['nope'] }), { code: 'mesh_syntax', field: 'mesh' })
   assert.throws(() => new w.Mesh({ name: 'x y', networks: ['10.0.0.0/24'] }), { code: 'mesh_invalid_name' })
   assert.throws(() => new w.Mesh({ name: 'x', networks: [] }), { code: 'mesh_invalid_value' })

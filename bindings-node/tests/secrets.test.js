@@ -86,3 +86,38 @@ test('meshes, plans, configs and errors never show a secret', () => {
     assertHides(err, secrets.map((s) => s.slice(0, 40)), 'config error')
   }
 })
+
+test('UAPI states, updates and their errors never show a secret', () => {
+  const key = w.PrivateKey.generate()
+  const psk = w.PresharedKey.generate()
+  const peer = w.PrivateKey.generate().publicKey().toBase64()
+  const secrets = [key.toBase64(), psk.toBase64()]
+  const state = w.parseUapiGetResponse(
+    w.renderUapiGetResponse({ privateKey: key, listenPort: 51820, peers: [{ publicKey: peer, presharedKey: psk, allowedIps: ['10.0.0.0/24'] }] }),
+  )
+  assert.ok(state.privateKey.equals(key) && state.peers[0].presharedKey.equals(psk))
+  assertHides(state, secrets, 'DeviceState')
+  assertHides(state.peers, secrets, 'PeerState[]')
+  const json = JSON.parse(JSON.stringify(state))
+  assert.ok(!('privateKey' in json) && !('presharedKey' in json.peers[0]), 'JSON.stringify leaves the keys out')
+  assert.equal(json.listenPort, 51820)
+  assert.match(util.inspect(state), /privateKey: PrivateKey\(<redacted>\)/)
+  assert.match(util.inspect(state, { depth: 5 }), /presharedKey: PresharedKey\(<redacted>\)/)
+
+  const text = w.renderUapiSetRequest({ privateKey: key, peers: [{ publicKey: peer, presharedKey: psk }] })
+  assert.ok(text.includes(key.toHex()) && text.includes(psk.toHex()), 'the rendered request is what carries them')
+  const update = w.parseUapiSetRequest(text)
+  assertHides(update, secrets, 'DeviceUpdate')
+  assertHides(update.peers[0], secrets, 'PeerUpdate')
+  // Errors about a bad key never echo the key's text.
+  const bad = text.replace(key.toHex(), `${key.toHex().slice(0, 60)}zzzz`)
+  try {
+    w.parseUapiSetRequest(bad)
+    assert.fail('should throw')
+  } catch (err) {
+    assert.equal(err.code, 'uapi_invalid_value')
+    assert.equal(err.key, 'private_key')
+    assertHides(err, [key.toBase64()], 'uapi error')
+    assert.ok(!util.inspect(err).includes(key.toHex().slice(0, 60)), 'uapi error reveals the hex key')
+  }
+})

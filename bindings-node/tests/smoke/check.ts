@@ -23,6 +23,16 @@ import {
   importWgQuick,
   renderDot,
   isWiremeshError,
+  DeviceState,
+  DeviceUpdate,
+  PeerState,
+  UapiClient,
+  parseUapiGetResponse,
+  parseUapiSetRequest,
+  parseUapiSetResponse,
+  renderUapiGetResponse,
+  renderUapiSetRequest,
+  renderUapiErrno,
 } from 'wiremesh'
 
 const settings: MeshSettings = { name: 'seed', networks: ['10.88.0.0/24'], topology: 'full-mesh', presharedKeys: true }
@@ -48,6 +58,26 @@ const dot: string = renderDot(p)
 const capacity: bigint = new Pool('10.0.0.0/24').capacity
 const codes: readonly ErrorCode[] = ERROR_CODES
 
+const update: DeviceUpdate = {
+  privateKey: PrivateKey.generate(),
+  listenPort: 51820,
+  replacePeers: true,
+  peers: [{ publicKey: 'base64-or-hex', presharedKey: null, allowedIps: ['10.88.0.2/32', '-10.0.0.0/8'] }],
+}
+const request: string = renderUapiSetRequest(update)
+const reparsed: DeviceUpdate = parseUapiSetRequest(request)
+const state: DeviceState = parseUapiGetResponse(renderUapiGetResponse({ listenPort: 1 }))
+const peerStates: PeerState[] = state.peers ?? []
+const rxTotal: number = peerStates.reduce((sum, peer) => sum + (peer.rxBytes ?? 0), 0)
+parseUapiSetResponse(renderUapiErrno(0))
+async function push(): Promise<DeviceState> {
+  const client: UapiClient = await UapiClient.connect('wg0')
+  await client.set(reparsed)
+  const got: DeviceState = await client.get()
+  client.close()
+  return got
+}
+
 function describe(err: unknown): string {
   if (isWiremeshError(err)) {
     const e: WiremeshError = err
@@ -58,6 +88,10 @@ function describe(err: unknown): string {
         return `bad name at ${e.field}`
       case 'config_syntax':
         return `${e.location?.source}:${e.location?.line}`
+      case 'uapi_errno':
+        return `device refused: errno ${e.errno}`
+      case 'uapi_invalid_value':
+        return `line ${e.line}: ${e.key}`
       default:
         return e.code
     }
@@ -69,7 +103,11 @@ function describe(err: unknown): string {
 mesh.addNode({ name: 42 })
 // @ts-expect-error: not a format
 p.render('hub', 'yaml')
+// @ts-expect-error: secrets are key objects, never text
+renderUapiSetRequest({ privateKey: 'text' })
+// @ts-expect-error: a peer names its public key
+renderUapiSetRequest({ peers: [{ endpoint: '192.0.2.1:1' }] })
 // @ts-expect-error: not an error code
 const bogus: ErrorCode = 'no_such_code'
 
-export { pairs, firstPair, psk, written, loaded, imported, dot, capacity, codes, describe, bogus }
+export { pairs, firstPair, psk, written, loaded, imported, dot, capacity, codes, describe, bogus, rxTotal, push }
