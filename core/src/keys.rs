@@ -189,34 +189,19 @@ impl PrivateKey {
 
     /// Reads a key file holding one base64 key (as written by `wg genkey > file`).
     pub fn load(path: &Path) -> Result<Self, crate::Error> {
-        let mut text = fsutil::read_to_string(path)?;
-        let key = Self::from_base64(&text).map_err(|err| err.in_file(path));
-        text.zeroize();
-        Ok(key?)
+        load_key_file(path, Self::from_base64)
     }
 
     /// Writes the key to `path` as base64 plus newline: mode 0600 from creation, written to a temporary
     /// file, fsynced and renamed into place, so a reader never sees a partial or world-readable key.
     pub fn save(&self, path: &Path) -> Result<(), crate::Error> {
-        let mut text = self.to_base64();
-        text.push('\n');
-        let result = fsutil::write_atomic(path, text.as_bytes(), fsutil::SECRET_FILE_MODE);
-        text.zeroize();
-        result
+        save_key_file(path, self.to_base64())
     }
 
     /// Loads the key at `path`, or generates and saves a new one when the file does not exist.
     /// Returns the key and whether it was generated.
     pub fn load_or_generate(path: &Path) -> Result<(Self, bool), crate::Error> {
-        match Self::load(path) {
-            Ok(key) => Ok((key, false)),
-            Err(crate::Error::Io(err)) if err.kind == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                key.save(path)?;
-                Ok((key, true))
-            }
-            Err(err) => Err(err),
-        }
+        load_or_generate_key_file(path, Self::load, Self::generate, Self::save)
     }
 }
 
@@ -360,32 +345,51 @@ impl PresharedKey {
 
     /// Reads a file holding one base64 preshared key.
     pub fn load(path: &Path) -> Result<Self, crate::Error> {
-        let mut text = fsutil::read_to_string(path)?;
-        let key = Self::from_base64(&text).map_err(|err| err.in_file(path));
-        text.zeroize();
-        Ok(key?)
+        load_key_file(path, Self::from_base64)
     }
 
     /// Writes the key like [`PrivateKey::save`]: 0600 from creation, atomically.
     pub fn save(&self, path: &Path) -> Result<(), crate::Error> {
-        let mut text = self.to_base64();
-        text.push('\n');
-        let result = fsutil::write_atomic(path, text.as_bytes(), fsutil::SECRET_FILE_MODE);
-        text.zeroize();
-        result
+        save_key_file(path, self.to_base64())
     }
 
     /// Loads the key at `path`, or generates and saves one when the file does not exist.
     pub fn load_or_generate(path: &Path) -> Result<(Self, bool), crate::Error> {
-        match Self::load(path) {
-            Ok(key) => Ok((key, false)),
-            Err(crate::Error::Io(err)) if err.kind == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                key.save(path)?;
-                Ok((key, true))
-            }
-            Err(err) => Err(err),
+        load_or_generate_key_file(path, Self::load, Self::generate, Self::save)
+    }
+}
+
+/// Reads a file holding one base64 secret key, wiping the text after parsing.
+fn load_key_file<K>(path: &Path, parse: impl Fn(&str) -> Result<K, KeyError>) -> Result<K, crate::Error> {
+    let mut text = fsutil::read_to_string(path)?;
+    let key = parse(&text).map_err(|err| err.in_file(path));
+    text.zeroize();
+    Ok(key?)
+}
+
+/// Writes `base64` plus a newline as a secret file (0600 from creation, atomically), wiping the text.
+fn save_key_file(path: &Path, mut base64: String) -> Result<(), crate::Error> {
+    base64.push('\n');
+    let result = fsutil::write_atomic(path, base64.as_bytes(), fsutil::SECRET_FILE_MODE);
+    base64.zeroize();
+    result
+}
+
+/// Loads the key at `path`; when there is no such file, generates one and saves it.
+fn load_or_generate_key_file<K>(
+    path: &Path,
+    load: impl Fn(&Path) -> Result<K, crate::Error>,
+    generate: impl Fn() -> K,
+    save: impl Fn(&K, &Path) -> Result<(), crate::Error>,
+) -> Result<(K, bool), crate::Error> {
+    match load(path) {
+        Ok(key) => Ok((key, false)),
+        Err(crate::Error::Io(err)) if err.kind == std::io::ErrorKind::NotFound => {
+            let key = generate();
+            save(&key, path)?;
+            Ok((key, true))
         }
+        Err(err) => Err(err),
     }
 }
 
@@ -459,5 +463,25 @@ mod tests {
         assert_eq!(PresharedKey::derive_for_pair(&seed, &a, &b), PresharedKey::derive_for_pair(&seed, &b, &a));
         let c = PrivateKey::generate().public_key();
         assert_ne!(PresharedKey::derive_for_pair(&seed, &a, &b), PresharedKey::derive_for_pair(&seed, &a, &c));
+    }
+
+    #[test]
+    fn key_files_round_trip_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let (generated, was_new) = PrivateKey::load_or_generate(&path).unwrap();
+        assert!(was_new);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (again, was_new) = PrivateKey::load_or_generate(&path).unwrap();
+        assert!(!was_new);
+        assert_eq!(again, generated);
+        let psk_path = dir.path().join("pair.psk");
+        let (psk, _) = PresharedKey::load_or_generate(&psk_path).unwrap();
+        assert_eq!(PresharedKey::load(&psk_path).unwrap(), psk);
+        std::fs::write(&path, "not a key").unwrap();
+        let err = PrivateKey::load(&path).unwrap_err();
+        assert_eq!(err.code(), "key_in_file");
+        assert!(!err.to_string().contains("not a key"));
     }
 }
