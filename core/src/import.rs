@@ -77,7 +77,7 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
             if key_to_node.contains_key(&peer.public_key) {
                 continue;
             }
-            let base = peer.name.as_deref().and_then(|n| sanitize_name(n)).unwrap_or_else(|| format!("peer-{}", nodes.len() + 1));
+            let base = peer.name.as_deref().and_then(sanitize_name).unwrap_or_else(|| format!("peer-{}", nodes.len() + 1));
             let mut unique = base.clone();
             let mut counter = 2;
             while nodes.iter().any(|n| n.name == unique.as_str()) {

@@ -168,12 +168,15 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
     }
 }
 
+/// The prefixes of one length in a [`Table`]: sorted `(bits, peer node)` entries.
+type SameLength = (u8, Vec<(u128, u32)>);
+
 /// One interface's cryptokey routing table: for each prefix length present, the sorted prefixes of
 /// that length with the node index of the peer they route to.
 #[derive(Default)]
 struct Table {
-    /// Per family (v4, v6): lengths in descending order with their sorted `(bits, peer node)` entries.
-    by_len: [Vec<(u8, Vec<(u128, u32)>)>; 2],
+    /// Per family (v4, v6): lengths in descending order with their entries.
+    by_len: [Vec<SameLength>; 2],
 }
 
 impl Table {
@@ -187,7 +190,7 @@ impl Table {
 
     fn finish(&mut self) {
         for family in &mut self.by_len {
-            family.sort_by(|a, b| b.0.cmp(&a.0));
+            family.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
             for (_, entries) in family.iter_mut() {
                 entries.sort_unstable();
             }

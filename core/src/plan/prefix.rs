@@ -76,7 +76,7 @@ impl Prefix {
     }
 
     /// Back to an `IpNet`.
-    pub fn to_net(&self) -> IpNet {
+    pub fn to_net(self) -> IpNet {
         if self.v6 {
             IpNet::V6(Ipv6Net::new(Ipv6Addr::from(self.bits), self.len).expect("length checked"))
         } else {
