@@ -44,16 +44,31 @@ impl Mesh {
             },
         )?;
         let base = base_dir(path);
-        for node in &mut mesh.nodes {
-            if let Some(file) = &node.private_key_file {
-                let key = PrivateKey::load(&base.join(file))?;
-                if let Some(public) = node.public_key {
-                    if key.public_key() != public {
-                        return Err(MeshError::KeyMismatch { node: node.name.to_string() }.into());
-                    }
+        // Loading a key derives its public key (an X25519 multiplication): spread them over the cores.
+        let files: Vec<(usize, std::path::PathBuf)> = mesh
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| node.private_key_file.as_ref().map(|file| (i, base.join(file))))
+            .collect();
+        let workers = if files.len() < 32 { 1 } else { std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8) };
+        let chunk = files.len().div_ceil(workers).max(1);
+        let loaded: Vec<Result<PrivateKey, crate::Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|group| scope.spawn(move || group.iter().map(|(_, path)| PrivateKey::load(path)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("key loading thread panicked")).collect()
+        });
+        for ((index, _), key) in files.iter().zip(loaded) {
+            let key = key?;
+            let node = &mut mesh.nodes[*index];
+            if let Some(public) = node.public_key {
+                if key.public_key() != public {
+                    return Err(MeshError::KeyMismatch { node: node.name.to_string() }.into());
                 }
-                node.private_key = Some(key);
             }
+            node.private_key = Some(key);
         }
         if let Some(file) = &mesh.mesh.preshared_key_seed_file {
             let seed_path = base.join(file);
