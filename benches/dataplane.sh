@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Data-path baseline: raw veth, wiremeshd, wireguard-go and boringtun-cli measured in one run, on the
+# same two network namespaces joined by one veth pair (both tunnel ends share this machine's cores, so
+# compare implementations by ratio within a run, not across runs or machines).
+#
+# Per path: single-flow TCP throughput (iperf3 -J, end.sum_received, Gbit/s), 4-flow TCP throughput
+# (iperf3 -P 4, the sum of the streams) and ping RTT (20 pings 50 ms apart, avg, ms). Then the ratios
+# wiremeshd / boringtun-cli (throughput) and wiremeshd / wireguard-go (RTT).
+#
+# usage: sudo benches/dataplane.sh [seconds=5] [impl ...]
+#   impl: wiremeshd | wireguard-go | boringtun-cli   (default: all three; raw veth is always measured)
+# Environment:
+#   WIREMESHD=PATH       use this wiremeshd instead of building it
+#                        (default: cargo build --release --features device --bin wiremeshd,
+#                        honouring CARGO_TARGET_DIR)
+#   BORINGTUN_CLI=PATH   use this boringtun-cli; default: on PATH, else target/boringtun-cli/bin/, else
+#                        `cargo install boringtun-cli --locked --root target/boringtun-cli` (minutes)
+#
+# Rules (TESTING.md): only namespaces this run creates (names carry a random token, so do the veth and
+# WireGuard interface names: the UAPI socket /var/run/wireguard/IFNAME.sock is not per namespace),
+# underlay 192.0.2.0/24, overlay 10.9.0.0/24 only inside those namespaces, every command that could hang
+# under `timeout`, and everything removed on exit, also on failure or Ctrl-C.
+set -euo pipefail
+
+secs=${1:-5}
+shift || true
+[[ $secs =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [seconds=5] [wiremeshd|wireguard-go|boringtun-cli ...]" >&2; exit 2; }
+impls=("$@")
+((${#impls[@]})) || impls=(wiremeshd wireguard-go boringtun-cli)
+for impl in "${impls[@]}"; do
+  case $impl in
+    wiremeshd | wireguard-go | boringtun-cli) ;;
+    *) echo "dataplane.sh: unknown implementation '$impl' (wiremeshd, wireguard-go, boringtun-cli)" >&2; exit 2 ;;
+  esac
+done
+has() { local x; for x in "${impls[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+die() { echo "dataplane.sh: $*" >&2; exit 1; }
+
+# --- preflight: root and tools --------------------------------------------------------------------
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices): sudo $0 $*"
+missing=()
+for tool in ip iperf3 ping wg timeout python3 ss; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if has wireguard-go && ! command -v wireguard-go >/dev/null 2>&1; then missing+=(wireguard-go); fi
+((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (apt-get install -y iproute2 iperf3 iputils-ping wireguard-tools wireguard-go python3 coreutils)"
+[[ -c /dev/net/tun ]] || die "/dev/net/tun is missing: userspace WireGuard needs TUN devices"
+
+# --- the daemons under test -----------------------------------------------------------------------
+wiremeshd=${WIREMESHD:-}
+if has wiremeshd && [[ -z $wiremeshd ]]; then
+  command -v cargo >/dev/null 2>&1 || die "cargo not found: needed to build wiremeshd (or set WIREMESHD=PATH)"
+  echo "building wiremeshd (cargo build --release --features device --bin wiremeshd) ..." >&2
+  timeout 3600 cargo build --quiet --release --features device --bin wiremeshd --manifest-path "$root/Cargo.toml" \
+    || die "building wiremeshd failed"
+  target=${CARGO_TARGET_DIR:-$root/target}
+  [[ $target == /* ]] || target=$root/$target
+  wiremeshd=$target/release/wiremeshd
+fi
+if has wiremeshd; then [[ -x $wiremeshd ]] || die "wiremeshd not executable: $wiremeshd"; fi
+
+boringtun=${BORINGTUN_CLI:-}
+if has boringtun-cli && [[ -z $boringtun ]]; then
+  if command -v boringtun-cli >/dev/null 2>&1; then
+    boringtun=$(command -v boringtun-cli)
+  else
+    boringtun=$root/target/boringtun-cli/bin/boringtun-cli
+    if [[ ! -x $boringtun ]]; then
+      command -v cargo >/dev/null 2>&1 || die "boringtun-cli not found and no cargo to install it (or set BORINGTUN_CLI=PATH)"
+      echo "installing boringtun-cli (cargo install boringtun-cli --locked --root target/boringtun-cli; takes minutes) ..." >&2
+      timeout 3600 cargo install --quiet boringtun-cli --locked --root "$root/target/boringtun-cli" \
+        || die "cargo install boringtun-cli failed"
+    fi
+  fi
+fi
+if has boringtun-cli; then [[ -x $boringtun ]] || die "boringtun-cli not executable: $boringtun"; fi
+
+# --- namespaces, names and cleanup ----------------------------------------------------------------
+tok=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')   # 6 hex digits
+A=dp-$tok-a B=dp-$tok-b
+VA=dp${tok}va VB=dp${tok}vb                         # veth ends (created directly inside A and B)
+work=$(mktemp -d /tmp/wiremesh-dataplane.XXXXXX)
+ifnames=()                                          # WireGuard interfaces of this run (socket cleanup)
+created=()                                          # namespaces we created
+server_pid=""
+
+kill_ns_procs() { # ns: stop the processes this run started inside it (by pid), bounded
+  local ns=$1 pids i
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [[ -n $pids ]] || return 0
+  # shellcheck disable=SC2086  # one pid per word
+  kill $pids 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -z $pids ]] && return 0
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -9 $pids 2>/dev/null || true
+}
+
+cleanup() {
+  local ns ifn
+  trap - EXIT INT TERM
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
+  for ns in "${created[@]}"; do kill_ns_procs "$ns"; done
+  for ns in "${created[@]}"; do timeout 10 ip netns del "$ns" 2>/dev/null || true; done
+  for ifn in "${ifnames[@]}"; do rm -f "/var/run/wireguard/$ifn.sock"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "dataplane.sh: interrupted" >&2; exit 130' INT TERM
+
+for ns in "$A" "$B"; do
+  ip netns add "$ns"
+  created+=("$ns")
+  ip -n "$ns" link set lo up
+done
+ip link add "$VA" netns "$A" type veth peer name "$VB" netns "$B"
+ip -n "$A" addr add 192.0.2.1/24 dev "$VA"
+ip -n "$B" addr add 192.0.2.2/24 dev "$VB"
+ip -n "$A" link set "$VA" up
+ip -n "$B" link set "$VB" up
+
+# --- measurement ----------------------------------------------------------------------------------
+declare -A t1 t4 rtt load
+names=()
+
+iperf_gbps() { # dst parallel -> Gbit/s received (sum over streams), or empty
+  local dst=$1 par=$2 out i
+  # a one-shot server in B, bounded; wait (bounded) until it listens
+  timeout $((secs + 30)) ip netns exec "$B" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  server_pid=$!
+  for ((i = 0; i < 50; i++)); do
+    ip netns exec "$B" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
+    sleep 0.1
+  done
+  out=$(timeout $((secs + 20)) ip netns exec "$A" iperf3 -c "$dst" -p 5201 -t "$secs" -P "$par" -J 2>/dev/null || true)
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f"%(d["end"]["sum_received"]["bits_per_second"]/1e9))' \
+    <<<"$out" 2>/dev/null || true
+}
+
+ping_ms() { # dst -> average RTT in ms, or empty
+  timeout 20 ip netns exec "$A" ping -c 20 -i 0.05 -w 15 -q "$1" 2>/dev/null \
+    | sed -n 's/.*= [0-9.]*\/\([0-9.]*\)\/.*/\1/p' || true
+}
+
+measure() { # name dst
+  local name=$1 dst=$2
+  names+=("$name")
+  t1[$name]=$(iperf_gbps "$dst" 1)
+  t4[$name]=$(iperf_gbps "$dst" 4)
+  rtt[$name]=$(ping_ms "$dst")
+  load[$name]=$(cut -d' ' -f1 /proc/loadavg)
+  printf '  %-14s 1 flow %6s Gbit/s   4 flows %6s Gbit/s   rtt %6s ms   (load %s)\n' "$name" \
+    "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+}
+
+start_daemon() { # impl ns ifname
+  local impl=$1 ns=$2 ifn=$3
+  case $impl in
+    wiremeshd) timeout 30 ip netns exec "$ns" "$wiremeshd" "$ifn" ;;
+    wireguard-go) timeout 30 ip netns exec "$ns" wireguard-go "$ifn" ;;
+    boringtun-cli)
+      # defaults otherwise (4 threads, log level error); its log goes to our work directory
+      timeout 30 ip netns exec "$ns" "$boringtun" --disable-drop-privileges --log "$work/$ifn.log" "$ifn" ;;
+  esac
+}
+
+wait_for_socket() { # ifname
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -S /var/run/wireguard/$1.sock ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+ka=$(wg genkey) kb=$(wg genkey)
+pa=$(wg pubkey <<<"$ka") pb=$(wg pubkey <<<"$kb")
+printf '%s\n' "$ka" >"$work/a.key"
+printf '%s\n' "$kb" >"$work/b.key"
+
+started="$(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "dataplane.sh: ${secs}s per measurement, $(nproc) CPUs, $started" >&2
+measure raw-veth 192.0.2.2
+
+n=0
+for impl in "${impls[@]}"; do
+  n=$((n + 1))
+  ia=dp${tok}w${n}a ib=dp${tok}w${n}b
+  ifnames+=("$ia" "$ib")
+  ok=1
+  start_daemon "$impl" "$A" "$ia" >"$work/$ia.out" 2>&1 && wait_for_socket "$ia" || ok=0
+  start_daemon "$impl" "$B" "$ib" >"$work/$ib.out" 2>&1 && wait_for_socket "$ib" || ok=0
+  if ((ok)); then
+    timeout 10 ip netns exec "$A" wg set "$ia" private-key "$work/a.key" listen-port 51820 \
+      peer "$pb" allowed-ips 10.9.0.2/32 endpoint 192.0.2.2:51820 || ok=0
+    timeout 10 ip netns exec "$B" wg set "$ib" private-key "$work/b.key" listen-port 51820 \
+      peer "$pa" allowed-ips 10.9.0.1/32 endpoint 192.0.2.1:51820 || ok=0
+    ip -n "$A" addr add 10.9.0.1/24 dev "$ia" && ip -n "$B" addr add 10.9.0.2/24 dev "$ib" || ok=0
+    ip -n "$A" link set "$ia" mtu 1420 up && ip -n "$B" link set "$ib" mtu 1420 up || ok=0
+  fi
+  if ((ok)); then
+    # handshake (bounded): up to 5 pings 2 s apart
+    hs=0
+    for ((i = 0; i < 5; i++)); do
+      timeout 5 ip netns exec "$A" ping -c1 -W2 10.9.0.2 >/dev/null 2>&1 && { hs=1; break; }
+    done
+    ((hs)) || echo "  $impl: no reply through the tunnel after 5 tries" >&2
+    measure "$impl" 10.9.0.2
+  else
+    echo "  $impl: could not start or configure (output in its log below)" >&2
+    cat "$work/$ia.out" "$work/$ib.out" >&2 2>/dev/null || true
+    names+=("$impl")
+  fi
+  ip -n "$A" link del "$ia" 2>/dev/null || true
+  ip -n "$B" link del "$ib" 2>/dev/null || true
+  kill_ns_procs "$A"
+  kill_ns_procs "$B"
+  rm -f "/var/run/wireguard/$ia.sock" "/var/run/wireguard/$ib.sock"
+done
+
+# --- report ---------------------------------------------------------------------------------------
+echo
+printf '| path | 1 flow Gbit/s | 4 flows Gbit/s | ping RTT ms | load (1 min) after |\n| --- | ---: | ---: | ---: | ---: |\n'
+for name in "${names[@]}"; do
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${load[$name]:--}"
+done
+ratio() { # num den -> num/den with 2 decimals, or n/a
+  python3 -c 'import sys
+try: print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))
+except Exception: print("n/a")' "${1:-}" "${2:-}"
+}
+echo
+if has wiremeshd && has boringtun-cli; then
+  echo "wiremeshd / boringtun-cli throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[boringtun-cli]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[boringtun-cli]:-}")x"
+fi
+if has wiremeshd && has wireguard-go; then
+  echo "wiremeshd / wireguard-go throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[wireguard-go]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[wireguard-go]:-}")x"
+  echo "wiremeshd / wireguard-go RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x (lower is better)"
+fi
+echo "$(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)), ${secs}s per measurement; $started, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# non-zero if any path failed to measure
+for name in "${names[@]}"; do
+  [[ -n ${t1[$name]:-} && -n ${t4[$name]:-} && -n ${rtt[$name]:-} ]] || exit 1
+done
