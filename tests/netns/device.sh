@@ -19,13 +19,22 @@
 #               with errno or a closed connection, socket mode 0600
 #   lifecycle   DEVICE_CYCLES (default 100) start/stop cycles through SIGTERM, `ip link del` and removing the
 #               socket: nothing left behind (process, interface, socket)
+#   nat         one wiremeshd behind a masquerading router namespace (nft, conntrack UDP timeouts lowered to
+#               3 s), one public: with PersistentKeepalive the public side reaches the NAT side after 6 s of
+#               idleness; with the keepalive switched off it cannot, until the NAT side speaks again
+#   roam        the peer moves to a new underlay address and then a new listen port during a running ping,
+#               then to IPv6; the other side's endpoint follows each move. Replayed (captured) handshake
+#               and data packets and garbage from a third address never move the endpoint
+#   cookie      a flood of initiations with a valid mac1 from a third address: the daemon answers with
+#               cookie replies, `wg show` stays answered, and a genuine peer still handshakes (through
+#               the cookie) and pings during the flood
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-SCENARIOS=(pair interop spoof uapi lifecycle)
+SCENARIOS=(pair interop spoof uapi lifecycle nat roam cookie)
 if [[ ${1:-} == --list ]]; then
     printf '%s\n' "${SCENARIOS[@]}"
     exit 0
@@ -41,6 +50,9 @@ case $SCENARIO in
     spoof) E2E_TAG=ds ;;
     uapi) E2E_TAG="du" ;;
     lifecycle) E2E_TAG=dl ;;
+    nat) E2E_TAG=dn ;;
+    roam) E2E_TAG=dr ;;
+    cookie) E2E_TAG=dc ;;
 esac
 
 e2e_preflight
@@ -49,16 +61,20 @@ WIREMESHD=${WIREMESHD:-$(command -v wiremeshd || true)}
 e2e_init "device-$SCENARIO"
 
 declare -A NSN IFN KEY PUB
-# node SHORT HOST: a namespace on the underlay at 192.0.2.HOST / 2001:db8::HOST, named names for SHORT.
-node() {
-    local short=$1 host=$2
+# bare_node SHORT: a namespace, an interface name and keys for SHORT, not on the underlay.
+bare_node() {
+    local short=$1
     NSN[$short]=$(e2e_ns_name "$short")
     IFN[$short]=$(e2e_if_name "$short")
     E2E_IFNAMES+=("${IFN[$short]}")
     e2e_ns_create "${NSN[$short]}"
-    e2e_underlay_attach "${NSN[$short]}" "$short" "192.0.2.$host" "2001:db8::$host"
     KEY[$short]=$(wg genkey)
     PUB[$short]=$(printf '%s\n' "${KEY[$short]}" | wg pubkey)
+}
+# node SHORT HOST: a namespace on the underlay at 192.0.2.HOST / 2001:db8::HOST, named names for SHORT.
+node() {
+    bare_node "$1"
+    e2e_underlay_attach "${NSN[$1]}" "$1" "192.0.2.$2" "2001:db8::$2"
 }
 
 e2e_diagnostics() {
@@ -66,9 +82,10 @@ e2e_diagnostics() {
     echo "---- diagnostics for device-$SCENARIO (run $E2E_RUN) ----"
     for short in "${!NSN[@]}"; do
         ip netns list 2>/dev/null | grep -q "^${NSN[$short]}\b" || continue
-        echo "# $short (${NSN[$short]}, ${IFN[$short]})"
+        echo "# $short (${NSN[$short]}, ${IFN[$short]:-no WireGuard})"
         ip -n "${NSN[$short]}" -br addr 2>&1 | sed 's/^/  /'
-        ip netns exec "${NSN[$short]}" timeout 5 wg show "${IFN[$short]}" 2>&1 | cut -c1-200 | sed 's/^/  /'
+        [[ -z ${IFN[$short]:-} ]] || ip netns exec "${NSN[$short]}" timeout 5 wg show "${IFN[$short]}" 2>&1 | cut -c1-200 | sed 's/^/  /'
+        [[ -n ${IFN[$short]:-} ]] || ip netns exec "${NSN[$short]}" cat /proc/net/nf_conntrack 2>&1 | grep udp | cut -c1-200 | sed 's/^/  /'
     done
     for f in "$E2E_WORK"/*.log; do
         [[ -f $f ]] || continue
@@ -385,6 +402,275 @@ scenario_lifecycle() {
     [[ -z $(e2e_ns_pids "${NSN[a]}") ]] || e2e_fail "a process is left in ${NSN[a]}"
     ! compgen -G "$E2E_SOCKET_DIR/*${IFN[a]}*" >/dev/null || e2e_fail "files of ${IFN[a]} are left in $E2E_SOCKET_DIR"
     e2e_log "lifecycle: $cycles cycles (SIGTERM, link del, socket removal), nothing left behind"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# The router r: eth0 on the underlay at 192.0.2.1, lan0 towards n at 198.51.100.1/24; it masquerades n's
+# traffic out of eth0 and forwards back only what conntrack knows (established), with UDP conntrack
+# entries living 3 s (both the unreplied and the "stream" timeout, in r's namespace only).
+scenario_nat() {
+    command -v nft >/dev/null 2>&1 || e2e_skip_or_fail "device-nat needs nft (apt-get install -y nftables)"
+    e2e_underlay_init
+    NSN[r]=$(e2e_ns_name r)
+    e2e_ns_create "${NSN[r]}"
+    e2e_underlay_attach "${NSN[r]}" r 192.0.2.1
+    node p 2       # the public peer
+    bare_node n    # behind the NAT
+    ip -n "${NSN[r]}" link add lan0 type veth peer name eth0 netns "${NSN[n]}"
+    ip -n "${NSN[r]}" addr add 198.51.100.1/24 dev lan0
+    ip -n "${NSN[r]}" link set lan0 up
+    ip -n "${NSN[n]}" addr add 198.51.100.2/24 dev eth0
+    ip -n "${NSN[n]}" link set eth0 up
+    ip -n "${NSN[n]}" route add default via 198.51.100.1
+    local ns_r=${NSN[r]}
+    ip netns exec "$ns_r" sysctl -qw net.ipv4.ip_forward=1
+    if ! ip netns exec "$ns_r" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3 \
+        || ! ip netns exec "$ns_r" sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream=3; then
+        e2e_skip_or_fail "device-nat: cannot lower net.netfilter.nf_conntrack_udp_timeout in a namespace (nf_conntrack)"
+    fi
+    ip netns exec "$ns_r" nft -f - <<'NFT' || e2e_fail "cannot load the NAT ruleset into the router"
+table ip wmnat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        ip saddr 198.51.100.0/24 oifname "eth0" masquerade
+    }
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        iifname "lan0" oifname "eth0" accept
+        iifname "eth0" oifname "lan0" ct state established,related accept
+    }
+}
+NFT
+    up p
+    up n
+    wgset p listen-port 51820 peer "${PUB[n]}" allowed-ips 10.77.0.2/32,fd77::2/128
+    wgset n listen-port 51820 peer "${PUB[p]}" allowed-ips 10.77.0.1/32,fd77::1/128 endpoint 192.0.2.2:51820 \
+        persistent-keepalive 1
+    addr p 1
+    addr n 2
+    ! ping_once "${NSN[p]}" 198.51.100.2 || e2e_fail "the public side reaches the NAT side's underlay directly"
+    e2e_step "NAT side (keepalive 1) pings the public side"
+    e2e_wait_for 20 "n pings p through the NAT" ping_once "${NSN[n]}" 10.77.0.1
+    local ep rx0 rx1
+    ep=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" endpoints "${PUB[n]}")
+    [[ $ep == 192.0.2.1:* ]] || e2e_fail "p's endpoint for n is '$ep', expected the router's address 192.0.2.1:PORT"
+    ping_ok "${NSN[p]}" 10.77.0.2 1 || e2e_fail "p -> n right after n's first packets"
+    e2e_step "idle 6 s (twice the conntrack timeout) with keepalive 1, then p -> n"
+    rx0=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" transfer "${PUB[n]}")
+    sleep 6
+    rx1=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" transfer "${PUB[n]}")
+    ((rx1 - rx0 >= 4 * 32)) || e2e_fail "p received $((rx1 - rx0)) bytes from n in 6 idle seconds, expected >= 4 keepalives"
+    ping_ok "${NSN[p]}" 10.77.0.2 2 || e2e_fail "p -> n after 6 idle seconds although n sends keepalives"
+    ping_ok "${NSN[p]}" fd77::2 2 || e2e_fail "p -> n (v6) after 6 idle seconds although n sends keepalives"
+    e2e_assert_eq "$ep" "$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" endpoints "${PUB[n]}")" "p's endpoint for n after the idle time"
+    e2e_log "keepalive 1 through the NAT ($ep): $((rx1 - rx0)) bytes of keepalives in 6 idle seconds, p reaches n"
+
+    e2e_step "control: keepalive off, idle 6 s, then p -> n must fail"
+    e2e_wg "${NSN[n]}" set "${IFN[n]}" peer "${PUB[p]}" persistent-keepalive off
+    e2e_assert_eq off "$(e2e_wg_peer_field "${NSN[n]}" "${IFN[n]}" persistent-keepalive "${PUB[p]}")" "n's keepalive after switching it off"
+    # The last exchange is p's request and n's reply: neither side owes a passive keepalive before 10 s.
+    ping_ok "${NSN[p]}" 10.77.0.2 1 || e2e_fail "p -> n right after switching n's keepalive off"
+    rx0=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" transfer "${PUB[n]}")
+    sleep 6
+    rx1=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" transfer "${PUB[n]}")
+    e2e_assert_eq "$rx0" "$rx1" "bytes p received from n in 6 idle seconds with keepalive off"
+    ! ip netns exec "${NSN[p]}" timeout 8 ping -n -q -c 2 -i 0.5 -W 1 10.77.0.2 >/dev/null 2>&1 \
+        || e2e_fail "p reached n after 6 idle seconds without keepalive: the NAT mapping did not expire (no control)"
+    e2e_step "n speaks again: a new mapping, p follows it"
+    e2e_wait_for 20 "n pings p again through the NAT" ping_once "${NSN[n]}" 10.77.0.1
+    ep=$(e2e_wg_peer_field "${NSN[p]}" "${IFN[p]}" endpoints "${PUB[n]}")
+    [[ $ep == 192.0.2.1:* ]] || e2e_fail "p's endpoint for n after n spoke again: '$ep'"
+    ping_ok "${NSN[p]}" 10.77.0.2 || e2e_fail "p -> n after n spoke again"
+    e2e_log "keepalive off: p could not reach n after 6 idle seconds; n speaking again restored it ($ep)"
+    down p
+    down n
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# capture_first IFACE DST DIR: (in the switch namespace) writes the UDP payloads of the first handshake
+# initiation and the first non-keepalive data packet sent to DST:51820 through IFACE as hex to
+# DIR/init.hex and DIR/data.hex; touches DIR/ready once listening. Bounded (20 s).
+capture_first() {
+    ip netns exec "$E2E_SWITCH" timeout 25 python3 - "$@" <<'PY'
+import socket, struct, sys, time
+iface, dst, d = sys.argv[1], socket.inet_aton(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+s.bind((iface, 0))
+s.settimeout(0.2)
+open(d + "/ready", "w").close()
+got, deadline = {}, time.time() + 20
+while time.time() < deadline and len(got) < 2:
+    try:
+        f = s.recv(65535)
+    except socket.timeout:
+        continue
+    if len(f) < 42 or f[12:14] != b"\x08\x00" or f[23] != 17 or f[30:34] != dst:
+        continue
+    udp = 14 + (f[14] & 15) * 4
+    if struct.unpack("!H", f[udp + 2:udp + 4])[0] != 51820:
+        continue
+    p = f[udp + 8:14 + struct.unpack("!H", f[16:18])[0]]
+    if p[:1] == b"\x01" and len(p) == 148:
+        got.setdefault("init", p)
+    elif p[:1] == b"\x04" and len(p) > 32:
+        got.setdefault("data", p)
+for k, p in got.items():
+    open(f"{d}/{k}.hex", "w").write(p.hex())
+sys.exit(0 if len(got) == 2 else 1)
+PY
+}
+
+# send_junk NS DST PORT HEXFILE...: from NS, the captured payloads (replays) and garbage shaped like each
+# WireGuard message type, three times each, to DST:PORT.
+send_junk() {
+    ip netns exec "$1" timeout 10 python3 - "${@:2}" <<'PY'
+import os, socket, sys
+dst = (sys.argv[1], int(sys.argv[2]))
+s = socket.socket(socket.AF_INET6 if ":" in dst[0] else socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    for path in sys.argv[3:]:
+        s.sendto(bytes.fromhex(open(path).read()), dst)
+    s.sendto(b"\x01\0\0\0" + os.urandom(144), dst)
+    s.sendto(b"\x02\0\0\0" + os.urandom(88), dst)
+    s.sendto(b"\x03\0\0\0" + os.urandom(60), dst)
+    s.sendto(b"\x04\0\0\0" + os.urandom(60), dst)
+    s.sendto(os.urandom(200), dst)
+PY
+}
+
+scenario_roam() {
+    e2e_underlay_init
+    node a 1
+    node b 2
+    node x 3   # a third address: no WireGuard, only replays and garbage
+    up a
+    up b
+    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
+    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
+    addr a 1
+    addr b 2
+    e2e_step "first contact, captured on the switch"
+    capture_first p-a 192.0.2.2 "$E2E_WORK" >"$E2E_WORK/capture.log" 2>&1 &
+    local cap=$!
+    e2e_wait_for 10 "the capture to listen" test -e "$E2E_WORK/ready"
+    e2e_wait_for 20 "a pings b" ping_once "${NSN[a]}" 10.77.0.2
+    ping_ok "${NSN[a]}" 10.77.0.2 2 || e2e_fail "a -> b"
+    wait "$cap" || e2e_fail "no initiation and data packet from a captured: $(cat "$E2E_WORK/capture.log")"
+    e2e_assert_eq "192.0.2.1:51820" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" "b's endpoint for a"
+
+    e2e_step "mid-flow: a moves to 192.0.2.11, then to listen port 51821"
+    ip netns exec "${NSN[a]}" timeout 30 ping -n -i 0.2 -c 50 -W 1 10.77.0.2 >"$E2E_WORK/flow.log" 2>&1 &
+    local flow=$! received
+    sleep 2
+    ip -n "${NSN[a]}" addr del 192.0.2.1/24 dev eth0
+    ip -n "${NSN[a]}" addr add 192.0.2.11/24 dev eth0
+    e2e_wait_for 5 "b's endpoint for a to follow the new address" \
+        bash -c "[[ \$(ip netns exec '${NSN[b]}' timeout 5 wg show '${IFN[b]}' endpoints) == *'192.0.2.11:51820'* ]]"
+    sleep 2
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" listen-port 51821
+    e2e_wait_for 5 "b's endpoint for a to follow the new port" \
+        bash -c "[[ \$(ip netns exec '${NSN[b]}' timeout 5 wg show '${IFN[b]}' endpoints) == *'192.0.2.11:51821'* ]]"
+    wait "$flow" || true
+    received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$E2E_WORK/flow.log")
+    if [[ -z $received ]] || ((received < 45)); then e2e_fail "the ping during the moves: ${received:-?} of 50 answered: $(tail -n 2 "$E2E_WORK/flow.log")"; fi
+    e2e_assert_eq "192.0.2.11:51821" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" "b's endpoint for a after both moves"
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a after the moves"
+    e2e_log "roam: $received of 50 pings answered across an address and a port change"
+
+    e2e_step "a switches b's endpoint to IPv6"
+    e2e_wg "${NSN[a]}" set "${IFN[a]}" peer "${PUB[b]}" endpoint '[2001:db8::2]:51820'
+    e2e_wait_for 10 "a pings b over the v6 underlay" ping_once "${NSN[a]}" 10.77.0.2
+    e2e_assert_eq "[2001:db8::1]:51821" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" "b's endpoint for a over v6"
+
+    e2e_step "replays and garbage from a third address (192.0.2.3, 2001:db8::3)"
+    local hs
+    hs=$(e2e_handshake "${NSN[b]}" "${IFN[b]}" "${PUB[a]}")
+    send_junk "${NSN[x]}" 192.0.2.2 51820 "$E2E_WORK/init.hex" "$E2E_WORK/data.hex"
+    send_junk "${NSN[x]}" 2001:db8::2 51820 "$E2E_WORK/init.hex" "$E2E_WORK/data.hex"
+    sleep 0.5
+    e2e_assert_eq "[2001:db8::1]:51821" "$(e2e_wg_peer_field "${NSN[b]}" "${IFN[b]}" endpoints "${PUB[a]}")" \
+        "b's endpoint for a after replays and garbage from 192.0.2.3"
+    e2e_assert_eq "$hs" "$(e2e_handshake "${NSN[b]}" "${IFN[b]}" "${PUB[a]}")" "b's latest handshake with a after a replayed initiation"
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a after the replays"
+    ping_ok "${NSN[a]}" fd77::2 || e2e_fail "a -> b (v6) after the replays"
+    e2e_log "roam: replayed initiation/data and garbage from a third address left the endpoint alone"
+    down a
+    down b
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# flood NS DST PORT PUBKEY SECONDS: handshake initiations with random content and a valid mac1 for PUBKEY
+# (so each costs the receiver a lookup, and a DH unless it is under load), as fast as python sends them;
+# prints "SENT COOKIE_REPLIES".
+flood() {
+    ip netns exec "$1" timeout $(($5 + 10)) python3 - "${@:2}" <<'PY'
+import base64, hashlib, os, socket, sys, time
+dst, pub, seconds = (sys.argv[1], int(sys.argv[2])), base64.b64decode(sys.argv[3]), float(sys.argv[4])
+key = hashlib.blake2s(b"mac1----" + pub).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+sent = cookies = 0
+end = time.time() + seconds
+while time.time() < end:
+    for _ in range(64):
+        body = b"\x01\0\0\0" + os.urandom(112)
+        try:
+            s.sendto(body + hashlib.blake2s(body, key=key, digest_size=16).digest() + bytes(16), dst)
+            sent += 1
+        except BlockingIOError:
+            pass
+    while True:
+        try:
+            d = s.recv(256)
+        except BlockingIOError:
+            break
+        if len(d) == 64 and d[0] == 3:
+            cookies += 1
+print(sent, cookies)
+PY
+}
+
+scenario_cookie() {
+    e2e_underlay_init
+    node a 1
+    node b 2   # under attack; in the foreground, so that its exit line (with the counters) is in a log
+    node x 3   # the flooder
+    ip netns exec "${NSN[b]}" "$WIREMESHD" -f "${IFN[b]}" >"$E2E_WORK/b-foreground.log" 2>&1 &
+    local bpid=$!
+    e2e_wait_for 10 "wiremeshd -f for b to create its socket" test -S "$E2E_SOCKET_DIR/${IFN[b]}.sock"
+    up a
+    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
+    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
+    addr a 1
+    ip -n "${NSN[b]}" addr add 10.77.0.2/24 dev "${IFN[b]}"
+    ip -n "${NSN[b]}" addr add fd77::2/64 dev "${IFN[b]}" nodad
+    ip -n "${NSN[b]}" link set "${IFN[b]}" mtu 1420 up
+    e2e_step "flood b with initiations (valid mac1) for 15 s; a handshakes meanwhile"
+    flood "${NSN[x]}" 192.0.2.2 51820 "${PUB[b]}" 15 >"$E2E_WORK/flood.out" 2>&1 &
+    local fpid=$! t0 took sent cookies
+    sleep 2
+    e2e_wg "${NSN[b]}" show "${IFN[b]}" dump >/dev/null || e2e_fail "wg show on b does not answer during the flood"
+    t0=$SECONDS
+    e2e_wait_for 30 "a handshakes with b and pings it during the flood" ping_once "${NSN[a]}" 10.77.0.2
+    took=$((SECONDS - t0))
+    kill -0 "$fpid" 2>/dev/null || e2e_fail "the flood ended before a's handshake completed (${took}s): the test proved nothing: $(cat "$E2E_WORK/flood.out")"
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a during the flood"
+    e2e_wg "${NSN[b]}" show "${IFN[b]}" dump >/dev/null || e2e_fail "wg show on b does not answer during the flood"
+    wait "$fpid" || e2e_fail "the flooder failed: $(cat "$E2E_WORK/flood.out")"
+    read -r sent cookies <"$E2E_WORK/flood.out"
+    ((cookies > 0)) || e2e_fail "b sent no cookie reply to $sent initiations with a valid mac1"
+    e2e_step "after the flood"
+    ping_ok "${NSN[a]}" fd77::2 || e2e_fail "a -> b (v6) after the flood"
+    kill -TERM "$bpid"
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$bpid" 2>/dev/null || e2e_fail "wiremeshd -f did not exit on SIGTERM after the flood"
+    wait "$bpid" || e2e_fail "wiremeshd -f exited non-zero on SIGTERM"
+    local counted
+    counted=$(sed -n 's/.*; \([0-9]*\) cookie replies.*/\1/p' "$E2E_WORK/b-foreground.log")
+    if [[ -z $counted ]] || ((counted < cookies)); then e2e_fail "b counted ${counted:-no} cookie replies, the flooder received $cookies: $(cat "$E2E_WORK/b-foreground.log")"; fi
+    e2e_log "cookie: $sent initiations in 15 s, $cookies cookie replies received ($counted sent); a handshook and pinged ${took}s into the flood"
+    down a
 }
 
 START=$SECONDS

@@ -564,8 +564,14 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
             }
             if rebuild {
                 if let Some(identity) = &next.identity {
+                    // A new Tunn has no session: when the old one had one, handshake again at once (through
+                    // send_keepalive) instead of leaving the tunnel cut until the peer's timers notice.
+                    let had_session = inner.tunn.as_ref().is_some_and(|t| t.time_since_last_handshake().is_some());
                     let (psk, ka) = (inner.preshared_key, inner.keepalive);
                     inner.tunn = new_tunn(identity, &peer, psk, ka);
+                    if had_session && inner.endpoint.is_some() && !keepalive_on.iter().any(|p| Arc::ptr_eq(p, &peer)) {
+                        keepalive_on.push(peer.clone());
+                    }
                 }
             }
         }
