@@ -8,7 +8,7 @@
 # and the exit status is non-zero if any step failed.
 #
 # As root on Debian/Ubuntu it installs what the tests need when something is missing
-# (wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps). Without root, or without the tools,
+# (wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables). Without root, or without the tools,
 # the root/WireGuard tests print a visible SKIPPED -- unless WIREMESH_E2E_REQUIRED=1 (CI), which turns
 # every skip into a failure.
 #
@@ -93,7 +93,7 @@ skip() {
 
 # ---- 0. system packages ------------------------------------------------------------------------------
 # wg-quick runs relays' PostUp `sysctl`; the suite uses `ss` (iproute2) to wait for iperf3.
-e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl)
+e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl nft python3)
 missing_commands() {
     local c
     for c in "${e2e_commands[@]}"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done
@@ -103,7 +103,7 @@ install_packages() {
     # --no-install-recommends: wireguard-tools recommends a kernel module package we neither need nor want.
     timeout 900 apt-get update -q &&
         timeout 900 apt-get install -y -q --no-install-recommends \
-            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps
+            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables
 }
 missing=$(missing_commands | tr '\n' ' ')
 if [[ -z $missing ]]; then

@@ -74,7 +74,7 @@ e2e_preflight_reason() {
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     if ((${#missing[@]})); then
-        echo "missing tools: ${missing[*]} (apt-get install -y wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps)"
+        echo "missing tools: ${missing[*]} (apt-get install -y wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables)"
         return
     fi
     if [[ ! -c /dev/net/tun ]]; then
