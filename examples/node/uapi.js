@@ -45,7 +45,9 @@ async function main() {
   const name = rest[0] ?? 'hub'
 
   const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'], topology: 'full-mesh' })
-  mesh.addNode({ name: 'hub', endpoint: '167.172.142.145:51820', relay: true, addresses: ['10.88.0.1'] })
+  // A documentation address (RFC 5737): this script configures a live device, which would dial it.
+  // Put your hub's real address here.
+  mesh.addNode({ name: 'hub', endpoint: '192.0.2.1:51820', relay: true, addresses: ['10.88.0.1'] })
   for (const [node, address] of [['node-1', '10.88.0.11'], ['node-2', '10.88.0.12'], ['node-3', '10.88.0.13']]) {
     mesh.addNode({ name: node, addresses: [address] })
   }
