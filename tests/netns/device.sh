@@ -142,16 +142,21 @@ iperf_between() { # FROM TO ADDR
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# The a <-> b tunnel the pair, roam and cookie scenarios share: a knows b's endpoint, b learns a's.
+tunnel_a_b() {
+    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
+    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
+    addr a 1
+    addr b 2
+}
+
 scenario_pair() {
     e2e_underlay_init
     node a 1
     node b 2
     up a
     up b
-    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
-    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
-    addr a 1
-    addr b 2
+    tunnel_a_b
     e2e_step "ping a -> b (v4, v6)"
     e2e_wait_for 20 "a pings b over the tunnel (v4)" ping_once "${NSN[a]}" 10.77.0.2
     ping_ok "${NSN[a]}" 10.77.0.2 || e2e_fail "a -> b v4"
@@ -545,10 +550,7 @@ scenario_roam() {
     node x 3   # a third address: no WireGuard, only replays and garbage
     up a
     up b
-    wgset a listen-port 51820 peer "${PUB[b]}" allowed-ips 10.77.0.2/32,fd77::2/128 endpoint 192.0.2.2:51820
-    wgset b listen-port 51820 peer "${PUB[a]}" allowed-ips 10.77.0.1/32,fd77::1/128
-    addr a 1
-    addr b 2
+    tunnel_a_b
     e2e_step "first contact, captured on the switch"
     capture_first p-a 192.0.2.2 "$E2E_WORK" >"$E2E_WORK/capture.log" 2>&1 &
     local cap=$!
