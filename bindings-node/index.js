@@ -32,6 +32,38 @@ for (const name of ['Mesh', 'Plan', 'Pool', 'UapiClient']) {
   })
 }
 
+// Calls on one UapiClient run on the libuv thread pool, where the native side makes them take turns
+// but not in any particular order; chaining each client's calls here makes them reach the device in the
+// order they were made. `set` still throws at once for an update that cannot be sent: it is checked
+// with the same conversion `renderUapiSetRequest` uses before it joins the queue.
+{
+  const { get: nativeGet, set: nativeSet } = native.UapiClient.prototype
+  const tails = new WeakMap()
+  const inOrder = (client, call) => {
+    const result = (tails.get(client) ?? Promise.resolve()).then(call)
+    tails.set(client, result.then(
+      () => undefined,
+      () => undefined,
+    ))
+    return result
+  }
+  Object.defineProperty(native.UapiClient.prototype, 'get', {
+    value: function get() {
+      return inOrder(this, () => nativeGet.call(this))
+    },
+    writable: true,
+    configurable: true,
+  })
+  Object.defineProperty(native.UapiClient.prototype, 'set', {
+    value: function set(update) {
+      native.renderUapiSetRequest(update)
+      return inOrder(this, () => nativeSet.call(this, update))
+    },
+    writable: true,
+    configurable: true,
+  })
+}
+
 const ERROR_CODES = Object.freeze(native.errorCodes())
 const PROBLEM_CODES = Object.freeze(native.problemCodes())
 const codeSet = new Set(ERROR_CODES)
