@@ -43,6 +43,7 @@ mod report;
 mod keys;
 mod mesh;
 mod plan;
+pub mod probe;
 pub mod uapi;
 #[cfg(feature = "device")]
 pub mod device;
@@ -61,6 +62,7 @@ pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
 pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
 pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
+pub use probe::{ProbeOptions, ProbeStats, Prober};
 pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
 pub use graph::render_dot;
