@@ -113,6 +113,8 @@ pub const ALL_CODES: &[&str] = &[
     "config_missing_key",
     "config_unsafe_value",
     "plan_unroutable_pair",
+    "plan_device_key_mismatch",
+    "plan_unresolved_endpoint",
     "verify_failed",
     "io_not_found",
     "io_permission_denied",
@@ -375,6 +377,13 @@ pub enum PlanError {
     /// both exists.
     #[error("no way to connect {}: neither side has an endpoint and no relay is reachable by both", format_pairs(.pairs))]
     UnroutablePair { pairs: Vec<(String, String)> },
+    /// A running device holds another node's private key, and the plan does not carry this node's key
+    /// to replace it (live reconfiguration, [`crate::reconcile`]).
+    #[error("the device's private key belongs to public key {device_public_key}, not to node {node:?}, and the plan does not carry {node:?}'s private key")]
+    DeviceKeyMismatch { node: String, device_public_key: String },
+    /// A peer's DNS endpoint could not be resolved while comparing a plan with a device.
+    #[error("peer {peer:?}: cannot resolve endpoint {endpoint}: {reason}")]
+    UnresolvedEndpoint { peer: String, endpoint: String, reason: String },
 }
 
 fn format_pairs(pairs: &[(String, String)]) -> String {
@@ -388,6 +397,8 @@ impl PlanError {
     pub fn code(&self) -> &'static str {
         match self {
             PlanError::UnroutablePair { .. } => "plan_unroutable_pair",
+            PlanError::DeviceKeyMismatch { .. } => "plan_device_key_mismatch",
+            PlanError::UnresolvedEndpoint { .. } => "plan_unresolved_endpoint",
         }
     }
 }

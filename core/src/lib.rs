@@ -44,6 +44,7 @@ mod keys;
 mod mesh;
 mod plan;
 pub mod probe;
+pub mod reconcile;
 pub mod uapi;
 #[cfg(feature = "device")]
 pub mod device;

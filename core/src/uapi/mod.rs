@@ -6,6 +6,7 @@
 //! blocking [`UapiClient`]. Errors carry the 1-based line and a stable code; requests and responses are
 //! bounded ([`MAX_MESSAGE_BYTES`], [`MAX_LINE_BYTES`]) so hostile input costs bounded memory.
 
+mod apply;
 mod client;
 mod parse;
 mod render;
@@ -19,6 +20,7 @@ use ipnet::IpNet;
 
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 
+pub use apply::apply_update;
 pub use client::{socket_path, UapiClient, SOCKET_DIR};
 pub use parse::{parse_get_response, parse_set_request, parse_set_response};
 pub use render::{render_errno, render_get_response, render_set_request};
