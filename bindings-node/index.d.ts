@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'config_missing_key'
   | 'config_unsafe_value'
   | 'plan_unroutable_pair'
+  | 'plan_device_key_mismatch'
+  | 'plan_unresolved_endpoint'
   | 'verify_failed'
   | 'io_not_found'
   | 'io_permission_denied'
@@ -74,8 +76,11 @@ export interface WiremeshError extends Error {
   family: ErrorFamily
   /** `mesh_*`: where in the mesh description (`nodes[2].endpoint`, `mesh.networks`, `line 7`). */
   field?: string
-  /** `mesh_*`: the node concerned. */
+  /** `mesh_*`, `plan_unresolved_endpoint`, `plan_device_key_mismatch`: the node concerned. */
   node?: string
+  /** `plan_unresolved_endpoint`: the peer whose endpoint did not resolve, and that endpoint (`host:port`). */
+  peer?: string
+  endpoint?: string
   /** `mesh_duplicate_key`/`mesh_duplicate_address`: the two nodes. */
   nodes?: [string, string]
   /** `config_*`: where in the text. */

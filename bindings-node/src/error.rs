@@ -85,6 +85,10 @@ fn details(err: &CoreError) -> Map<String, Value> {
             PlanError::UnroutablePair { pairs } => {
                 json!({ "pairs": pairs.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>() })
             }
+            PlanError::DeviceKeyMismatch { node, .. } => json!({ "node": node }),
+            PlanError::UnresolvedEndpoint { node, peer, endpoint, reason } => {
+                json!({ "node": node, "peer": peer, "endpoint": endpoint, "reason": reason })
+            }
             _ => json!({}),
         },
         CoreError::Verify(VerifyError { problems }) => {

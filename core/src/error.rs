@@ -381,9 +381,11 @@ pub enum PlanError {
     /// to replace it (live reconfiguration, [`crate::reconcile`]).
     #[error("the device's private key belongs to public key {device_public_key}, not to node {node:?}, and the plan does not carry {node:?}'s private key")]
     DeviceKeyMismatch { node: String, device_public_key: String },
-    /// A peer's DNS endpoint could not be resolved while comparing a plan with a device.
-    #[error("peer {peer:?}: cannot resolve endpoint {endpoint}: {reason}")]
-    UnresolvedEndpoint { peer: String, endpoint: String, reason: String },
+    /// A peer's DNS endpoint could not be resolved (to an address this host can use) for `node`: while
+    /// comparing a plan with a device ([`crate::reconcile`]) or starting a device for the node
+    /// (`device::node_update`, as `wg setconf` refuses a name that does not resolve).
+    #[error("node {node:?}: peer {peer:?}: cannot resolve endpoint {endpoint}: {reason}")]
+    UnresolvedEndpoint { node: String, peer: String, endpoint: String, reason: String },
 }
 
 fn format_pairs(pairs: &[(String, String)]) -> String {

@@ -104,15 +104,25 @@ pub fn diff_node_with(node: &NodePlan, state: &DeviceState, resolve: &Resolve<'_
         }
         match state.peers.iter().find(|p| p.public_key == want.public_key) {
             Some(have) => {
-                if let Some(change) = peer_change(want, have, resolve)? {
+                if let Some(change) = peer_change(want, have, resolve).map_err(|e| in_node(e, &node.name))? {
                     update.peers.push(change);
                 }
             }
-            None => added.push(new_peer(want, resolve)?),
+            None => added.push(new_peer(want, resolve).map_err(|e| in_node(e, &node.name))?),
         }
     }
     update.peers.extend(added);
     Ok(update)
+}
+
+/// Names `node` in an [`PlanError::UnresolvedEndpoint`] raised for one of its peers.
+fn in_node(err: Error, node: &crate::Name) -> Error {
+    match err {
+        Error::Plan(PlanError::UnresolvedEndpoint { node: _, peer, endpoint, reason }) => {
+            PlanError::UnresolvedEndpoint { node: node.to_string(), peer, endpoint, reason }.into()
+        }
+        other => other,
+    }
 }
 
 /// The endpoint the plan asks for: `None` when it names none (the device may keep what it learnt).
@@ -127,6 +137,7 @@ fn wanted_endpoint(
         Host::Ip(ip) => Ok(Some(SocketAddr::new(*ip, endpoint.port))),
         Host::Dns(name) => {
             let unresolved = |reason: String| PlanError::UnresolvedEndpoint {
+                node: String::new(), // filled in by diff_node_with (in_node)
                 peer: peer.name.to_string(),
                 endpoint: endpoint.to_string(),
                 reason,

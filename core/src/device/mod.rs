@@ -12,6 +12,7 @@
 //! path reads an immutable configuration snapshot (`Arc`, swapped whole by configuration changes) and
 //! locks only the one peer it works on; each thread reuses its own buffers.
 
+mod node;
 mod route;
 mod sys;
 mod uapi_server;
@@ -35,6 +36,7 @@ use crate::error::{Error, IoError, UapiError};
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::uapi::{errno, DeviceState, DeviceUpdate, PeerState};
 
+pub use node::{node_update, RESOLVE_TIMEOUT};
 pub use route::RouteTable;
 
 /// Handshake messages per second the device answers before it demands cookies (wireguard-go's and the
@@ -214,6 +216,14 @@ fn io_err(op: &'static str, what: &str, err: &io::Error) -> Error {
     IoError::new(op, std::path::Path::new(what), err).into()
 }
 
+/// Refuses what Linux would not take as an interface name (1-15 bytes, no '/', ':' or whitespace),
+/// whether or not the device serves a UAPI socket.
+fn check_ifname(ifname: &str) -> Result<(), Error> {
+    crate::uapi::socket_path(ifname).map(|_| ()).map_err(|_| {
+        IoError::invalid("create interface", std::path::Path::new(ifname), "not an interface name (1-15 characters, no '/', ':' or spaces)").into()
+    })
+}
+
 fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).expect("the operating system's random number generator failed");
@@ -261,7 +271,9 @@ fn new_tunn(identity: &Identity, peer: &Peer, psk: Option<[u8; 32]>, keepalive: 
 impl Device {
     /// Creates the TUN interface, binds UDP sockets on a random port, serves the UAPI socket (when
     /// `options.uapi`), and starts the threads. The device has no key and no peers until configured.
+    /// An invalid interface name is an `io_other` error before anything is created.
     pub fn start(options: &DeviceOptions) -> Result<Device, Error> {
+        check_ifname(&options.ifname)?;
         let path = if options.uapi { Some(crate::uapi::socket_path(&options.ifname)?) } else { None };
         let tun = sys::Tun::create(&options.ifname).map_err(|e| io_err("create interface", &options.ifname, &e))?;
         let sockets = bind_sockets(0, 0, 1).map_err(|e| io_err("bind", &options.ifname, &e))?;
@@ -311,10 +323,12 @@ impl Device {
     }
 
     /// Starts a device for one node of a [`crate::Plan`]: its private key (which must be in the plan,
-    /// not on the node), listen port, fwmark, and every peer with its preshared key, endpoint (when an
-    /// IP address), keepalive and AllowedIPs. Addresses and routes of the interface are not set: that
-    /// stays with `ip`/wg-quick.
+    /// not on the node), listen port, fwmark, and every peer with its preshared key, endpoint (DNS names
+    /// resolved once, now: see [`node_update`]), keepalive and AllowedIPs. Addresses and routes of the
+    /// interface are not set: that stays with `ip`/wg-quick. The plan is checked (and names resolved)
+    /// before anything is created.
     pub fn start_node(plan: &crate::Plan, node: &str, options: &DeviceOptions) -> Result<Device, Error> {
+        check_ifname(&options.ifname)?;
         let update = node_update(plan, node)?;
         let device = Device::start(options)?;
         device.apply(&update)?;
@@ -380,32 +394,6 @@ fn counters_of(shared: &Shared) -> CounterValues {
         invalid_dropped: c.invalid_dropped.load(Ordering::Relaxed),
         cookies_sent: c.cookies_sent.load(Ordering::Relaxed),
     }
-}
-
-/// The [`DeviceUpdate`] that configures one node of a plan (replacing all peers).
-pub fn node_update(plan: &crate::Plan, node: &str) -> Result<DeviceUpdate, Error> {
-    let n = plan.node(node).ok_or_else(|| crate::MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
-    let key = match &n.private_key {
-        crate::KeySource::Inline(k) => k.clone(),
-        _ => return Err(crate::MeshError::MissingKey { node: node.into(), what: "an inline private key (the plan keeps it on the node)" }.into()),
-    };
-    let mut update = DeviceUpdate {
-        private_key: Some(Some(key)),
-        listen_port: n.listen_port,
-        fwmark: n.fwmark,
-        replace_peers: true,
-        peers: Vec::new(),
-    };
-    for p in &n.peers {
-        let mut peer = crate::uapi::PeerUpdate::new(p.public_key);
-        peer.preshared_key = p.preshared_key.clone().map(Some);
-        peer.endpoint = p.endpoint.as_ref().and_then(|e| e.ip().map(|ip| SocketAddr::new(ip, e.port)));
-        peer.persistent_keepalive_interval = p.persistent_keepalive;
-        peer.replace_allowed_ips = true;
-        peer.allowed_ips = p.allowed_ips.iter().map(|a| crate::uapi::AllowedIpChange::add(*a)).collect();
-        update.peers.push(peer);
-    }
-    Ok(update)
 }
 
 fn state_of(shared: &Shared) -> DeviceState {
