@@ -45,6 +45,8 @@ mod mesh;
 mod plan;
 pub mod probe;
 pub mod reconcile;
+mod health;
+mod status;
 pub mod uapi;
 #[cfg(feature = "device")]
 pub mod device;
@@ -64,6 +66,11 @@ pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
 pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
 pub use probe::{ProbeOptions, ProbeStats, Prober};
+pub use health::{health, health_of, Health, HealthProblem, LinkHealth, HEALTH_CODES};
+pub use status::{
+    parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status, PeerProbe,
+    PeerStateKind, PeerStatus, Sample, Status, StatusContext, REJECT_AFTER_TIME,
+};
 pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
 pub use graph::render_dot;
