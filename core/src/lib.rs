@@ -47,6 +47,7 @@ pub mod probe;
 pub mod reconcile;
 mod health;
 mod status;
+pub mod status_server;
 pub mod uapi;
 #[cfg(feature = "device")]
 pub mod device;
@@ -66,6 +67,7 @@ pub use mesh::endpoint::{Endpoint, Host};
 pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
 pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
 pub use probe::{ProbeOptions, ProbeStats, Prober};
+pub use status_server::{ServerOptions, Snapshot, StatusReader, StatusServer, StatusSource};
 pub use health::{health, health_of, Health, HealthProblem, LinkHealth, HEALTH_CODES};
 pub use status::{
     parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status, PeerProbe,

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod status_cmd;
 use ipnet::IpNet;
 use wiremesh::{
     import_meshconf_csv, import_wg_quick, plan, render_dot, render_node, verify, write_configs, AllocationStrategy,
@@ -161,6 +163,10 @@ enum Command {
     Pubkey,
     /// Print a new preshared key (like `wg genpsk`).
     Genpsk,
+    /// Show a WireGuard device's peers (state, handshake age, traffic) and its health against the plan.
+    Status(status_cmd::StatusArgs),
+    /// Serve a device's status over HTTP: /status, /health, /metrics, /healthz and an HTML page at /.
+    Serve(status_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -438,6 +444,8 @@ fn run(command: Command) -> Result<(), Error> {
             let mesh = load_complete(&path)?;
             write_stdout(&render_dot(&plan(&mesh)?))
         }
+        Command::Status(args) => status_cmd::status(args),
+        Command::Serve(args) => status_cmd::serve(args),
         Command::Genkey => write_secret_line(PrivateKey::generate().to_base64()),
         Command::Genpsk => write_secret_line(PresharedKey::generate().to_base64()),
         Command::Pubkey => {

@@ -1,0 +1,81 @@
+//! `wiremesh status` from `wg show dump` text (the device-reading paths are covered by tests/netns/status.sh).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/status")
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wiremesh"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wiremesh");
+    child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn case(name: &str) -> Value {
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(vectors().join("cases.json")).unwrap()).unwrap();
+    cases["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone()
+}
+
+#[test]
+fn status_from_a_dump_with_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = case("seed-hub");
+    let mesh = dir.path().join("seed.toml");
+    std::fs::write(&mesh, seed["mesh"].as_str().unwrap()).unwrap();
+    let dump = dir.path().join("hub.dump");
+    std::fs::write(&dump, seed["dump"].as_str().unwrap()).unwrap();
+    let (mesh, dump) = (mesh.to_str().unwrap(), dump.to_str().unwrap());
+    let out = run(&["status", "wm-hub", "--json", "--dump", dump, "--mesh", mesh, "--node", "hub"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["peer_count"], 3);
+    assert_eq!(status["node"], "hub");
+    let names: Vec<&str> = status["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["node-1", "node-2", "node-3"]);
+    assert_eq!(status["peers"][0]["latest_handshake"], seed["now"].as_u64().unwrap() - 8);
+    // The vector's handshakes are from 2025: older than 180 s now, so stale; node-3 never.
+    let states: Vec<&str> = status["peers"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["stale", "stale", "never"]);
+
+    // Text, from stdin.
+    let out = run(&["status", "wm-hub", "--dump", "-", "--mesh", mesh, "--node", "hub"], seed["dump"].as_str());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("interface wm-hub (node hub): 3 peer(s), 0 up, unhealthy\n"), "{text}");
+    assert!(text.contains("  node-3           never  handshake never"), "{text}");
+    assert!(text.contains("problem peer_never: node-3 has never completed a handshake"), "{text}");
+    assert!(!text.contains("oDuvp+rFXrag"), "the private key never shows");
+}
+
+#[test]
+fn status_from_an_all_dump_and_errors() {
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(vectors().join("cases.json")).unwrap()).unwrap();
+    let all = cases["all_dump"]["text"].as_str().unwrap();
+    let out = run(&["status", "wm-n1", "--json", "--dump", "-"], Some(all));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((status["interface"].as_str(), status["peer_count"].as_u64()), (Some("wm-n1"), Some(1)));
+    let out = run(&["status", "wm-other", "--dump", "-"], Some(all));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no interface wm-other"));
+    for error in cases["errors"].as_array().unwrap().iter().filter(|e| e["all"] == false && e["dump"] != "") {
+        let out = run(&["status", "wm0", "--dump", "-"], error["dump"].as_str());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(&format!("wiremesh: error[{}]: wg show dump:{}", error["code"].as_str().unwrap(), error["line"])), "{stderr}");
+        assert!(!stderr.contains("SECRET"), "{stderr}");
+    }
+    let out = run(&["status", "wm0", "--mesh", "x.toml"], None);
+    assert_eq!(out.status.code(), Some(2), "--mesh needs --node");
+}
