@@ -33,7 +33,7 @@ step "pip install ./bindings-python"
 
 step "stubtest: the .pyi stubs against the compiled module"
 (cd "$WORK" && "$VENV/bin/python" -m mypy.stubtest wiremesh)
-(cd "$WORK" && "$VENV/bin/python" -m mypy --strict --no-incremental "$ROOT/examples/python/seed_deploy.py" "$ROOT/examples/python/uapi_show.py" "$HERE/bench_plan_render.py")
+(cd "$WORK" && "$VENV/bin/python" -m mypy --strict --no-incremental "$ROOT/examples/python/seed_deploy.py" "$ROOT/examples/python/uapi_show.py" "$ROOT/examples/python/device_node.py" "$HERE/bench_plan_render.py")
 
 step "pytest (against the installed package)"
 (cd "$WORK" && "$VENV/bin/python" -I -m pytest -p no:cacheprovider --import-mode=importlib -ra "$HERE/tests")

@@ -4,6 +4,8 @@
 
 mod config;
 mod convert;
+#[cfg(target_os = "linux")]
+mod device;
 mod errors;
 mod keys;
 mod mesh;
@@ -36,6 +38,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<uapi::PyDeviceUpdate>()?;
     m.add_class::<uapi::PyPeerUpdate>()?;
     m.add_class::<uapi::PyUapiClient>()?;
+    #[cfg(target_os = "linux")]
+    m.add_class::<device::PyDevice>()?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::verify, m)?)?;
     m.add_function(wrap_pyfunction!(plan::check_plan, m)?)?;

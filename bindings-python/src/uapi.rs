@@ -713,7 +713,7 @@ fn state_arg(state: &Bound<'_, PyAny>) -> PyResult<DeviceState> {
     Ok(object_or_dict::<PyDeviceState>(state)?.get().inner.clone())
 }
 
-fn update_arg(update: &Bound<'_, PyAny>) -> PyResult<DeviceUpdate> {
+pub fn update_arg(update: &Bound<'_, PyAny>) -> PyResult<DeviceUpdate> {
     Ok(object_or_dict::<PyDeviceUpdate>(update)?.get().inner.clone())
 }
 

@@ -25,7 +25,17 @@ Running devices are read and changed over the UAPI (what ``wg`` speaks to usersp
         device.set(wiremesh.DeviceUpdate(listen_port=51821, peers=[
             wiremesh.PeerUpdate(peer_key, endpoint="192.0.2.7:51820", allowed_ips=["10.88.0.7/32"]),
         ]))
+
+On Linux a WireGuard interface can also run inside this process (root; the packet path runs in native
+threads, never in Python)::
+
+    with wiremesh.Device.start_node(plan, "node-1", "wm0") as device:   # peers' DNS names resolved now
+        state = device.state()                                          # DeviceState, as wg show sees it
+        device.apply(wiremesh.DeviceUpdate(peers=[...]))                 # the UAPI set semantics
+    # stopped: interface and /var/run/wireguard/wm0.sock deleted
 """
+
+import sys as _sys
 
 from ._native import (
     ERROR_CODES,
@@ -152,3 +162,8 @@ __all__ = [
     "verify",
     "write_configs",
 ]
+
+if _sys.platform == "linux":
+    from ._native import Device
+
+    __all__ += ["Device"]
