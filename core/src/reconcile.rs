@@ -15,21 +15,24 @@
 //! - a plan that keeps the private key on the node (or does not know it) only checks that the device
 //!   holds the key of this node.
 //!
-//! [`describe`] lists the changes for people and JSON, never showing a secret.
+//! [`describe`] lists the changes for people and JSON, never showing a secret. [`apply_node`] does the
+//! whole round trip with a live device: `get`, diff, and (unless a dry run) `set`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::error::{Error, MeshError, PlanError};
-use crate::keys::PublicKey;
+use crate::keys::{PrivateKey, PublicKey};
 use crate::mesh::endpoint::Host;
 use crate::plan::{KeySource, NodePlan, PeerPlan, Plan};
-use crate::uapi::{AllowedIpChange, DeviceState, DeviceUpdate, PeerState, PeerUpdate};
+use crate::uapi::{AllowedIpChange, DeviceState, DeviceUpdate, PeerState, PeerUpdate, UapiClient};
 
 /// Resolves a DNS name and port to socket addresses (the system resolver: [`resolve_system`]).
 pub type Resolve<'a> = dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + 'a;
@@ -442,6 +445,57 @@ impl fmt::Display for Change {
             }
         }
     }
+}
+
+/// The outcome of [`apply_node`].
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The update sent (or, on a dry run, the one that would be); empty when the device already matched.
+    pub update: DeviceUpdate,
+    /// What the update changes ([`describe`]).
+    pub changes: Vec<Change>,
+    /// True when the update was sent and the device accepted it (false on a dry run or with nothing to do).
+    pub applied: bool,
+}
+
+/// Brings a live device to `node`'s plan: reads its state over `client` (`get=1`), computes
+/// [`diff_node`] and, unless `dry_run` or there is nothing to change, sends the update (`set=1`).
+/// A dry run never writes to the device.
+///
+/// When the plan keeps the private key on the node ([`KeySource::OnNode`]) and the device has none,
+/// the key is loaded from that path (this runs on the node) and must match the node's public key.
+/// Errors: the client's (`io_*` when the socket is gone, `uapi_errno` when the device refuses), and
+/// those of [`diff_node`].
+pub fn apply_node(node: &NodePlan, client: &mut UapiClient, dry_run: bool) -> Result<Applied, Error> {
+    let state = client.get()?;
+    let node = with_key_from_node(node, &state)?;
+    let update = diff_node(&node, &state)?;
+    let changes = describe(&update, &node);
+    let applied = !dry_run && !update.is_empty();
+    if applied {
+        client.set(&update)?;
+    }
+    Ok(Applied { update, changes, applied })
+}
+
+/// [`apply_node`] for node `node` of `plan` on interface `ifname` (`/var/run/wireguard/IFNAME.sock`).
+pub fn apply(plan: &Plan, node: &str, ifname: &str, dry_run: bool) -> Result<Applied, Error> {
+    let node_plan = plan.node(node).ok_or_else(|| MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
+    apply_node(node_plan, &mut UapiClient::connect(ifname)?, dry_run)
+}
+
+fn with_key_from_node<'a>(node: &'a NodePlan, state: &DeviceState) -> Result<Cow<'a, NodePlan>, Error> {
+    let KeySource::OnNode(path) = &node.private_key else { return Ok(Cow::Borrowed(node)) };
+    if state.private_key.is_some() {
+        return Ok(Cow::Borrowed(node));
+    }
+    let key = PrivateKey::load(Path::new(path))?;
+    if key.public_key() != node.public_key {
+        return Err(MeshError::KeyMismatch { node: node.name.to_string() }.into());
+    }
+    let mut owned = node.clone();
+    owned.private_key = KeySource::Inline(key);
+    Ok(Cow::Owned(owned))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 #
 # usage: run-all.sh [SCENARIO...]      (as root; default: every scenario below)
 # Scenarios: those of seed.sh (wg-quick + wireguard-go); `device:NAME` for device.sh NAME (wiremeshd);
-# `wiremeshd:NAME` for seed.sh NAME brought up by wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wiremeshd.
+# `wiremeshd:NAME` for seed.sh NAME brought up by wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wiremeshd;
+# `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go or wiremeshd).
 # The wiremeshd scenarios run when wiremeshd is on PATH (or WIREMESHD is set); under
 # WIREMESH_E2E_REQUIRED=1 a missing wiremeshd is a failure.
 # Environment: see lib.sh; also E2E_SCENARIO_TIMEOUT (seconds per scenario, default 180).
@@ -26,9 +27,10 @@ if (($#)); then
     scenarios=("$@")
 else
     mapfile -t scenarios < <(bash "$here/seed.sh" --list)
+    scenarios+=(apply:wireguard-go)
     if command -v "${WIREMESHD:-wiremeshd}" >/dev/null 2>&1; then
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
-        scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk)
+        scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk apply:wiremeshd)
     elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
         echo "ERROR: wiremeshd is not on PATH (WIREMESH_E2E_REQUIRED=1: its scenarios must run)" >&2
         exit 1
@@ -64,6 +66,7 @@ for scenario in "${scenarios[@]}"; do
     # In the background so that a signal to this script can stop it; timeout bounds it (then KILL).
     case $scenario in
         device:*) timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device:}" & ;;
+        apply:*) timeout -k 10 "$timeout_s" bash "$here/apply.sh" "${scenario#apply:}" & ;;
         wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
         *) timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" & ;;
     esac

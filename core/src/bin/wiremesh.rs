@@ -2,6 +2,9 @@
 //!
 //! Errors print one line, `wiremesh: error[CODE]: message`, and exit 1 (2 for usage errors).
 
+#[path = "wiremesh/apply.rs"]
+mod apply;
+
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -157,6 +160,8 @@ enum Command {
     },
     /// Print the topology as a Graphviz DOT graph.
     Graph { mesh: PathBuf },
+    /// Bring a running interface to a node's plan over UAPI, changing only what differs.
+    Apply(apply::ApplyArgs),
     /// Print a new private key (like `wg genkey`).
     Genkey,
     /// Read a private key on stdin, print its public key (like `wg pubkey`).
@@ -219,6 +224,7 @@ fn proven_plan(mesh: &Mesh) -> Result<Plan, Error> {
 
 fn run(command: Command) -> Result<(), Error> {
     match command {
+        Command::Apply(args) => apply::run(args),
         Command::Init {
             mesh: path,
             name,
