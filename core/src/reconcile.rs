@@ -356,9 +356,14 @@ pub fn describe(update: &DeviceUpdate, plan_node: &NodePlan) -> Vec<Change> {
 }
 
 impl Change {
-    /// The change as a JSON object (`{"change": "add_peer", ...}`).
+    /// The change as a JSON object: its fields, `change` (the kind: `add_peer`, ...) and `text` (the
+    /// human-readable line).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.insert("text".into(), self.to_string().into());
+        }
+        value
     }
 }
 

@@ -7,7 +7,7 @@
 #
 # "me" (10.88.0.10, behind NAT: it initiates, keepalive 25) peers with p1, p2, p3 (public endpoints on
 # 192.0.2.0/24). While iperf3 runs me -> p3, the mesh changes: p4 is added; p1 moves to a new underlay
-# address (endpoint), gains a subnet (AllowedIPs) and its keepalive on me had drifted (`wg set` 7 s).
+# address (endpoint; the old one is removed), gains a subnet (AllowedIPs) and its keepalive on me had drifted (`wg set` 7 s).
 # `wiremesh apply --dry-run` must list exactly those changes and leave the device as it was; then
 # `wiremesh apply` must make them: p4 pings, `wg show` has p1's new endpoint, AllowedIPs and keepalive,
 # and p3 - never mentioned in the update - keeps its latest handshake, its counters only grow, and
@@ -113,6 +113,9 @@ wm add "$MESH" p4 --address "$(v4 p4)" --endpoint "$(u4 p4):51820" >/dev/null
 sed -i -e "s/\"$(u4 p1):51820\"/\"$P1_NEW_UNDERLAY:51820\"/" -e "/^name = \"p1\"\$/a subnets = [\"$P1_SUBNET\"]" "$MESH"
 wm verify "$MESH" >/dev/null || e2e_fail "wiremesh verify failed after the change"
 grep -q "$P1_NEW_UNDERLAY" "$MESH" && grep -q "$P1_SUBNET" "$MESH" || e2e_fail "the mesh edit did not take"
+# p1 moves: its old underlay address goes away (a reply from it would otherwise roam the endpoint back).
+# (Deleted first: deleting a primary address also deletes the secondaries of its subnet.)
+ip -n "${NS[p1]}" addr del "$(u4 p1)/24" dev eth0
 ip -n "${NS[p1]}" addr add "$P1_NEW_UNDERLAY/24" dev eth0
 rm -rf "$OUT"
 wm render "$MESH" --out "$OUT" >/dev/null
@@ -122,7 +125,9 @@ e2e_wg "${NS[me]}" set "${IFN[me]}" peer "${PUB[p1]}" persistent-keepalive 7
 
 # ---- dry run: lists the changes, touches nothing --------------------------------------------------
 e2e_step "wiremesh apply --dry-run"
-config_of_me() { e2e_wg "${NS[me]}" showconf "${IFN[me]}" | grep -v '^PrivateKey'; }
+# Every peer's key, endpoint, AllowedIPs and keepalive, sorted (wireguard-go lists peers in map order);
+# no secrets (the interface line and preshared keys are left out).
+config_of_me() { e2e_wg "${NS[me]}" show "${IFN[me]}" dump | awk 'NR > 1 { print $1, $3, $4, $8 }' | sort; }
 before_conf=$(config_of_me)
 dry=$(apply_me --dry-run) || e2e_fail "wiremesh apply --dry-run failed"
 e2e_log "dry run:"$'\n'"$dry"
@@ -145,7 +150,6 @@ t3_before=$(e2e_transfer_total "${NS[me]}" "${IFN[me]}" "${PUB[p3]}")
 applied=$(apply_me) || e2e_fail "wiremesh apply failed"
 e2e_log "apply:"$'\n'"$applied"
 grep -q "made 2 change(s)" <<<"$applied" || e2e_fail "apply: expected 2 changes, got: $applied"
-# Read right away: a reply from p1's old address could roam the endpoint back later.
 e2e_assert_eq "$P1_NEW_UNDERLAY:51820" "$(e2e_wg_peer_field "${NS[me]}" "${IFN[me]}" endpoints "${PUB[p1]}")" "p1's endpoint on me"
 e2e_assert_eq 25 "$(e2e_wg_peer_field "${NS[me]}" "${IFN[me]}" persistent-keepalive "${PUB[p1]}")" "p1's keepalive on me"
 p1_ips=$(e2e_wg "${NS[me]}" show "${IFN[me]}" allowed-ips | awk -v k="${PUB[p1]}" '$1 == k { $1 = ""; print }')
