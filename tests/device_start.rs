@@ -18,7 +18,7 @@ fn plan(a_endpoint: &str) -> Plan {
 }
 
 fn start_node_code(plan: &Plan, node: &str, ifname: &str, uapi: bool) -> String {
-    let options = DeviceOptions { ifname: ifname.into(), uapi };
+    let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
     match Device::start_node(plan, node, &options) {
         Ok(_) => panic!("start_node({node}, {ifname:?}) succeeded"),
         Err(e) => e.code().to_string(),
@@ -29,7 +29,7 @@ fn start_node_code(plan: &Plan, node: &str, ifname: &str, uapi: bool) -> String 
 fn bad_interface_names_are_refused_with_or_without_uapi() {
     for name in ["", "a/b", "has space", "sixteen-chars-xx", "a:b", ".."] {
         for uapi in [true, false] {
-            let err = Device::start(&DeviceOptions { ifname: name.into(), uapi }).err().expect("refused");
+            let err = Device::start(&DeviceOptions { uapi, ..DeviceOptions::new(name) }).err().expect("refused");
             assert_eq!(err.code(), "io_other", "{name:?}");
             assert!(err.to_string().contains("not an interface name"), "{err}");
         }

@@ -11,8 +11,15 @@
 //! Threads: one TUN reader, one UDP reader per family, one timer thread, one UAPI acceptor. The packet
 //! path reads an immutable configuration snapshot (`Arc`, swapped whole by configuration changes) and
 //! locks only the one peer it works on; each thread reuses its own buffers.
+//!
+//! Batched I/O with offloads (probed at start, each falling back on its own; all off with
+//! [`DeviceOptions::offload`] false or `WIREMESH_OFFLOAD=off`): the TUN hands over TCP/UDP
+//! super-packets that the TUN reader splits (`offload::split`), encrypts into one batch buffer and
+//! sends per endpoint as `UDP_SEGMENT` runs; a UDP reader takes `UDP_GRO` runs, decrypts them into one
+//! batch buffer and writes in-order TCP segments of a flow to the TUN as one super-packet.
 
 mod node;
+mod offload;
 mod route;
 mod sys;
 mod uapi_server;
@@ -49,6 +56,20 @@ const BUF_LEN: usize = 65_535 + 64;
 const TICK: Duration = Duration::from_millis(100);
 /// Packets a reader handles per snapshot (batch-shaped: one snapshot load per batch).
 const BATCH: usize = 64;
+/// Bytes of encrypted datagrams (or decrypted packets) a reader gathers before it sends (writes) them.
+const BATCH_BYTES: usize = 512 * 1024;
+/// Room a batch keeps for one more super-packet's worth of output; less, and it is flushed first.
+const BATCH_RESERVE: usize = 80 * 1024;
+/// Most segments one TUN super-packet may split into (64 KiB at a 64-byte MSS).
+const MAX_SEGMENTS: usize = 1024;
+/// Per-segment room beyond its payload when splitting (IP and TCP headers with options).
+const SEGMENT_HEADROOM: usize = 128;
+/// Default `SO_RCVBUF`/`SO_SNDBUF` of the UDP sockets.
+pub const DEFAULT_SOCKET_BUFFER: usize = 7 << 20;
+/// Environment variable that turns offloads off (`off`, `0`, `false`, `no`) for [`DeviceOptions::new`].
+pub const OFFLOAD_ENV: &str = "WIREMESH_OFFLOAD";
+/// Environment variable with the UDP socket buffer size in bytes for [`DeviceOptions::new`].
+pub const SOCKET_BUFFER_ENV: &str = "WIREMESH_SOCKET_BUFFER";
 
 /// Counters of the device (monotonic since start).
 #[derive(Debug, Default)]
@@ -100,13 +121,38 @@ pub struct DeviceOptions {
     pub ifname: String,
     /// Serve the UAPI on `/var/run/wireguard/IFNAME.sock` (mode 0600).
     pub uapi: bool,
+    /// Use segmentation offloads and batched UDP (TUN `IFF_VNET_HDR` with TSO/USO, `UDP_SEGMENT`,
+    /// `UDP_GRO`) where the kernel has them; false forces one packet per system call.
+    pub offload: bool,
+    /// `SO_RCVBUF`/`SO_SNDBUF` of the UDP sockets in bytes.
+    pub socket_buffer_bytes: usize,
 }
 
 impl DeviceOptions {
-    /// A device named `ifname` with its UAPI socket.
+    /// A device named `ifname` with its UAPI socket; offloads on unless `WIREMESH_OFFLOAD` is `off`
+    /// (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
+    /// (else [`DEFAULT_SOCKET_BUFFER`]).
     pub fn new(ifname: &str) -> Self {
-        DeviceOptions { ifname: ifname.to_string(), uapi: true }
+        let offload = !std::env::var(OFFLOAD_ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
+        let socket_buffer_bytes = std::env::var(SOCKET_BUFFER_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_SOCKET_BUFFER);
+        DeviceOptions { ifname: ifname.to_string(), uapi: true, offload, socket_buffer_bytes }
     }
+}
+
+/// Which offloads a running device uses (what the kernel granted at start; GSO may be turned off later
+/// by a send the kernel refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OffloadState {
+    /// The TUN carries a `virtio_net_hdr` (super-packets possible).
+    pub vnet_hdr: bool,
+    /// The TUN hands over TCP super-packets (TSO4/TSO6).
+    pub tso: bool,
+    /// The TUN hands over UDP super-packets (USO4/USO6).
+    pub uso: bool,
+    /// The IPv4 UDP socket sends with `UDP_SEGMENT`.
+    pub udp_gso: bool,
+    /// The IPv4 UDP socket receives with `UDP_GRO`.
+    pub udp_gro: bool,
 }
 
 struct Identity {
@@ -159,6 +205,15 @@ impl Sockets {
             None => false,
         }
     }
+
+    /// Sends datagrams of `segment` bytes laid end to end (the last may be shorter) to one endpoint.
+    fn send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> bool {
+        let socket = if to.is_ipv4() { &self.v4 } else { &self.v6 };
+        match socket {
+            Some(s) => s.send_segments(buf, segment, to),
+            None => false,
+        }
+    }
 }
 
 /// The immutable configuration the packet path reads; replaced whole by every change.
@@ -179,6 +234,11 @@ struct Snapshot {
 struct Shared {
     ifname: String,
     tun: sys::Tun,
+    /// How UDP sockets are made (also on a rebind); `fwmark` is the snapshot's.
+    udp_options: sys::UdpOptions,
+    /// Coalescing decrypted TCP segments into super-packets for the TUN (off for good after the kernel
+    /// refuses one).
+    coalesce: AtomicBool,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises configuration changes (never taken by the packet path).
     config_lock: Mutex<()>,
@@ -230,12 +290,13 @@ fn random_u32() -> u32 {
     u32::from_le_bytes(b)
 }
 
-fn bind_sockets(port: u16, fwmark: u32, generation: u64) -> io::Result<Sockets> {
+fn bind_sockets(port: u16, fwmark: u32, generation: u64, options: &sys::UdpOptions) -> io::Result<Sockets> {
     let mut last_err = None;
+    let options = sys::UdpOptions { fwmark, ..*options };
     for _ in 0..10 {
-        let v4 = sys::Udp::bind(false, port, fwmark)?;
+        let v4 = sys::Udp::bind(false, port, &options)?;
         let bound = v4.port()?;
-        match sys::Udp::bind(true, bound, fwmark) {
+        match sys::Udp::bind(true, bound, &options) {
             Ok(v6) => return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: Some(Arc::new(v6)), generation }),
             Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
                 return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: None, generation })
@@ -275,8 +336,9 @@ impl Device {
     pub fn start(options: &DeviceOptions) -> Result<Device, Error> {
         check_ifname(&options.ifname)?;
         let path = if options.uapi { Some(crate::uapi::socket_path(&options.ifname)?) } else { None };
-        let tun = sys::Tun::create(&options.ifname).map_err(|e| io_err("create interface", &options.ifname, &e))?;
-        let sockets = bind_sockets(0, 0, 1).map_err(|e| io_err("bind", &options.ifname, &e))?;
+        let tun = sys::Tun::create(&options.ifname, options.offload).map_err(|e| io_err("create interface", &options.ifname, &e))?;
+        let udp_options = sys::UdpOptions { fwmark: 0, offload: options.offload, buffer_bytes: options.socket_buffer_bytes };
+        let sockets = bind_sockets(0, 0, 1, &udp_options).map_err(|e| io_err("bind", &options.ifname, &e))?;
         let snapshot = Snapshot {
             identity: None,
             sockets: Arc::new(sockets),
@@ -288,7 +350,9 @@ impl Device {
         };
         let shared = Arc::new(Shared {
             ifname: options.ifname.clone(),
+            coalesce: AtomicBool::new(tun.vnet_hdr()),
             tun,
+            udp_options,
             snapshot: RwLock::new(Arc::new(snapshot)),
             config_lock: Mutex::new(()),
             stop: AtomicBool::new(false),
@@ -348,6 +412,20 @@ impl Device {
     /// The drop and cookie counters.
     pub fn counters(&self) -> CounterValues {
         counters_of(&self.shared)
+    }
+
+    /// The offloads in use.
+    pub fn offloads(&self) -> OffloadState {
+        let tun = &self.shared.tun;
+        let snap = self.shared.snapshot();
+        let v4 = snap.sockets.v4.as_ref();
+        OffloadState {
+            vnet_hdr: tun.vnet_hdr(),
+            tso: tun.offloads() & sys::OFFLOAD_TSO != 0,
+            uso: tun.offloads() & sys::OFFLOAD_USO != 0,
+            udp_gso: v4.is_some_and(|s| s.gso()),
+            udp_gro: v4.is_some_and(|s| s.gro()),
+        }
     }
 
     /// Applies a change (the UAPI `set` semantics). A failure (the listen port in use) changes nothing.
@@ -436,7 +514,7 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
     let want_mark = update.fwmark.unwrap_or(next.sockets.fwmark);
     if update.listen_port.is_some_and(|p| p != next.sockets.port) {
         let generation = next.sockets.generation + 1;
-        let sockets = bind_sockets(want_port, want_mark, generation).map_err(|e| UapiError::Errno {
+        let sockets = bind_sockets(want_port, want_mark, generation, &shared.udp_options).map_err(|e| UapiError::Errno {
             errno: if e.kind() == io::ErrorKind::AddrInUse { errno::EADDRINUSE } else { e.raw_os_error().unwrap_or(errno::EIO) },
         })?;
         let sockets = Arc::new(sockets);
@@ -658,10 +736,154 @@ fn spawn_udp_readers(shared: &Arc<Shared>, sockets: &Arc<Sockets>) -> Result<Vec
     Ok(handles)
 }
 
-/// Reads the TUN: route each packet by destination, encrypt, send.
+/// Encrypted datagrams of one batch laid end to end in one buffer, sent when the batch ends in runs
+/// that share an endpoint and a size (one `UDP_SEGMENT` send per run where GSO works).
+struct TxBatch {
+    buf: Vec<u8>,
+    /// (offset, length, endpoint) of each datagram, in order.
+    items: Vec<(usize, usize, SocketAddr)>,
+    used: usize,
+}
+
+impl TxBatch {
+    fn new() -> TxBatch {
+        TxBatch { buf: vec![0; BATCH_BYTES], items: Vec::with_capacity(1024), used: 0 }
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - self.used
+    }
+
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.buf[self.used..]
+    }
+
+    /// Takes the `len` bytes written at the start of [`TxBatch::space`] as a datagram for `to`.
+    fn push(&mut self, len: usize, to: SocketAddr) {
+        self.items.push((self.used, len, to));
+        self.used += len;
+    }
+
+    fn flush(&mut self, sockets: &Sockets) {
+        let mut i = 0;
+        while i < self.items.len() {
+            let (start, size, to) = self.items[i];
+            let mut end = start + size;
+            let mut j = i + 1;
+            while j < self.items.len() && j - i < sys::GSO_MAX_SEGMENTS {
+                let (off, len, ep) = self.items[j];
+                if ep != to || len > size || off != end || end + len - start > sys::GSO_MAX_BYTES {
+                    break;
+                }
+                end += len;
+                j += 1;
+                if len < size {
+                    break; // a shorter datagram ends a run
+                }
+            }
+            sockets.send_segments(&self.buf[start..end], size, to);
+            i = j;
+        }
+        self.items.clear();
+        self.used = 0;
+    }
+}
+
+/// Decrypted packets of one batch laid end to end, written to the TUN when the batch ends: in-order
+/// TCP segments of one flow as one super-packet (with a `virtio_net_hdr`), everything else one by one.
+struct RxBatch {
+    buf: Vec<u8>,
+    /// (offset, length) of each packet, in order.
+    items: Vec<(usize, usize)>,
+    used: usize,
+}
+
+/// Most packets coalesced into one TUN write (bounded by `writev`'s vector in `sys`).
+const MAX_COALESCE: usize = 64;
+
+impl RxBatch {
+    fn new() -> RxBatch {
+        RxBatch { buf: vec![0; BATCH_BYTES], items: Vec::with_capacity(1024), used: 0 }
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - self.used
+    }
+
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.buf[self.used..]
+    }
+
+    /// Takes the `len` bytes written at the start of [`RxBatch::space`] as a packet for the TUN.
+    fn push(&mut self, len: usize) {
+        self.items.push((self.used, len));
+        self.used += len;
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        let tun = &shared.tun;
+        if !tun.vnet_hdr() {
+            for &(off, len) in &self.items {
+                let _ = tun.write(&self.buf[off..off + len]);
+            }
+            self.items.clear();
+            self.used = 0;
+            return;
+        }
+        let coalesce = shared.coalesce.load(Ordering::Relaxed);
+        let mut i = 0;
+        while i < self.items.len() {
+            let (off, len) = self.items[i];
+            let head = if coalesce { offload::tcp_segment(&self.buf[off..off + len]) } else { None };
+            let mut j = i + 1;
+            let mut total = len;
+            let mut last_psh = false;
+            if let Some(head) = &head {
+                let mut last = *head;
+                while j < self.items.len() && j - i < MAX_COALESCE {
+                    let (o, l) = self.items[j];
+                    let next_packet = &self.buf[o..o + l];
+                    let Some(next) = offload::tcp_segment(next_packet) else { break };
+                    if !offload::continues(head, &self.buf[off..off + len], &last, total, &next, next_packet) {
+                        break;
+                    }
+                    total += usize::from(next.payload());
+                    last = next;
+                    j += 1;
+                }
+                last_psh = last.psh();
+            }
+            let mut vnet = [0u8; offload::VNET_HDR_LEN];
+            match &head {
+                Some(h) => offload::finish_coalesced(h, &mut self.buf[off..off + len], total, j - i, last_psh, &mut vnet),
+                None => offload::VnetHdr { flags: offload::F_DATA_VALID, ..offload::VnetHdr::default() }.write(&mut vnet),
+            }
+            let mut parts: [&[u8]; MAX_COALESCE + 1] = [&[]; MAX_COALESCE + 1];
+            parts[0] = &vnet;
+            parts[1] = &self.buf[off..off + len];
+            let hlen = head.as_ref().map_or(0, |h| h.header_len());
+            for (k, &(o, l)) in self.items[i + 1..j].iter().enumerate() {
+                parts[k + 2] = &self.buf[o + hlen..o + l];
+            }
+            if tun.write_parts(&parts[..j - i + 1]).is_err() && j - i > 1 {
+                // The kernel refused a super-packet: write one packet at a time from now on (this run is
+                // lost; TCP resends it).
+                shared.coalesce.store(false, Ordering::Relaxed);
+            }
+            i = j;
+        }
+        self.items.clear();
+        self.used = 0;
+    }
+}
+
+/// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
-    let mut packet = vec![0u8; BUF_LEN];
-    let mut out = vec![0u8; BUF_LEN];
+    let vnet = shared.tun.vnet_hdr();
+    let mut packet = vec![0u8; BUF_LEN + offload::VNET_HDR_LEN];
+    let mut segments = vec![0u8; 2 * BUF_LEN + MAX_SEGMENTS * SEGMENT_HEADROOM];
+    let mut lens = vec![0usize; MAX_SEGMENTS];
+    let mut tx = TxBatch::new();
     while !shared.stopping() {
         match sys::poll_readable(shared.tun.raw_fd()) {
             Ok(false) => continue,
@@ -673,6 +895,9 @@ fn tun_loop(shared: &Shared) {
         }
         let snap = shared.snapshot();
         for _ in 0..BATCH {
+            if tx.room() < BATCH_RESERVE {
+                tx.flush(&snap.sockets);
+            }
             let n = match shared.tun.read(&mut packet) {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
@@ -682,37 +907,76 @@ fn tun_loop(shared: &Shared) {
                     return;
                 }
             };
-            let pkt = &packet[..n];
-            let Some(dst) = Tunn::dst_address(pkt) else { continue };
-            let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
-                shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
+            let (hdr, pkt) = if vnet {
+                let Some(hdr) = offload::VnetHdr::parse(&packet[..n]) else { continue };
+                (hdr, &mut packet[offload::VNET_HDR_LEN..n])
+            } else {
+                (offload::VnetHdr::default(), &mut packet[..n])
             };
-            let mut inner = peer.lock();
-            let endpoint = inner.endpoint;
-            let Some(tunn) = inner.tunn.as_mut() else {
-                shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            if let TunnResult::WriteToNetwork(datagram) = tunn.encapsulate(pkt, &mut out) {
-                match endpoint {
-                    Some(ep) if snap.sockets.send(datagram, ep) => {
-                        peer.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            if hdr.gso_type != offload::GSO_NONE {
+                let stride = usize::from(hdr.gso_size) + SEGMENT_HEADROOM;
+                match offload::split(&hdr, pkt, &mut segments, stride, &mut lens) {
+                    Ok(count) => {
+                        let segs = (0..count).map(|i| &segments[i * stride..i * stride + lens[i]]);
+                        encrypt(shared, &snap, segs, &mut tx);
                     }
-                    Some(_) => {}
-                    None => {
-                        shared.counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(_) => {
+                        shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                continue;
+            }
+            if hdr.flags & offload::F_NEEDS_CSUM != 0 && offload::finish_checksum(&hdr, pkt).is_err() {
+                shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            encrypt(shared, &snap, std::iter::once(&*pkt), &mut tx);
+        }
+        tx.flush(&snap.sockets);
+    }
+}
+
+/// Encrypts packets that share a destination (the segments of one super-packet, or one packet) for
+/// the peer that destination routes to, into the batch.
+fn encrypt<'a>(shared: &Shared, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxBatch) {
+    let Some(first) = packets.next() else { return };
+    let Some(dst) = Tunn::dst_address(first) else { return };
+    let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
+        shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut inner = peer.lock();
+    let endpoint = inner.endpoint;
+    let Some(tunn) = inner.tunn.as_mut() else {
+        shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let mut bytes = 0u64;
+    for pkt in std::iter::once(first).chain(packets) {
+        if tx.room() < pkt.len() + 64 {
+            tx.flush(&snap.sockets);
+        }
+        let len = match tunn.encapsulate(pkt, tx.space()) {
+            TunnResult::WriteToNetwork(datagram) => datagram.len(),
+            _ => continue,
+        };
+        match endpoint {
+            Some(ep) => {
+                tx.push(len, ep);
+                bytes += len as u64;
+            }
+            None => {
+                shared.counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+    peer.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// Reads one UDP socket until stopped or replaced by a rebind.
 fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
-    let mut datagram = vec![0u8; BUF_LEN];
-    let mut out = vec![0u8; BUF_LEN];
+    let mut datagrams = vec![0u8; BUF_LEN];
+    let mut rx = RxBatch::new();
     while !shared.stopping() {
         let snap = shared.snapshot();
         if snap.sockets.generation != generation {
@@ -724,21 +988,30 @@ fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
             Err(_) => return,
         }
         for _ in 0..BATCH {
-            match socket.recv_from(&mut datagram) {
-                Ok(Some((n, from))) => handle_datagram(shared, &snap, &datagram[..n], from, &mut out),
+            match socket.recv_gro(&mut datagrams) {
+                Ok(Some((n, from, segment))) => {
+                    for datagram in datagrams[..n].chunks(segment.max(1)) {
+                        if rx.room() < datagram.len().max(BATCH_RESERVE) {
+                            rx.flush(shared);
+                        }
+                        handle_datagram(shared, &snap, datagram, from, &mut rx);
+                    }
+                }
                 Ok(None) => break,
                 Err(_) => break,
             }
         }
+        rx.flush(shared);
     }
 }
 
-fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: SocketAddr, out: &mut [u8]) {
+fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: SocketAddr, rx: &mut RxBatch) {
     let counters = &shared.counters;
     let Some(identity) = &snap.identity else {
         counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    let out = rx.space();
     // Device-wide: mac1, the handshake rate limit and cookie replies, always with the source address.
     let packet = match identity.limiter.verify_packet(Some(from.ip()), datagram, out) {
         Ok(packet) => packet,
@@ -781,16 +1054,26 @@ fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: Sock
     };
     let mut accepted = true;
     let mut reply: Option<usize> = None;
+    let mut decrypted: Option<(usize, IpAddr)> = None;
     match tunn.decapsulate(Some(from.ip()), datagram, out) {
         TunnResult::Done => {}
         TunnResult::Err(_) => accepted = false,
         TunnResult::WriteToNetwork(packet) => reply = Some(packet.len()),
-        TunnResult::WriteToTunnelV4(packet, src) => deliver(shared, snap, index, packet, IpAddr::V4(src)),
-        TunnResult::WriteToTunnelV6(packet, src) => deliver(shared, snap, index, packet, IpAddr::V6(src)),
+        TunnResult::WriteToTunnelV4(packet, src) => decrypted = Some((packet.len(), IpAddr::V4(src))),
+        TunnResult::WriteToTunnelV6(packet, src) => decrypted = Some((packet.len(), IpAddr::V6(src))),
     }
     if !accepted {
         counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
         return;
+    }
+    if let Some((len, src)) = decrypted {
+        // The ingress check: deliver only when the device-wide longest-prefix match of the source is
+        // the peer the packet came from.
+        if snap.table.lookup(src) == Some(index) {
+            rx.push(len);
+        } else {
+            counters.ingress_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
     if authenticates {
         // Roaming: only an authenticated packet moves the endpoint.
@@ -803,6 +1086,7 @@ fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: Sock
         }
     }
     if let Some(len) = reply {
+        let out = rx.space();
         if snap.sockets.send(&out[..len], from) {
             peer.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
         }
@@ -821,15 +1105,6 @@ fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: Sock
             }
         }
     }
-}
-
-/// The ingress check: deliver only when the device-wide longest-prefix match of the source is `index`.
-fn deliver(shared: &Shared, snap: &Snapshot, index: u32, packet: &[u8], src: IpAddr) {
-    if snap.table.lookup(src) != Some(index) {
-        shared.counters.ingress_dropped.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let _ = shared.tun.write(packet);
 }
 
 /// Every TICK: each peer's timers (rekey, keepalive, expiry). Every second: the limiter reset and the

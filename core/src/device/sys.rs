@@ -2,8 +2,16 @@
 //! `TUNSETIFF`) and UDP sockets (IPv6 with `IPV6_V6ONLY` set before binding, `SO_MARK`), with poll-based
 //! bounded waits so that every thread notices a stop within [`POLL_MS`].
 //!
-//! libc rather than a TUN crate: the surface is four ioctls and a few socket options, and owning it keeps
-//! batch-shaped I/O (recvmmsg/sendmmsg, multi-queue TUN) open for the speed work.
+//! Offloads, probed at creation with a clean fallback: the TUN is opened with `IFF_VNET_HDR` and
+//! `TUNSETOFFLOAD` (checksum, TSO4/6 and, where the kernel has it, USO4/6), so the kernel hands over and
+//! accepts super-packets (see `offload`); the UDP sockets send with `UDP_SEGMENT` (GSO: one syscall for
+//! a run of equal-sized datagrams) and receive with `UDP_GRO` (one syscall for a run from one sender).
+//!
+//! libc rather than a TUN or UDP crate (tun-rs, quinn-udp): the surface is a handful of ioctls, socket
+//! options and control messages, the device's threads are plain blocking threads (quinn-udp's API is
+//! shaped around its own transmit/receive-meta types and an async runtime's readiness, tun-rs would bring
+//! its own buffer and offload layer in place of the device's pooled batch buffers), and owning it keeps
+//! the fallback behaviour ours to test.
 
 use std::ffi::CString;
 use std::io;
@@ -39,11 +47,29 @@ pub fn poll_readable(fd: RawFd) -> io::Result<bool> {
     Ok(n > 0)
 }
 
-/// A Linux TUN interface (layer 3, no packet information header), closed — and so deleted — on drop.
+/// A Linux TUN interface (layer 3, no packet information header; with a `virtio_net_hdr` before each
+/// packet when [`Tun::vnet_hdr`]), closed — and so deleted — on drop.
 pub struct Tun {
     fd: OwnedFd,
     index: u32,
+    vnet_hdr: bool,
+    offloads: u32,
 }
+
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
+/// TCP segmentation offload (TSO4 and TSO6) enabled on the TUN.
+pub const OFFLOAD_TSO: u32 = (TUN_F_TSO4 | TUN_F_TSO6) as u32;
+/// UDP segmentation offload (USO4 and USO6) enabled on the TUN.
+pub const OFFLOAD_USO: u32 = (TUN_F_USO4 | TUN_F_USO6) as u32;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const SOL_UDP: libc::c_int = 17;
+const UDP_SEGMENT: libc::c_int = 103;
+const UDP_GRO: libc::c_int = 104;
 
 #[repr(C)]
 struct IfReq {
@@ -55,8 +81,30 @@ struct IfReq {
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 
 impl Tun {
-    /// Creates interface `name` (fails if it exists and is not a TUN we may attach to).
-    pub fn create(name: &str) -> io::Result<Tun> {
+    /// Creates interface `name` (fails if it exists and is not a TUN we may attach to). With `offload`,
+    /// asks for a `virtio_net_hdr` and segmentation offloads, and falls back step by step (TSO+USO, TSO,
+    /// checksum only, no header) to what the kernel grants.
+    pub fn create(name: &str, offload: bool) -> io::Result<Tun> {
+        if offload {
+            match Tun::open(name, true) {
+                Ok(mut tun) => {
+                    for flags in [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6] {
+                        // SAFETY: TUNSETOFFLOAD takes the flags by value.
+                        if unsafe { libc::ioctl(tun.fd.as_raw_fd(), TUNSETOFFLOAD as _, flags as libc::c_ulong) } == 0 {
+                            tun.offloads = flags as u32;
+                            break;
+                        }
+                    }
+                    return Ok(tun);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Tun::open(name, false)
+    }
+
+    fn open(name: &str, vnet_hdr: bool) -> io::Result<Tun> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('/') {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name"));
         }
@@ -68,14 +116,48 @@ impl Tun {
         let raw = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
         // SAFETY: `raw` is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short, _pad: [0; 22] };
+        let mut flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        if vnet_hdr {
+            flags |= IFF_VNET_HDR;
+        }
+        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags, _pad: [0; 22] };
         for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
             *dst = src as libc::c_char;
         }
         // SAFETY: TUNSETIFF reads and writes one struct ifreq, which IfReq lays out (40 bytes).
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) })?;
         let index = interface_index(name);
-        Ok(Tun { fd, index })
+        Ok(Tun { fd, index, vnet_hdr, offloads: 0 })
+    }
+
+    /// True when every packet read or written carries a `virtio_net_hdr` first.
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// The segmentation offloads the kernel accepted ([`OFFLOAD_TSO`], [`OFFLOAD_USO`] bits).
+    pub fn offloads(&self) -> u32 {
+        self.offloads
+    }
+
+    /// Writes one packet given as header + parts (gathered by `writev`: a `virtio_net_hdr`, then a
+    /// super-packet's head and the payloads that follow it).
+    pub fn write_parts(&self, parts: &[&[u8]]) -> io::Result<()> {
+        const MAX_IOV: usize = 128;
+        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+        if parts.len() > MAX_IOV {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many parts"));
+        }
+        for (v, p) in iov.iter_mut().zip(parts) {
+            v.iov_base = p.as_ptr() as *mut libc::c_void;
+            v.iov_len = p.len();
+        }
+        // SAFETY: the first parts.len() iovecs point at live slices of their lengths.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), parts.len() as libc::c_int) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// The interface index at creation (0 if unknown).
@@ -126,6 +208,27 @@ pub fn interface_index(name: &str) -> u32 {
 pub struct Udp {
     fd: OwnedFd,
     v6: bool,
+    /// Sending with `UDP_SEGMENT` works (turned off for good at the first send the kernel refuses).
+    gso: std::sync::atomic::AtomicBool,
+    /// `UDP_GRO` is on: a receive may return several datagrams of one size.
+    gro: bool,
+}
+
+/// Largest run of datagrams one `UDP_SEGMENT` send carries (the kernel's UDP_MAX_SEGMENTS is 64 on
+/// older kernels).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Largest total payload of one `UDP_SEGMENT` send (IPv6's 65,535-byte payload less the UDP header).
+pub const GSO_MAX_BYTES: usize = 65_535 - 8;
+
+/// How the device's UDP sockets are set up.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpOptions {
+    /// `SO_MARK` (0: none).
+    pub fwmark: u32,
+    /// Try `UDP_SEGMENT` and `UDP_GRO`.
+    pub offload: bool,
+    /// `SO_RCVBUF`/`SO_SNDBUF` in bytes (forced past `rmem_max`/`wmem_max` when privileged).
+    pub buffer_bytes: usize,
 }
 
 fn sockaddr_of(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -178,21 +281,31 @@ fn addr_of(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 impl Udp {
     /// Binds the wildcard address of one family on `port` (0: any), IPv6 only for the v6 socket.
-    pub fn bind(v6: bool, port: u16, fwmark: u32) -> io::Result<Udp> {
+    pub fn bind(v6: bool, port: u16, options: &UdpOptions) -> io::Result<Udp> {
+        let fwmark = options.fwmark;
         let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
         // SAFETY: plain socket creation; the descriptor is owned below.
         let raw = cvt(unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let udp = Udp { fd, v6 };
+        let mut udp = Udp { fd, v6, gso: std::sync::atomic::AtomicBool::new(false), gro: false };
         if v6 {
             udp.setsockopt(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
         }
         if fwmark != 0 {
             udp.set_mark(fwmark)?;
         }
-        for (opt, size) in [(libc::SO_RCVBUF, 4 << 20), (libc::SO_SNDBUF, 4 << 20)] {
-            let _ = udp.setsockopt(libc::SOL_SOCKET, opt, size);
+        let size = options.buffer_bytes.min(i32::MAX as usize / 2) as libc::c_int;
+        for (forced, opt) in [(libc::SO_RCVBUFFORCE, libc::SO_RCVBUF), (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)] {
+            if udp.setsockopt(libc::SOL_SOCKET, forced, size).is_err() {
+                let _ = udp.setsockopt(libc::SOL_SOCKET, opt, size);
+            }
+        }
+        if options.offload {
+            // Probes: setting UDP_SEGMENT to 0 checks that the kernel knows it without segmenting anything.
+            let gso = udp.setsockopt(SOL_UDP, UDP_SEGMENT, 0).is_ok();
+            udp.gso.store(gso, std::sync::atomic::Ordering::Relaxed);
+            udp.gro = udp.setsockopt(SOL_UDP, UDP_GRO, 1).is_ok();
         }
         let addr = if v6 {
             SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
@@ -237,6 +350,115 @@ impl Udp {
     /// True for the IPv6 socket.
     pub fn is_v6(&self) -> bool {
         self.v6
+    }
+
+    /// True while sends with `UDP_SEGMENT` are used.
+    pub fn gso(&self) -> bool {
+        self.gso.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True when `UDP_GRO` is on.
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    /// Receives one datagram, or with GRO a run of datagrams of one sender laid end to end: Ok(Some((n,
+    /// from, segment))) where every `segment` bytes of `buf[..n]` start a datagram (the last may be
+    /// shorter; `segment` is n for a single one). Ok(None) when none is waiting.
+    pub fn recv_gro(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr, usize)>> {
+        if !self.gro {
+            return Ok(self.recv_from(buf)?.map(|(n, a)| (n, a, n)));
+        }
+        // SAFETY: all-zero sockaddr_storage, msghdr and control buffer are valid.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut storage as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at live buffers of the lengths it gives.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(err),
+            };
+        }
+        let n = n as usize;
+        let mut segment = n;
+        // SAFETY: walking the control messages the kernel wrote into msg's buffer.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                    let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>());
+                    if size > 0 {
+                        segment = usize::from(size);
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok(addr_of(&storage).map(|a| (n, a, segment)))
+    }
+
+    /// Sends `buf` as datagrams of `segment` bytes each (the last may be shorter) to `to` in one
+    /// `UDP_SEGMENT` send when GSO works, else one datagram at a time. Ok(true) when all were sent.
+    pub fn send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> bool {
+        if buf.len() <= segment {
+            return self.send_to(buf, to).is_ok();
+        }
+        if self.gso() {
+            match self.send_gso(buf, segment, to) {
+                Ok(()) => return true,
+                // EIO: the device cannot checksum-offload (the kernel says so at send time); EINVAL or
+                // ENOPROTOOPT: no GSO for this path. Fall back for good, as wireguard-go does.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) => {
+                    self.gso.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(_) => return false,
+            }
+        }
+        let mut ok = true;
+        for chunk in buf.chunks(segment) {
+            ok &= self.send_to(chunk, to).is_ok();
+        }
+        ok
+    }
+
+    fn send_gso(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
+        let (storage, len) = sockaddr_of(&to);
+        let mut control = [0u64; 4];
+        let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+        // SAFETY: an all-zero msghdr is valid; filled below with live buffers.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&storage as *const libc::sockaddr_storage as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = len;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is a pure computation.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as _;
+        // SAFETY: the control buffer holds one cmsg with a u16 payload (CMSG_SPACE(2) <= 32 bytes).
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = SOL_UDP;
+            (*cmsg).cmsg_type = UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), segment as u16);
+        }
+        // SAFETY: msg points at live buffers of the lengths it gives.
+        let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Receives one datagram; Ok(None) when none is waiting.
