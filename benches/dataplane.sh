@@ -4,8 +4,10 @@
 # compare implementations by ratio within a run, not across runs or machines).
 #
 # Per path: single-flow TCP throughput (iperf3 -J, end.sum_received, Gbit/s), 4-flow TCP throughput
-# (iperf3 -P 4, the sum of the streams) and ping RTT (20 pings 50 ms apart, avg, ms). Then the ratios
-# wiremeshd / boringtun-cli (throughput) and wiremeshd / wireguard-go (RTT).
+# (iperf3 -P 4, the sum of the streams), UDP throughput (iperf3 -u -b 0 -l 1372, received: sent less
+# lost, Gbit/s), ping RTT (20 pings 50 ms apart, avg, ms) and the daemons' CPU time per gigabit carried
+# in the single-flow test (user + system seconds of both ends' daemon processes / Gbit). Then the ratios
+# wiremeshd / boringtun-cli and wiremeshd / wireguard-go (throughput and RTT).
 #
 # usage: sudo benches/dataplane.sh [seconds=5] [impl ...]
 #   impl: wiremeshd | wireguard-go | boringtun-cli   (default: all three; raw veth is always measured)
@@ -125,8 +127,21 @@ ip -n "$A" link set "$VA" up
 ip -n "$B" link set "$VB" up
 
 # --- measurement ----------------------------------------------------------------------------------
-declare -A t1 t4 rtt load
+declare -A t1 t4 udp rtt load cpu
 names=()
+daemon_pids=""   # the tunnel daemons of the path being measured (empty for raw veth)
+
+cpu_ticks() { # sum of utime+stime (clock ticks) of $daemon_pids
+  local pid total=0 f
+  for pid in $daemon_pids; do
+    [[ -r /proc/$pid/stat ]] || continue
+    f=$(sed 's/.*) //' "/proc/$pid/stat")   # fields from 3 on (the name may hold spaces)
+    # shellcheck disable=SC2086
+    set -- $f
+    total=$((total + ${12} + ${13}))         # fields 14 and 15: utime, stime
+  done
+  echo "$total"
+}
 
 iperf_gbps() { # dst parallel -> Gbit/s received (sum over streams), or empty
   local dst=$1 par=$2 out i
@@ -144,6 +159,21 @@ iperf_gbps() { # dst parallel -> Gbit/s received (sum over streams), or empty
     <<<"$out" 2>/dev/null || true
 }
 
+udp_gbps() { # dst -> Gbit/s received (sent less lost) with unlimited send rate, or empty
+  local dst=$1 out i
+  timeout $((secs + 30)) ip netns exec "$B" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  server_pid=$!
+  for ((i = 0; i < 50; i++)); do
+    ip netns exec "$B" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
+    sleep 0.1
+  done
+  out=$(timeout $((secs + 20)) ip netns exec "$A" iperf3 -c "$dst" -p 5201 -u -b 0 -l 1372 -t "$secs" -J 2>/dev/null || true)
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  python3 -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print("%.2f"%(s["bits_per_second"]*(1-s["lost_percent"]/100)/1e9))' \
+    <<<"$out" 2>/dev/null || true
+}
+
 ping_ms() { # dst -> average RTT in ms, or empty
   timeout 20 ip netns exec "$A" ping -c 20 -i 0.05 -w 15 -q "$1" 2>/dev/null \
     | sed -n 's/.*= [0-9.]*\/\([0-9.]*\)\/.*/\1/p' || true
@@ -151,13 +181,24 @@ ping_ms() { # dst -> average RTT in ms, or empty
 
 measure() { # name dst
   local name=$1 dst=$2
+  local c0 c1
   names+=("$name")
+  c0=$(cpu_ticks)
   t1[$name]=$(iperf_gbps "$dst" 1)
+  c1=$(cpu_ticks)
+  if [[ -n $daemon_pids && -n ${t1[$name]} ]]; then
+    cpu[$name]=$(python3 -c 'import sys; c,g,s,hz=map(float,sys.argv[1:]); print("%.2f"%(c/hz/(g*s)) if g>0 else "")' \
+      "$((c1 - c0))" "${t1[$name]}" "$secs" "$(getconf CLK_TCK)")
+  else
+    cpu[$name]="-"
+  fi
   t4[$name]=$(iperf_gbps "$dst" 4)
+  udp[$name]=$(udp_gbps "$dst")
   rtt[$name]=$(ping_ms "$dst")
   load[$name]=$(cut -d' ' -f1 /proc/loadavg)
-  printf '  %-14s 1 flow %6s Gbit/s   4 flows %6s Gbit/s   rtt %6s ms   (load %s)\n' "$name" \
-    "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  printf '  %-14s 1 flow %6s   4 flows %6s   UDP %6s Gbit/s   rtt %6s ms   CPU %5s s/Gbit   (load %s)\n' "$name" \
+    "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${cpu[$name]:-FAIL}" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 }
 
 start_daemon() { # impl ns ifname
@@ -212,7 +253,9 @@ for impl in "${impls[@]}"; do
       timeout 5 ip netns exec "$A" ping -c1 -W2 10.9.0.2 >/dev/null 2>&1 && { hs=1; break; }
     done
     ((hs)) || echo "  $impl: no reply through the tunnel after 5 tries" >&2
+    daemon_pids="$(ip netns pids "$A" 2>/dev/null) $(ip netns pids "$B" 2>/dev/null)"
     measure "$impl" 10.9.0.2
+    daemon_pids=""
   else
     echo "  $impl: could not start or configure (output in its log below)" >&2
     cat "$work/$ia.out" "$work/$ib.out" >&2 2>/dev/null || true
@@ -227,9 +270,11 @@ done
 
 # --- report ---------------------------------------------------------------------------------------
 echo
-printf '| path | 1 flow Gbit/s | 4 flows Gbit/s | ping RTT ms | load (1 min) after |\n| --- | ---: | ---: | ---: | ---: |\n'
+printf '| path | 1 flow Gbit/s | 4 flows Gbit/s | UDP Gbit/s | ping RTT ms | CPU s/Gbit (1 flow) | load (1 min) after |\n'
+printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for name in "${names[@]}"; do
-  printf '| %s | %s | %s | %s | %s |\n' "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${load[$name]:--}"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" \
+    "${rtt[$name]:-FAIL}" "${cpu[$name]:-FAIL}" "${load[$name]:--}"
 done
 ratio() { # num den -> num/den with 2 decimals, or n/a
   python3 -c 'import sys
@@ -238,15 +283,16 @@ except Exception: print("n/a")' "${1:-}" "${2:-}"
 }
 echo
 if has wiremeshd && has boringtun-cli; then
-  echo "wiremeshd / boringtun-cli throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[boringtun-cli]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[boringtun-cli]:-}")x"
+  echo "wiremeshd / boringtun-cli throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[boringtun-cli]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[boringtun-cli]:-}")x, UDP $(ratio "${udp[wiremeshd]:-}" "${udp[boringtun-cli]:-}")x"
+  echo "wiremeshd / boringtun-cli RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[boringtun-cli]:-}")x, CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[boringtun-cli]:-}")x (lower is better)"
 fi
 if has wiremeshd && has wireguard-go; then
-  echo "wiremeshd / wireguard-go throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[wireguard-go]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[wireguard-go]:-}")x"
-  echo "wiremeshd / wireguard-go RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x (lower is better)"
+  echo "wiremeshd / wireguard-go throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[wireguard-go]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[wireguard-go]:-}")x, UDP $(ratio "${udp[wiremeshd]:-}" "${udp[wireguard-go]:-}")x"
+  echo "wiremeshd / wireguard-go RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x, CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[wireguard-go]:-}")x (lower is better)"
 fi
 echo "$(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)), ${secs}s per measurement; $started, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # non-zero if any path failed to measure
 for name in "${names[@]}"; do
-  [[ -n ${t1[$name]:-} && -n ${t4[$name]:-} && -n ${rtt[$name]:-} ]] || exit 1
+  [[ -n ${t1[$name]:-} && -n ${t4[$name]:-} && -n ${udp[$name]:-} && -n ${rtt[$name]:-} && -n ${cpu[$name]:-} ]] || exit 1
 done

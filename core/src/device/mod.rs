@@ -18,6 +18,8 @@
 //! sends per endpoint as `UDP_SEGMENT` runs; a UDP reader takes `UDP_GRO` runs, decrypts them into one
 //! batch buffer and writes in-order TCP segments of a flow to the TUN as one super-packet.
 
+#[doc(hidden)]
+pub mod bench;
 mod node;
 mod offload;
 mod route;
@@ -918,7 +920,7 @@ fn tun_loop(shared: &Shared) {
                 match offload::split(&hdr, pkt, &mut segments, stride, &mut lens) {
                     Ok(count) => {
                         let segs = (0..count).map(|i| &segments[i * stride..i * stride + lens[i]]);
-                        encrypt(shared, &snap, segs, &mut tx);
+                        encrypt(&shared.counters, &snap, segs, &mut tx);
                     }
                     Err(_) => {
                         shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
@@ -930,7 +932,7 @@ fn tun_loop(shared: &Shared) {
                 shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            encrypt(shared, &snap, std::iter::once(&*pkt), &mut tx);
+            encrypt(&shared.counters, &snap, std::iter::once(&*pkt), &mut tx);
         }
         tx.flush(&snap.sockets);
     }
@@ -938,17 +940,17 @@ fn tun_loop(shared: &Shared) {
 
 /// Encrypts packets that share a destination (the segments of one super-packet, or one packet) for
 /// the peer that destination routes to, into the batch.
-fn encrypt<'a>(shared: &Shared, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxBatch) {
+fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxBatch) {
     let Some(first) = packets.next() else { return };
     let Some(dst) = Tunn::dst_address(first) else { return };
     let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
-        shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+        counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
     let mut inner = peer.lock();
     let endpoint = inner.endpoint;
     let Some(tunn) = inner.tunn.as_mut() else {
-        shared.counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+        counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
     let mut bytes = 0u64;
@@ -966,7 +968,7 @@ fn encrypt<'a>(shared: &Shared, snap: &Snapshot, mut packets: impl Iterator<Item
                 bytes += len as u64;
             }
             None => {
-                shared.counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
+                counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -994,7 +996,7 @@ fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
                         if rx.room() < datagram.len().max(BATCH_RESERVE) {
                             rx.flush(shared);
                         }
-                        handle_datagram(shared, &snap, datagram, from, &mut rx);
+                        handle_datagram(&shared.counters, &snap, datagram, from, &mut rx);
                     }
                 }
                 Ok(None) => break,
@@ -1005,8 +1007,7 @@ fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
     }
 }
 
-fn handle_datagram(shared: &Shared, snap: &Snapshot, datagram: &[u8], from: SocketAddr, rx: &mut RxBatch) {
-    let counters = &shared.counters;
+fn handle_datagram(counters: &Counters, snap: &Snapshot, datagram: &[u8], from: SocketAddr, rx: &mut RxBatch) {
     let Some(identity) = &snap.identity else {
         counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
         return;

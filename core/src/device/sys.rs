@@ -62,9 +62,9 @@ const TUN_F_TSO6: libc::c_uint = 0x04;
 const TUN_F_USO4: libc::c_uint = 0x20;
 const TUN_F_USO6: libc::c_uint = 0x40;
 /// TCP segmentation offload (TSO4 and TSO6) enabled on the TUN.
-pub const OFFLOAD_TSO: u32 = (TUN_F_TSO4 | TUN_F_TSO6) as u32;
+pub const OFFLOAD_TSO: u32 = TUN_F_TSO4 | TUN_F_TSO6;
 /// UDP segmentation offload (USO4 and USO6) enabled on the TUN.
-pub const OFFLOAD_USO: u32 = (TUN_F_USO4 | TUN_F_USO6) as u32;
+pub const OFFLOAD_USO: u32 = TUN_F_USO4 | TUN_F_USO6;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const SOL_UDP: libc::c_int = 17;
@@ -91,7 +91,7 @@ impl Tun {
                     for flags in [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6] {
                         // SAFETY: TUNSETOFFLOAD takes the flags by value.
                         if unsafe { libc::ioctl(tun.fd.as_raw_fd(), TUNSETOFFLOAD as _, flags as libc::c_ulong) } == 0 {
-                            tun.offloads = flags as u32;
+                            tun.offloads = flags;
                             break;
                         }
                     }
