@@ -52,7 +52,7 @@ impl PyDevice {
     #[staticmethod]
     #[pyo3(signature = (ifname, uapi = true))]
     fn start(py: Python<'_>, ifname: &str, uapi: bool) -> PyResult<Self> {
-        let options = DeviceOptions { ifname: ifname.to_string(), uapi };
+        let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
         let device = check(py.allow_threads(|| Device::start(&options)))?;
         Ok(PyDevice { device: Arc::new(device) })
     }
@@ -65,7 +65,7 @@ impl PyDevice {
     #[pyo3(signature = (plan, node, ifname, uapi = true))]
     fn start_node(py: Python<'_>, plan: PyRef<'_, PyPlan>, node: &str, ifname: &str, uapi: bool) -> PyResult<Self> {
         let plan = plan.inner.clone();
-        let options = DeviceOptions { ifname: ifname.to_string(), uapi };
+        let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
         let device = check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?;
         Ok(PyDevice { device: Arc::new(device) })
     }
