@@ -355,7 +355,8 @@ e2e_handshake_nonzero() { local t; t=$(e2e_handshake "$@"); [[ -n $t && $t != 0 
 
 # Bytes received + sent by IFNAME in NS with peer PUBKEY.
 e2e_transfer_total() {
-    e2e_wg "$1" show "$2" transfer | awk -v k="$3" '$1 == k { print $2 + $3; found = 1 } END { if (!found) print -1 }'
+    # printf %.0f: mawk prints sums past 2^31 as 4.17e+09, which bash arithmetic cannot read
+    e2e_wg "$1" show "$2" transfer | awk -v k="$3" '$1 == k { printf "%.0f\n", $2 + $3; found = 1 } END { if (!found) print -1 }'
 }
 
 # File mode as octal digits (e.g. 600).
