@@ -92,8 +92,9 @@ skip() {
 }
 
 # ---- 0. system packages ------------------------------------------------------------------------------
-# wg-quick runs relays' PostUp `sysctl`; the suite uses `ss` (iproute2) to wait for iperf3.
-e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl nft python3)
+# wg-quick runs relays' PostUp `sysctl`; the suite uses `ss` (iproute2) to wait for iperf3; the status
+# scenarios use curl and promtool (package prometheus: its metrics linter checks /metrics).
+e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl nft python3 curl promtool)
 missing_commands() {
     local c
     for c in "${e2e_commands[@]}"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done
@@ -103,7 +104,7 @@ install_packages() {
     # --no-install-recommends: wireguard-tools recommends a kernel module package we neither need nor want.
     timeout 900 apt-get update -q &&
         timeout 900 apt-get install -y -q --no-install-recommends \
-            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables
+            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables curl prometheus
 }
 missing=$(missing_commands | tr '\n' ' ')
 if [[ -z $missing ]]; then

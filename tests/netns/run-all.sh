@@ -9,6 +9,7 @@
 # `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go or wiremeshd).
 # `device-nooffload:NAME` for device.sh NAME with WIREMESH_OFFLOAD=off (no TUN vnet_hdr/TSO, no UDP GSO/GRO:
 # the one-packet-per-syscall fallback).
+# `status:NAME` for status.sh NAME (wireguard-go) and `status-wiremeshd:NAME` for the same with wiremeshd.
 # The wiremeshd scenarios run when wiremeshd is on PATH (or WIREMESHD is set); under
 # WIREMESH_E2E_REQUIRED=1 a missing wiremeshd is a failure.
 # Environment: see lib.sh; also E2E_SCENARIO_TIMEOUT (seconds per scenario, default 180).
@@ -30,10 +31,12 @@ if (($#)); then
 else
     mapfile -t scenarios < <(bash "$here/seed.sh" --list)
     scenarios+=(apply:wireguard-go)
+    mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status:/')
     if command -v "${WIREMESHD:-wiremeshd}" >/dev/null 2>&1; then
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
         scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk apply:wiremeshd)
         scenarios+=(device-nooffload:pair device-nooffload:interop device-nooffload:spoof device-nooffload:roam)
+        mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status-wiremeshd:/')
     elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
         echo "ERROR: wiremeshd is not on PATH (WIREMESH_E2E_REQUIRED=1: its scenarios must run)" >&2
         exit 1
@@ -72,6 +75,8 @@ for scenario in "${scenarios[@]}"; do
         apply:*) timeout -k 10 "$timeout_s" bash "$here/apply.sh" "${scenario#apply:}" & ;;
         device-nooffload:*) WIREMESH_OFFLOAD=off timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device-nooffload:}" & ;;
         wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
+        status:*) timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status:}" & ;;
+        status-wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status-wiremeshd:}" & ;;
         *) timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" & ;;
     esac
     child=$!
