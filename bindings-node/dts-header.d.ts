@@ -141,3 +141,11 @@ export declare const PROBLEM_CODES: readonly string[]
 /** Whether `value` is an error thrown by wiremesh (an `Error` whose `code` is in `ERROR_CODES`). */
 export declare function isWiremeshError(value: unknown): value is WiremeshError
 
+
+/**
+ * Brings the device behind `client` to node `node` of `plan`: `get`, `diff` and, unless
+ * `options.dryRun` (or nothing differs), `set`, queued after the client's earlier calls. Untouched
+ * peers are not mentioned, so they keep their sessions. Rejects with the client's errors
+ * (`uapi_errno` when the device refuses, `io_*`) and `diff`'s.
+ */
+export declare function apply(plan: Plan, node: string, client: UapiClient, options?: ApplyOptions | undefined | null): Promise<ApplyResult>

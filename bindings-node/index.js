@@ -36,17 +36,17 @@ for (const name of ['Mesh', 'Plan', 'Pool', 'UapiClient']) {
 // but not in any particular order; chaining each client's calls here makes them reach the device in the
 // order they were made. `set` still throws at once for an update that cannot be sent: it is checked
 // with the same conversion `renderUapiSetRequest` uses before it joins the queue.
+const tails = new WeakMap()
+const inOrder = (client, call) => {
+  const result = (tails.get(client) ?? Promise.resolve()).then(call)
+  tails.set(client, result.then(
+    () => undefined,
+    () => undefined,
+  ))
+  return result
+}
 {
   const { get: nativeGet, set: nativeSet } = native.UapiClient.prototype
-  const tails = new WeakMap()
-  const inOrder = (client, call) => {
-    const result = (tails.get(client) ?? Promise.resolve()).then(call)
-    tails.set(client, result.then(
-      () => undefined,
-      () => undefined,
-    ))
-    return result
-  }
   Object.defineProperty(native.UapiClient.prototype, 'get', {
     value: function get() {
       return inOrder(this, () => nativeGet.call(this))
@@ -73,8 +73,17 @@ function isWiremeshError(value) {
   return value instanceof Error && typeof value.code === 'string' && codeSet.has(value.code)
 }
 
+/**
+ * Brings the device behind `client` to node `node` of `plan` (get, diff and, unless `options.dryRun`,
+ * set), after the client's earlier calls. Resolves to `{ applied, changes, update }`.
+ */
+function apply(plan, node, client, options) {
+  return inOrder(client, () => native.applyPlan(plan, node, client, options))
+}
+
 module.exports = {
   ...native,
+  apply,
   ERROR_CODES,
   PROBLEM_CODES,
   isWiremeshError,

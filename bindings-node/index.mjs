@@ -37,6 +37,11 @@ export const {
   renderUapiSetRequest,
   renderUapiErrno,
   UapiClient,
+  diff,
+  describe,
+  applyUpdate,
+  applyPlan,
+  apply,
 } = wiremesh
 
 export default wiremesh

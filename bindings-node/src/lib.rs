@@ -14,6 +14,7 @@ mod ipam;
 mod keys;
 mod mesh;
 mod plan;
+mod reconcile;
 mod uapi;
 
 use napi::bindgen_prelude::*;

@@ -133,7 +133,7 @@ fn prefix(text: &str, at: &str) -> CoreResult<IpNet> {
 }
 
 /// The core state of a `DeviceState` object.
-fn core_state(state: &DeviceState<'_>) -> CoreResult<uapi::DeviceState> {
+pub(crate) fn core_state(state: &DeviceState<'_>) -> CoreResult<uapi::DeviceState> {
     let mut peers = Vec::new();
     for (index, p) in state.peers.iter().flatten().enumerate() {
         let at = |field: &str| format!("peers[{index}].{field}");
@@ -171,7 +171,7 @@ fn core_state(state: &DeviceState<'_>) -> CoreResult<uapi::DeviceState> {
 }
 
 /// The core update of a `DeviceUpdate` object.
-fn core_update(update: &DeviceUpdate<'_>) -> CoreResult<uapi::DeviceUpdate> {
+pub(crate) fn core_update(update: &DeviceUpdate<'_>) -> CoreResult<uapi::DeviceUpdate> {
     let mut peers = Vec::new();
     for (index, p) in update.peers.iter().flatten().enumerate() {
         let at = |field: &str| format!("peers[{index}].{field}");
@@ -230,7 +230,7 @@ fn strings(items: &[IpNet]) -> Vec<String> {
 }
 
 /// The plain object of a core device state.
-fn state_object<'env>(env: &'env Env, state: &uapi::DeviceState) -> Result<DeviceState<'env>> {
+pub(crate) fn state_object<'env>(env: &'env Env, state: &uapi::DeviceState) -> Result<DeviceState<'env>> {
     let peers = state
         .peers
         .iter()
@@ -267,7 +267,7 @@ fn state_object<'env>(env: &'env Env, state: &uapi::DeviceState) -> Result<Devic
 }
 
 /// The plain object of a core update.
-fn update_object<'env>(env: &'env Env, update: &uapi::DeviceUpdate) -> Result<DeviceUpdate<'env>> {
+pub(crate) fn update_object<'env>(env: &'env Env, update: &uapi::DeviceUpdate) -> Result<DeviceUpdate<'env>> {
     let peers = update
         .peers
         .iter()
@@ -355,7 +355,7 @@ pub fn render_uapi_errno(errno: i32) -> String {
 // The client ---------------------------------------------------------------------------------------
 
 /// The connection shared by a client and its in-flight calls.
-struct Connection {
+pub(crate) struct Connection {
     path: PathBuf,
     client: Mutex<Option<uapi::UapiClient>>,
     closed: AtomicBool,
@@ -365,7 +365,7 @@ impl Connection {
     /// Runs `op` on the connection (one call at a time). A failure that leaves the stream in an unknown
     /// state (I/O, an oversized or truncated answer) closes the connection; so does `close()` called
     /// meanwhile.
-    fn run<T>(&self, op: impl FnOnce(&mut uapi::UapiClient) -> CoreResult<T>) -> CoreResult<T> {
+    pub(crate) fn run<T>(&self, op: impl FnOnce(&mut uapi::UapiClient) -> CoreResult<T>) -> CoreResult<T> {
         let mut guard = self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let closed = || -> wiremesh::Error {
             wiremesh::IoError::invalid("write", &self.path, "the UAPI client is closed").into()
@@ -395,7 +395,7 @@ impl Connection {
 /// `uapi_too_large`, a truncated answer) closes the client; later calls reject with `io_other`.
 #[napi]
 pub struct UapiClient {
-    connection: Arc<Connection>,
+    pub(crate) connection: Arc<Connection>,
 }
 
 /// Where to connect.

@@ -11,6 +11,7 @@ mod keys;
 mod mesh;
 mod plan;
 mod pool;
+mod reconcile;
 mod uapi;
 
 use pyo3::prelude::*;
@@ -62,6 +63,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(uapi::render_uapi_set_request, m)?)?;
     m.add_function(wrap_pyfunction!(uapi::render_uapi_errno, m)?)?;
     m.add_function(wrap_pyfunction!(uapi::uapi_socket_path, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile::diff, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile::describe, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile::apply_update, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile::apply, m)?)?;
     m.add("ERROR_CODES", PyTuple::new(py, wiremesh::ALL_CODES)?)?;
     m.add("PROBLEM_CODES", PyTuple::new(py, wiremesh::PROBLEM_CODES)?)?;
     m.add("FORMATS", PyTuple::new(py, ["wg-quick", "setconf"])?)?;

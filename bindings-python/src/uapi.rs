@@ -709,7 +709,7 @@ impl PyDeviceUpdate {
     }
 }
 
-fn state_arg(state: &Bound<'_, PyAny>) -> PyResult<DeviceState> {
+pub(crate) fn state_arg(state: &Bound<'_, PyAny>) -> PyResult<DeviceState> {
     Ok(object_or_dict::<PyDeviceState>(state)?.get().inner.clone())
 }
 
@@ -797,7 +797,7 @@ impl PyUapiClient {
     }
 
     /// Runs `call` on the connection with the GIL released (waiting for other threads' calls first).
-    fn call<T: Send>(
+    pub(crate) fn call<T: Send>(
         &self,
         py: Python<'_>,
         call: impl FnOnce(&mut UapiClient) -> Result<T, Error> + Send,

@@ -33,6 +33,10 @@ threads, never in Python)::
         state = device.state()                                          # DeviceState, as wg show sees it
         device.apply(wiremesh.DeviceUpdate(peers=[...]))                 # the UAPI set semantics
     # stopped: interface and /var/run/wireguard/wm0.sock deleted
+
+Live reconfiguration: ``diff(plan, node, state)`` is the minimal update turning a device into a plan
+node (untouched peers keep their sessions), ``describe()`` lists it without secrets, and
+``apply(plan, node, client, dry_run=...)`` does get, diff and set in one call.
 """
 
 import sys as _sys
@@ -76,8 +80,12 @@ from ._native import (
     WiremeshError,
     WiremeshOSError,
     __version__,
+    apply,
+    apply_update,
     check,
     check_name,
+    describe,
+    diff,
     import_meshconf,
     import_wg_quick,
     is_safe_value,
@@ -139,8 +147,12 @@ __all__ = [
     "WiremeshError",
     "WiremeshOSError",
     "__version__",
+    "apply",
+    "apply_update",
     "check",
     "check_name",
+    "describe",
+    "diff",
     "import_meshconf",
     "import_wg_quick",
     "is_safe_value",
