@@ -183,3 +183,11 @@ def test_apply_refused_and_unknown_node(vectors: Path, socket_dir: Path) -> None
             assert unknown.value.code == "mesh_unknown_node"
     finally:
         device.stop()
+
+
+def test_reconcile_names_are_exported_and_documented() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in ("diff", "describe", "apply_update", "apply"):
+        assert name in wiremesh.__all__, name
+        assert getattr(wiremesh, name).__doc__, name
+        assert f"wiremesh.{name}(" in readme, name
