@@ -143,6 +143,14 @@ export declare function isWiremeshError(value: unknown): value is WiremeshError
 
 
 /**
+ * Brings the device behind `client` to node `node` of `plan`: `get`, `diff` and, unless
+ * `options.dryRun` (or nothing differs), `set`, queued after the client's earlier calls. Untouched
+ * peers are not mentioned, so they keep their sessions. Rejects with the client's errors
+ * (`uapi_errno` when the device refuses, `io_*`) and `diff`'s.
+ */
+export declare function apply(plan: Plan, node: string, client: UapiClient, options?: ApplyOptions | undefined | null): Promise<ApplyResult>
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -447,6 +455,36 @@ export declare class UapiClient {
   toString(): string
 }
 
+/** Options of `apply`. */
+export interface ApplyOptions {
+  /** Compute and describe the update without sending it. */
+  dryRun?: boolean
+}
+
+/**
+ * Brings the device behind `client` to node `node` of `plan`: `get`, `diff` and, unless
+ * `options.dryRun` (or nothing differs), `set`. A dry run never writes to the device. Rejects with the
+ * client's errors (`uapi_errno` when the device refuses, `io_*`) and `diff`'s. Exported as `apply`,
+ * which runs after the client's earlier calls.
+ */
+export declare function applyPlan(plan: Plan, node: string, client: UapiClient, options?: ApplyOptions | undefined | null): Promise<ApplyResult>
+
+/** What `apply` did. */
+export interface ApplyResult {
+  /** True when the update was sent and accepted (false on a dry run or with nothing to change). */
+  applied: boolean
+  /** The changes, as `describe` returns them. */
+  changes: Array<{ change: string; text: string; [field: string]: unknown }>
+  /** The update sent (or that a dry run would send). */
+  update: DeviceUpdate
+}
+
+/**
+ * The `DeviceState` a device reaches from `state` when it accepts `update` (the UAPI `set` semantics,
+ * as wireguard-go applies them; statistics of the remaining peers are kept). Touches no device.
+ */
+export declare function applyUpdate(state: DeviceState, update: DeviceUpdate): DeviceState
+
 /** Like `verify` but never throws: the proof and every problem found. */
 export declare function check(plan: Plan): CheckResult
 
@@ -457,6 +495,14 @@ export interface CheckResult {
   /** Every problem found. */
   problems: Array<Problem>
 }
+
+/**
+ * The changes `update` makes, as plain objects: `change` (`private_key`, `listen_port`, `fwmark`,
+ * `add_peer`, `remove_peer`, `update_peer`, `remove_all_peers`), the fields that change (snake_case, as
+ * the CLI's `--json`), and `text`, one human-readable line. Peers are named after node `node` of
+ * `plan`. Never contains a secret.
+ */
+export declare function describe(update: DeviceUpdate, plan: Plan, node: string): Array<{ change: string; text: string; [field: string]: unknown }>
 
 /**
  * A device's state, as a `get=1` answer reports it. Parsed objects have every field but `privateKey`
@@ -489,6 +535,15 @@ export interface DeviceUpdate {
   /** Per-peer changes, applied in order. */
   peers?: Array<PeerUpdate>
 }
+
+/**
+ * The minimal `DeviceUpdate` that turns `state` (a `DeviceState`, e.g. from `UapiClient.get()`) into
+ * node `node` of `plan`: peers added and removed, changed peers sent with `updateOnly` and only what
+ * differs; untouched peers are not mentioned. Empty (no peers, nothing set) when they match. DNS
+ * endpoints are resolved (blocking). Throws `mesh_unknown_node`, `mesh_missing_key`,
+ * `plan_device_key_mismatch`, `plan_unresolved_endpoint`.
+ */
+export declare function diff(plan: Plan, node: string, state: DeviceState): DeviceUpdate
 
 /** An endpoint as parsed. */
 export interface EndpointInfo {
