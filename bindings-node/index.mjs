@@ -19,6 +19,7 @@ export const {
   verify,
   check,
   writeConfigs,
+  writeProvenConfigs,
   renderDot,
   parseWgQuick,
   parseSetconf,

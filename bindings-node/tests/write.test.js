@@ -3,7 +3,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Mesh, plan, writeConfigs } = require('..')
+const { Mesh, plan, writeConfigs, writeProvenConfigs } = require('..')
 const { VECTORS, tempDir } = require('./helpers')
 
 function seed() {
@@ -53,4 +53,24 @@ test('writeConfigs writes nothing when a node cannot be rendered', async (t) => 
   assert.ok(!fs.existsSync(fresh))
   // A path that cannot be a directory: an io error.
   await assert.rejects(writeConfigs(plan(seed()), path.join(dir, 'hub.conf', 'x')), (err) => err.family === 'io')
+})
+
+test('writeProvenConfigs proves the plan while writing: the same files as writeConfigs', async (t) => {
+  const p = plan(seed())
+  const proven = await writeProvenConfigs(p, path.join(tempDir(t), 'proven'))
+  const plain = await writeConfigs(p, path.join(tempDir(t), 'plain'))
+  assert.deepEqual(proven.map((f) => path.basename(f)), plain.map((f) => path.basename(f)))
+  for (const [a, b] of proven.map((f, i) => [f, plain[i]])) {
+    assert.equal(fs.readFileSync(a, 'utf8'), fs.readFileSync(b, 'utf8'))
+    assert.equal(fs.statSync(a).mode & 0o777, 0o600)
+  }
+})
+
+test('writeProvenConfigs writes nothing when a node cannot be rendered', async (t) => {
+  const mesh = await Mesh.load(path.join(VECTORS, 'meshes', 'seed-full-mesh.toml'))
+  const dir = tempDir(t)
+  fs.writeFileSync(path.join(dir, 'hub.conf'), 'old\n')
+  await assert.rejects(writeProvenConfigs(plan(mesh), dir), { code: 'mesh_missing_key' })
+  assert.deepEqual(fs.readdirSync(dir), ['hub.conf'])
+  assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n')
 })

@@ -45,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::verify, m)?)?;
     m.add_function(wrap_pyfunction!(plan::check_plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::write_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::write_proven_configs, m)?)?;
     m.add_function(wrap_pyfunction!(plan::render_dot, m)?)?;
     m.add_function(wrap_pyfunction!(config::parse_wg_quick, m)?)?;
     m.add_function(wrap_pyfunction!(config::parse_setconf, m)?)?;

@@ -138,3 +138,27 @@ def test_no_secret_in_any_repr_or_str(tmp_path: Path) -> None:
     for secret in secrets:
         assert secret not in shown
     assert "redacted" in shown
+
+
+def test_write_proven_configs_writes_what_write_configs_writes(tmp_path: Path) -> None:
+    plan = wiremesh.plan(seed_mesh())
+    proven = wiremesh.write_proven_configs(plan, tmp_path / "proven")
+    plain = wiremesh.write_configs(plan, tmp_path / "plain")
+    assert [Path(p).name for p in proven] == [Path(p).name for p in plain]
+    for a, b in zip(proven, plain):
+        assert Path(a).read_text() == Path(b).read_text()
+        assert stat.S_IMODE(os.stat(a).st_mode) == 0o600
+
+
+def test_write_proven_configs_writes_nothing_on_error(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    mesh.update_node("node-3", public_key=wiremesh.PrivateKey.generate().public_key())
+    plan = wiremesh.plan(mesh)
+    out = tmp_path / "configs"
+    out.mkdir()
+    (out / "hub.conf").write_text("old\n")
+    with pytest.raises(wiremesh.MeshError) as info:
+        wiremesh.write_proven_configs(plan, out)
+    assert info.value.code == "mesh_missing_key"
+    assert os.listdir(out) == ["hub.conf"]
+    assert (out / "hub.conf").read_text() == "old\n"

@@ -47,38 +47,73 @@ pub fn write_many_atomic_with<F>(count: usize, produce: F, mode: u32) -> Result<
 where
     F: Fn(usize) -> Result<(PathBuf, String), crate::Error> + Sync,
 {
+    write_many_atomic_gated(
+        count,
+        |i| produce(i).map(|(path, text)| (path, SecretText::whole(text))),
+        mode,
+        || Ok(()),
+    )
+}
+
+/// A produced file's text and how much of it, from the start, may hold secrets (wiped after writing;
+/// the rest is public, like a config's `[Peer]` sections without preshared keys).
+pub(crate) struct SecretText {
+    pub text: String,
+    pub secret_len: usize,
+}
+
+impl SecretText {
+    /// All of `text` may be secret.
+    pub fn whole(text: String) -> Self {
+        let secret_len = text.len();
+        SecretText { text, secret_len }
+    }
+}
+
+/// [`write_many_atomic_with`], plus a `gate` run on its own thread while the files are produced and
+/// written to temporaries: they are renamed into place only when the gate (e.g. proving a plan) and
+/// every file succeeded; the gate's error comes first.
+pub(crate) fn write_many_atomic_gated<F, G>(count: usize, produce: F, mode: u32, gate: G) -> Result<(), crate::Error>
+where
+    F: Fn(usize) -> Result<(PathBuf, SecretText), crate::Error> + Sync,
+    G: FnOnce() -> Result<(), crate::Error> + Send,
+{
     const IO_WORKERS: usize = 8;
     let chunk = count.div_ceil(IO_WORKERS).max(1);
     let produce = &produce;
-    let results: Vec<Vec<Result<(PathBuf, PathBuf), crate::Error>>> = std::thread::scope(|scope| {
+    let (gate_result, results) = std::thread::scope(|scope| {
+        let gate = scope.spawn(gate);
         let handles: Vec<_> = (0..count)
             .step_by(chunk)
             .map(|first| {
                 scope.spawn(move || {
                     (first..(first + chunk).min(count))
                         .filter_map(|i| {
-                            let (target, text) = match produce(i) {
+                            let (target, produced) = match produce(i) {
                                 Ok(file) => file,
                                 Err(err) => return Some(Err(err)),
                             };
-                            let mut text = text;
+                            let SecretText { text, secret_len } = produced;
                             let result = if unchanged(&target, text.as_bytes(), mode) {
                                 None
                             } else {
                                 Some(write_temp(&target, text.as_bytes(), mode).map(|tmp| (tmp, target)).map_err(Into::into))
                             };
-                            // Rendered configs and key files hold secrets: wipe our copy.
-                            zeroize::Zeroize::zeroize(&mut text);
+                            // Rendered configs and key files hold secrets: wipe our copy of them.
+                            let mut bytes = text.into_bytes();
+                            let secret_len = secret_len.min(bytes.len());
+                            zeroize::Zeroize::zeroize(&mut bytes[..secret_len]);
                             result
                         })
-                        .collect()
+                        .collect::<Vec<Result<(PathBuf, PathBuf), crate::Error>>>()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("writer thread panicked")).collect()
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("writer thread panicked")).collect();
+        (gate.join().expect("gate thread panicked"), results)
     });
     let mut temps = Vec::with_capacity(count);
-    let mut first_error = None;
+    let mut first_error = gate_result.err();
     for result in results.into_iter().flatten() {
         match result {
             Ok(pair) => temps.push(pair),

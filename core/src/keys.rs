@@ -78,6 +78,27 @@ fn encode_base64(bytes: &[u8; KEY_LEN]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Standard base64 of a 32-byte key (44 characters, one `=`), unrolled for the fixed length: renderers
+/// write one per peer section, a million times for a large mesh, and the general-purpose engine costs
+/// several times more per key. Checked against the `base64` crate in the tests.
+fn encode_key_base64(key: &[u8; KEY_LEN]) -> [u8; 44] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = [b'='; 44];
+    for group in 0..10 {
+        let (i, o) = (group * 3, group * 4);
+        let n = u32::from(key[i]) << 16 | u32::from(key[i + 1]) << 8 | u32::from(key[i + 2]);
+        out[o] = ALPHABET[(n >> 18) as usize & 63];
+        out[o + 1] = ALPHABET[(n >> 12) as usize & 63];
+        out[o + 2] = ALPHABET[(n >> 6) as usize & 63];
+        out[o + 3] = ALPHABET[n as usize & 63];
+    }
+    let n = u32::from(key[30]) << 16 | u32::from(key[31]) << 8;
+    out[40] = ALPHABET[(n >> 18) as usize & 63];
+    out[41] = ALPHABET[(n >> 12) as usize & 63];
+    out[42] = ALPHABET[(n >> 6) as usize & 63];
+    out
+}
+
 /// Decodes the UAPI's hex form: exactly 64 lower-case hex digits (upper case is accepted, as wg does).
 fn decode_hex(text: &str, kind: KeyKind) -> Result<[u8; KEY_LEN], KeyError> {
     let text = text.as_bytes();
@@ -243,9 +264,10 @@ impl PublicKey {
 
     /// Appends wg's base64 form to `out` without allocating (for renderers writing many keys).
     pub fn push_base64(&self, out: &mut String) {
-        let mut buf = [0u8; 44];
-        let written = STANDARD.encode_slice(self.0, &mut buf).expect("44 bytes hold a 32-byte key in base64");
-        out.push_str(std::str::from_utf8(&buf[..written]).expect("base64 is ASCII"));
+        let encoded = encode_key_base64(&self.0);
+        // SAFETY: every byte is from the base64 alphabet or `=`: ASCII, hence valid UTF-8. (Validating
+        // it cost more than encoding it, once per peer section.)
+        out.push_str(unsafe { std::str::from_utf8_unchecked(&encoded) });
     }
 
     /// The raw bytes.
@@ -411,6 +433,15 @@ mod tests {
     fn rfc7748_public_key() {
         let private = PrivateKey::from_hex(ALICE_PRIVATE_HEX).unwrap();
         assert_eq!(private.public_key().to_hex(), ALICE_PUBLIC_HEX);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_key_base64_matches_the_base64_crate(bytes in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            let mut pushed = String::new();
+            PublicKey::from_bytes(bytes).push_base64(&mut pushed);
+            proptest::prop_assert_eq!(pushed, STANDARD.encode(bytes));
+        }
     }
 
     #[test]

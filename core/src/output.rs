@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{render_parts, Dialect, InterfaceSection, PeerSection, PeerView, WgConfig};
+use std::sync::OnceLock;
+
+use crate::config::{render_interface, render_peer, Dialect, InterfaceSection, PeerSection, PeerView, WgConfig};
 use crate::error::MeshError;
 use crate::fsutil;
 use crate::plan::{KeySource, NodePlan, PeerPlan, Plan};
@@ -106,12 +108,81 @@ pub fn node_config(node: &NodePlan) -> Result<WgConfig, crate::Error> {
 
 /// Renders one node's configuration text (straight from the plan, without copying its peers).
 pub fn render_node(node: &NodePlan, format: ConfigFormat) -> Result<String, crate::Error> {
+    render_node_with(node, format, None).map(|rendered| rendered.text)
+}
+
+/// `[Peer]` sections already rendered for one plan, shared by the threads rendering its nodes: in a mesh
+/// most nodes see a given peer with the same key, AllowedIPs, endpoint and keepalive, so its section is
+/// rendered once and copied into every other config that has it unchanged (a full mesh of N nodes
+/// renders N sections instead of N×(N−1)). Sections with a preshared key are never kept.
+struct PeerSections<'p> {
+    /// Peer name → slot.
+    slot_of: rustc_hash::FxHashMap<&'p str, usize>,
+    /// The first section rendered for each node as a peer, with the plan entry it was rendered from.
+    slots: Vec<OnceLock<(&'p PeerPlan, String)>>,
+}
+
+impl<'p> PeerSections<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        PeerSections {
+            slot_of: plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect(),
+            slots: (0..plan.nodes.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    fn slot(&self, peer: &PeerPlan) -> Option<&OnceLock<(&'p PeerPlan, String)>> {
+        if peer.preshared_key.is_some() {
+            return None;
+        }
+        self.slot_of.get(peer.name.as_str()).map(|&i| &self.slots[i])
+    }
+}
+
+/// Whether two plan entries render the same `[Peer]` section.
+fn same_section(a: &PeerPlan, b: &PeerPlan) -> bool {
+    a.name == b.name
+        && a.public_key == b.public_key
+        && a.preshared_key.is_none()
+        && b.preshared_key.is_none()
+        && a.persistent_keepalive == b.persistent_keepalive
+        && a.allowed_ips == b.allowed_ips
+        && a.endpoint == b.endpoint
+}
+
+/// Renders one node, knowing which prefix of the text holds its secrets (for wiping after a write),
+/// reusing and filling `sections` when given.
+fn render_node_with<'p>(
+    node: &'p NodePlan,
+    format: ConfigFormat,
+    sections: Option<&PeerSections<'p>>,
+) -> Result<fsutil::SecretText, crate::Error> {
     let interface = interface_section(node)?;
     let dialect = match format {
         ConfigFormat::WgQuick => Dialect::WgQuick,
         ConfigFormat::Setconf => Dialect::SetConf,
     };
-    Ok(render_parts(&interface, node.peers.iter().map(peer_view), node.peers.len(), dialect)?)
+    let mut text = String::with_capacity(512 + 200 * node.peers.len());
+    render_interface(&mut text, &interface, dialect)?;
+    let mut secret_len = text.len();
+    for (index, peer) in node.peers.iter().enumerate() {
+        text.push('\n');
+        let slot = sections.and_then(|s| s.slot(peer));
+        if let Some((_, section)) = slot.and_then(|slot| slot.get()).filter(|(seen, _)| same_section(seen, peer)) {
+            text.push_str(section);
+            continue;
+        }
+        let start = text.len();
+        render_peer(&mut text, peer_view(peer), index)?;
+        if peer.preshared_key.is_some() {
+            secret_len = text.len();
+        }
+        if let Some(slot) = slot {
+            if slot.get().is_none() {
+                let _ = slot.set((peer, text[start..].to_string()));
+            }
+        }
+    }
+    Ok(fsutil::SecretText { text, secret_len })
 }
 
 /// Renders every node (in parallel over the available cores), in plan order.
@@ -139,9 +210,10 @@ where
 
     let n = plan.nodes.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    let sections = PeerSections::new(plan);
     if n < 16 || workers < 2 {
         for (index, node) in plan.nodes.iter().enumerate() {
-            consume(index, render_node(node, format)?)?;
+            consume(index, render_node_with(node, format, Some(&sections))?.text)?;
         }
         return Ok(());
     }
@@ -151,13 +223,14 @@ where
         let (sender, receiver) = mpsc::channel::<(usize, Result<String, crate::Error>)>();
         for _ in 0..workers {
             let sender = sender.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, stop, sections) = (&next, &stop, &sections);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= n || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                if sender.send((index, render_node(&plan.nodes[index], format))).is_err() {
+                let text = render_node_with(&plan.nodes[index], format, Some(sections)).map(|rendered| rendered.text);
+                if sender.send((index, text)).is_err() {
                     break;
                 }
             });
@@ -188,12 +261,29 @@ where
 /// and every temporary was written are they renamed into place — so an error leaves the directory as it
 /// was. Returns the paths written.
 pub fn write_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Result<Vec<PathBuf>, crate::Error> {
+    write_configs_gated(plan, dir, format, || Ok(()))
+}
+
+/// [`write_configs`] for a plan not yet proven: [`crate::verify`] runs while the configs are rendered
+/// and written to temporaries, and they are renamed into place only if the plan is proven — the same
+/// result as `verify(plan)?` followed by `write_configs`, in about the time of the slower of the two.
+/// A plan with problems returns verify's error and leaves the directory as it was.
+pub fn write_proven_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Result<Vec<PathBuf>, crate::Error> {
+    write_configs_gated(plan, dir, format, || crate::verify(plan).map(drop).map_err(Into::into))
+}
+
+fn write_configs_gated<G>(plan: &Plan, dir: &Path, format: ConfigFormat, gate: G) -> Result<Vec<PathBuf>, crate::Error>
+where
+    G: FnOnce() -> Result<(), crate::Error> + Send,
+{
     fsutil::create_private_dir(dir)?;
     let path_of = |node: &NodePlan| dir.join(format!("{}.conf", node.name));
-    fsutil::write_many_atomic_with(
+    let sections = PeerSections::new(plan);
+    fsutil::write_many_atomic_gated(
         plan.nodes.len(),
-        |i| Ok((path_of(&plan.nodes[i]), render_node(&plan.nodes[i], format)?)),
+        |i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
         fsutil::SECRET_FILE_MODE,
+        gate,
     )?;
     Ok(plan.nodes.iter().map(path_of).collect())
 }

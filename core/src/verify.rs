@@ -248,7 +248,10 @@ struct World<'a> {
 
 impl<'a> World<'a> {
     fn new(plan: &'a Plan, problems: &mut Vec<Problem>) -> Self {
-        let by_key: HashMap<_, u32> = plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
+        // One lookup per peer entry (a million for a large mesh): FxHash, not SipHash; the keys are
+        // public keys from the plan, not attacker-chosen.
+        let by_key: rustc_hash::FxHashMap<_, u32> =
+            plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
         let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
         let mut tables = Vec::with_capacity(plan.nodes.len());
         let mut peer_nodes = Vec::with_capacity(plan.nodes.len());

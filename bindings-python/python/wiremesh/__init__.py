@@ -106,6 +106,7 @@ from ._native import (
     uapi_socket_path,
     verify,
     write_configs,
+    write_proven_configs,
 )
 
 __all__ = [
@@ -173,6 +174,7 @@ __all__ = [
     "uapi_socket_path",
     "verify",
     "write_configs",
+    "write_proven_configs",
 ]
 
 if _sys.platform == "linux":

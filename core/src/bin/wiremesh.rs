@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod status_cmd;
 use ipnet::IpNet;
 use wiremesh::{
-    import_meshconf_csv, import_wg_quick, plan, render_dot, render_node, verify, write_configs, AllocationStrategy,
+    import_meshconf_csv, import_wg_quick, plan, render_dot, render_node, verify, write_configs, write_proven_configs, AllocationStrategy,
     ConfigFormat, Endpoint, Error, IoError, Mesh, MeshError, MeshSettings, Name, Node, Plan, PresharedKey, PrivateKey,
     PublicKey, Reach, Topology,
 };
@@ -216,6 +216,19 @@ fn load_complete(path: &Path) -> Result<Mesh, Error> {
     Ok(mesh)
 }
 
+/// Wipes a large plan's secrets (private and preshared keys, zeroized on drop) and leaves the rest of
+/// its memory to the operating system: the process is about to exit, and freeing a big mesh's hundred
+/// thousand small allocations one by one would take longer than writing its configs did.
+fn release_at_exit(mut plan: Plan) {
+    for node in &mut plan.nodes {
+        node.private_key = wiremesh::KeySource::Unknown;
+        for peer in &mut node.peers {
+            peer.preshared_key = None;
+        }
+    }
+    std::mem::forget(plan);
+}
+
 fn proven_plan(mesh: &Mesh) -> Result<Plan, Error> {
     let plan = plan(mesh)?;
     verify(&plan)?;
@@ -393,7 +406,10 @@ fn run(command: Command) -> Result<(), Error> {
                 FormatArg::Setconf => ConfigFormat::Setconf,
             };
             let mesh = load_complete(&path)?;
-            let plan = if no_verify { plan(&mesh)? } else { proven_plan(&mesh)? };
+            // Every config into a directory: the plan is proven while the files are written, and they
+            // land only if it is (write_proven_configs); otherwise prove it first.
+            let prove_while_writing = !no_verify && node.is_none() && out.is_some();
+            let plan = if no_verify || prove_while_writing { plan(&mesh)? } else { proven_plan(&mesh)? };
             match (node, out) {
                 (Some(name), None) => {
                     let node = plan
@@ -402,8 +418,13 @@ fn run(command: Command) -> Result<(), Error> {
                     write_stdout(&render_node(node, format)?)
                 }
                 (None, Some(dir)) => {
-                    let written = write_configs(&plan, &dir, format)?;
+                    let written = if prove_while_writing {
+                        write_proven_configs(&plan, &dir, format)?
+                    } else {
+                        write_configs(&plan, &dir, format)?
+                    };
                     println!("wrote {} config(s) to {}", written.len(), dir.display());
+                    release_at_exit(plan);
                     Ok(())
                 }
                 (Some(name), Some(dir)) => {

@@ -13,7 +13,7 @@
 mod json;
 mod parse;
 mod render;
-pub(crate) use render::{render_parts, PeerView};
+pub(crate) use render::{render_interface, render_peer, PeerView};
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@ impl<'a> From<&'a PeerSection> for PeerView<'a> {
 }
 
 /// Renders an interface and its peers in `dialect`.
-pub(crate) fn render_parts<'a>(
+fn render_parts<'a>(
     interface: &InterfaceSection,
     peers: impl Iterator<Item = PeerView<'a>>,
     peer_count: usize,
@@ -107,6 +107,37 @@ fn push_net(out: &mut String, net: &ipnet::IpNet) {
     }
 }
 
+/// Appends `endpoint` as `Display` writes it (IPv4 hosts by hand, as in [`push_net`]).
+fn push_endpoint(out: &mut String, endpoint: &Endpoint) {
+    use std::fmt::Write as _;
+    match &endpoint.host {
+        Host::Ip(std::net::IpAddr::V4(ip)) => {
+            for (i, octet) in ip.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_small(out, u32::from(*octet));
+            }
+            out.push(':');
+            let mut digits = [0u8; 5];
+            let mut n = endpoint.port;
+            let mut start = digits.len();
+            loop {
+                start -= 1;
+                digits[start] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.push_str(std::str::from_utf8(&digits[start..]).expect("digits are ASCII"));
+        }
+        _ => {
+            let _ = write!(out, "{endpoint}");
+        }
+    }
+}
+
 /// Appends a number below 1000 in decimal.
 fn push_small(out: &mut String, n: u32) {
     if n >= 100 {
@@ -153,7 +184,7 @@ fn check_text(place: Place, key: &str, value: &str, allow_empty: bool) -> Result
     Ok(())
 }
 
-fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect) -> Result<(), ConfigError> {
+pub(crate) fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect) -> Result<(), ConfigError> {
     let place = Place::Interface;
     out.push_str("[Interface]\n");
     if let Some(key) = &iface.private_key {
@@ -205,7 +236,7 @@ fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect
     Ok(())
 }
 
-fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(), ConfigError> {
+pub(crate) fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(), ConfigError> {
     let place = Place::Peer(index);
     if let Some(name) = peer.name {
         check_text(place, "name", name, false)?;
@@ -238,13 +269,12 @@ fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(),
                 return Err(ConfigError::UnsafeValue { at: place.at(Setting::Endpoint.name()) });
             }
         }
-        let text = endpoint.to_string();
         // The fields are public, so a hand-built endpoint may not be one `Endpoint::parse` produces
         // (an upper-case or malformed DNS name, port 0): refuse what would not read back as itself.
         // An IP endpoint always reads back unless its port is 0; only DNS names need the full check.
         let reads_back = match endpoint.host {
             Host::Ip(_) => endpoint.port != 0,
-            Host::Dns(_) => Endpoint::parse(&text, Setting::Endpoint.name()).ok().as_ref() == Some(endpoint),
+            Host::Dns(_) => Endpoint::parse(&endpoint.to_string(), Setting::Endpoint.name()).ok().as_ref() == Some(endpoint),
         };
         if !reads_back {
             return Err(place.invalid(
@@ -252,7 +282,10 @@ fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(),
                 "not an endpoint wg accepts back unchanged (lower-case DNS name or IP address, port 1-65535)",
             ));
         }
-        push_line(out, Setting::Endpoint, &text);
+        out.push_str(Setting::Endpoint.name());
+        out.push_str(" = ");
+        push_endpoint(out, endpoint);
+        out.push('\n');
     }
     if let Some(seconds) = peer.persistent_keepalive {
         if seconds == 0 {
@@ -261,4 +294,20 @@ fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) -> Result<(),
         push_line(out, Setting::PersistentKeepalive, &seconds.to_string());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The hand-written endpoint text is exactly `Display`'s.
+        #[test]
+        fn push_endpoint_matches_display(octets in proptest::array::uniform4(proptest::num::u8::ANY), port in 1u16..) {
+            let endpoint = Endpoint { host: Host::Ip(std::net::Ipv4Addr::from(octets).into()), port };
+            let mut pushed = String::new();
+            push_endpoint(&mut pushed, &endpoint);
+            proptest::prop_assert_eq!(pushed, endpoint.to_string());
+        }
+    }
 }

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use crate::config::parse_wg_quick;
 use crate::mesh::model::{LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
-use crate::output::{render_node, ConfigFormat};
+use crate::output::{render_all, render_node, write_configs, write_proven_configs, ConfigFormat};
 use crate::verify::{check, verify};
 use crate::{plan, Endpoint, Name, PrivateKey, Reach};
 
@@ -303,6 +303,7 @@ proptest! {
         let p = plan(&m).unwrap();
         let proof = verify(&p).map_err(|e| TestCaseError::fail(format!("{e}\n{:#?}", e.problems)))?;
         prop_assert_eq!(proof.pairs_proven + proof.pairs_blocked, m.nodes.len() * (m.nodes.len() - 1));
+        let rendered_all = render_all(&p, ConfigFormat::WgQuick).unwrap();
         for node in &p.nodes {
             let mut seen = HashSet::new();
             for peer in &node.peers {
@@ -311,6 +312,8 @@ proptest! {
                 }
             }
             let text = render_node(node, ConfigFormat::WgQuick).unwrap();
+            // render_all shares rendered [Peer] sections between nodes: the same text as alone.
+            prop_assert_eq!(&rendered_all[p.nodes.iter().position(|n| n.name == node.name).unwrap()], &text);
             let parsed = parse_wg_quick(&text, "rendered").unwrap();
             prop_assert_eq!(parsed.peers.len(), node.peers.len());
             for (parsed, planned) in parsed.peers.iter().zip(&node.peers) {
@@ -349,4 +352,53 @@ proptest! {
             prop_assert!(code == "mesh_unsafe_value" || code == "mesh_invalid_value", "{}", code);
         }
     }
+}
+
+/// A hybrid of 40 nodes (enough for the parallel renderers), half behind NAT, some with subnets, with
+/// and without preshared keys: every way of writing all configs gives each node exactly the text
+/// `render_node` gives it alone, although sections are shared between nodes.
+#[test]
+fn shared_peer_sections_render_like_each_node_alone() {
+    for psk in [false, true] {
+        let mut settings = MeshSettings::new(name("big"), vec!["10.88.0.0/24".parse().unwrap(), "fd88::/64".parse().unwrap()]);
+        settings.preshared_keys = psk;
+        let mut m = Mesh::new(settings);
+        for i in 0..40 {
+            let endpoint = (i % 2 == 0).then(|| format!("198.51.100.{}:51820", i + 1));
+            let mut nd = node(&format!("n{i}"), endpoint.as_deref(), i < 3 && i % 2 == 0);
+            if i % 7 == 0 {
+                nd.subnets = vec![format!("172.16.{i}.0/24").parse().unwrap()];
+            }
+            if i % 5 == 0 {
+                nd.persistent_keepalive = Some(15);
+            }
+            m.nodes.push(nd);
+        }
+        m.generate_missing().unwrap();
+        let p = plan(&m).unwrap();
+        verify(&p).unwrap();
+        let alone: Vec<String> = p.nodes.iter().map(|n| render_node(n, ConfigFormat::WgQuick).unwrap()).collect();
+        assert_eq!(render_all(&p, ConfigFormat::WgQuick).unwrap(), alone);
+        for write in [write_configs, write_proven_configs] {
+            let dir = tempfile::tempdir().unwrap();
+            let paths = write(&p, dir.path(), ConfigFormat::WgQuick).unwrap();
+            for (path, text) in paths.iter().zip(&alone) {
+                assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
+            }
+        }
+    }
+}
+
+/// `write_proven_configs` proves the plan while writing: a plan with problems gets verify's error and
+/// the directory keeps what it had (no config, no temporary file).
+#[test]
+fn unproven_plans_write_nothing() {
+    let mut broken = plan(&seed(Topology::FullMesh, false)).unwrap();
+    broken.nodes[1].peers[0].allowed_ips = vec!["10.88.0.1/32".parse().unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
+    let err = write_proven_configs(&broken, dir.path(), ConfigFormat::WgQuick).unwrap_err();
+    assert_eq!(err.code(), verify(&broken).unwrap_err().code());
+    let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, vec!["keep.txt".to_string()]);
 }
