@@ -1041,3 +1041,11 @@ export interface WgPeer {
  * directory as it was. Resolves to the paths written.
  */
 export declare function writeConfigs(plan: Plan, dir: string, format?: 'wg-quick' | 'setconf'): Promise<string[]>
+
+/**
+ * Like `writeConfigs`, for a plan not yet proven: `verify` runs while the configs are written to
+ * temporaries, and they are moved into place only if the plan is proven. A plan with problems rejects
+ * with verify's error (every problem) and leaves the directory as it was — the same result as
+ * `verify(plan)` then `writeConfigs(...)`, in about the time of the slower of the two.
+ */
+export declare function writeProvenConfigs(plan: Plan, dir: string, format?: 'wg-quick' | 'setconf'): Promise<string[]>
