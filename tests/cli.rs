@@ -97,6 +97,27 @@ fn hub_and_spoke_and_json_verify() {
 }
 
 #[test]
+fn redundant_hubs_verify_failover_and_show_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "r.toml", "--network", "10.77.0.0/24", "--topology", "hub-and-spoke"]);
+    ok(d, &["add", "r.toml", "hub-a", "--relay", "--endpoint", "192.0.2.1:51820"]);
+    ok(d, &["add", "r.toml", "hub-b", "--relay", "--endpoint", "192.0.2.2:51820"]);
+    ok(d, &["add", "r.toml", "s1"]);
+    ok(d, &["add", "r.toml", "s2"]);
+    let text = ok(d, &["verify", "r.toml"]);
+    assert!(text.contains("failover ok: with each of hub-a down in turn, 2 pair(s) move to a backup relay"), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&ok(d, &["verify", "r.toml", "--json"])).unwrap();
+    assert_eq!(report["failover"]["relays_checked"], serde_json::json!(["hub-a"]));
+    assert_eq!(report["failover"]["pairs_without_backup"], 0);
+    assert!(ok(d, &["show", "r.toml", "s1"]).contains("via hub-a (backup hub-b)"));
+    // One hub: no failover section.
+    seed(d, "hub-and-spoke");
+    let report: serde_json::Value = serde_json::from_str(&ok(d, &["verify", "seed.toml", "--json"])).unwrap();
+    assert!(report["failover"].is_null());
+}
+
+#[test]
 fn errors_are_one_line_with_a_code_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

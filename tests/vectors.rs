@@ -147,8 +147,32 @@ fn mesh_vectors_plan_as_expected() {
         }
         let expected = read_json(&expected_path);
         assert_eq!(got, expected, "{} plans differently from {}", path.display(), expected_path.display());
+        check_failover_vector(&mesh, &plan, &path, update);
     }
     assert!(count >= 4);
+}
+
+/// Meshes with redundant relays also have `NAME.failover.json`: the failover proof and, per relay that
+/// carries traffic, the plan with that relay down.
+fn check_failover_vector(mesh: &Mesh, plan: &Plan, path: &Path, update: bool) {
+    let failover_path = path.with_extension("failover.json");
+    let proof = verify_failover(mesh).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if !plan.nodes.iter().any(|n| n.has_redundant_relays()) {
+        assert!(!failover_path.exists(), "{} has no redundant relays", path.display());
+        return;
+    }
+    let mut relays_down = serde_json::Map::new();
+    for relay in &proof.relays_checked {
+        relays_down.insert(relay.to_string(), plan_json(&plan_with_relays_down(mesh, &[relay.as_str()]).unwrap()));
+    }
+    let got = serde_json::json!({
+        "proof": failover_proof_json(&proof),
+        "relays_down": relays_down,
+    });
+    if update {
+        std::fs::write(&failover_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    assert_eq!(got, read_json(&failover_path), "{} fails over differently from {}", path.display(), failover_path.display());
 }
 
 fn opt_str(v: &Value) -> Option<&str> {

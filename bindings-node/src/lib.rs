@@ -9,6 +9,7 @@
 
 mod config;
 mod error;
+mod failover;
 mod import;
 mod ipam;
 mod keys;

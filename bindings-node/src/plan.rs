@@ -98,6 +98,23 @@ pub struct NodePlan {
     pub peers: Vec<PeerPlan>,
     /// How every other node is reached.
     pub routes: Vec<RouteInfo>,
+    /// Per relayed destination: the relay that carries it and the backup relays (declaration order)
+    /// that take it when the primary is down.
+    pub failover: Vec<FailoverRouteInfo>,
+}
+
+/// One entry of a node's failover table.
+#[napi(object)]
+#[derive(Deserialize)]
+pub struct FailoverRouteInfo {
+    /// The node reached through a relay.
+    pub node: String,
+    /// Its addresses (host prefixes) and subnets.
+    pub prefixes: Vec<String>,
+    /// The relay that carries the pair while it is up.
+    pub primary: String,
+    /// Other relays both sides peer with, in declaration order; empty without redundancy.
+    pub backups: Vec<String>,
 }
 
 /// A whole plan as a plain object.
@@ -275,7 +292,7 @@ fn approximate_size(plan: &wiremesh::Plan) -> usize {
         .sum()
 }
 
-fn from_report<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T> {
+pub(crate) fn from_report<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(napi::Error::from)
 }
 
@@ -308,7 +325,7 @@ impl Plan {
     /// Wraps a core plan and tells V8 roughly how much native memory it holds, so the garbage collector
     /// counts it when deciding to run: a 1000-node full mesh holds a million peers (hundreds of MB), and a
     /// JavaScript object that looks small would otherwise keep that alive until the heap itself fills.
-    fn new(env: &Env, plan: wiremesh::Plan) -> Result<Self> {
+    pub(crate) fn new(env: &Env, plan: wiremesh::Plan) -> Result<Self> {
         let external_bytes = i64::try_from(approximate_size(&plan)).unwrap_or(i64::MAX / 2);
         env.adjust_external_memory(external_bytes)?;
         Ok(Plan { inner: Arc::new(plan), external_bytes })

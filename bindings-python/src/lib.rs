@@ -7,6 +7,7 @@ mod convert;
 #[cfg(target_os = "linux")]
 mod device;
 mod errors;
+mod failover;
 mod keys;
 mod mesh;
 mod plan;
@@ -47,6 +48,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::write_configs, m)?)?;
     m.add_function(wrap_pyfunction!(plan::write_proven_configs, m)?)?;
     m.add_function(wrap_pyfunction!(plan::render_dot, m)?)?;
+    m.add_function(wrap_pyfunction!(failover::plan_with_relays_down, m)?)?;
+    m.add_function(wrap_pyfunction!(failover::check_failover, m)?)?;
+    m.add_function(wrap_pyfunction!(failover::verify_failover, m)?)?;
     m.add_function(wrap_pyfunction!(config::parse_wg_quick, m)?)?;
     m.add_function(wrap_pyfunction!(config::parse_setconf, m)?)?;
     m.add_function(wrap_pyfunction!(config::render_wg_quick, m)?)?;

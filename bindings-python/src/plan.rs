@@ -297,6 +297,17 @@ impl PyNodePlan {
             })
             .collect()
     }
+    /// Per relayed destination: `{"node", "prefixes", "primary", "backups"}` — the relay that carries
+    /// it and the backup relays (declaration order) that take it when the primary is down.
+    #[getter]
+    fn failover(&self, py: Python<'_>) -> PyResult<Vec<PyObject>> {
+        self.get().failover.iter().map(|route| to_py(py, &wiremesh::failover_route_json(route))).collect()
+    }
+    /// The relays this node sends relayed traffic through or could (primaries and backups).
+    #[getter]
+    fn failover_relays(&self) -> Vec<String> {
+        convert::strings(&self.get().failover_relays())
+    }
     /// The peer called `name`, or None.
     fn peer(&self, name: &str) -> Option<PyPeerPlan> {
         self.get().peers.iter().position(|p| p.name == name).map(|peer| PyPeerPlan {

@@ -34,6 +34,7 @@
 
 mod config;
 mod error;
+mod failover;
 mod fsutil;
 mod graph;
 mod import;
@@ -73,8 +74,9 @@ pub use status::{
     parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status, PeerProbe,
     PeerStateKind, PeerStatus, Sample, Status, StatusContext, REJECT_AFTER_TIME,
 };
-pub use plan::{plan, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
+pub use plan::{plan, plan_with_relays_down, FailoverRoute, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
+pub use failover::{check_failover, verify_failover, FailoverProof};
 pub use graph::render_dot;
 pub use import::{import_meshconf_csv, import_wg_quick};
 pub use mesh::complete::Generated;
@@ -82,4 +84,4 @@ pub use mesh::store::key_dir_name;
 pub use output::{
     load_key_hook, node_config, render_all, render_each, render_node, write_configs, write_proven_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
 };
-pub use report::{node_summary_json, peer_json, plan_json, problem_json};
+pub use report::{failover_proof_json, failover_route_json, node_summary_json, peer_json, plan_json, problem_json};

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::plan::{KeySource, NodePlan, PeerPlan, Plan, Reach};
+use crate::plan::{FailoverRoute, KeySource, NodePlan, PeerPlan, Plan, Reach};
 use crate::verify::Problem;
 
 fn strings<T: ToString>(items: &[T]) -> Vec<String> {
@@ -53,6 +53,27 @@ pub fn node_summary_json(node: &NodePlan) -> Value {
             };
             json!({"node": r.node.as_str(), "reach": reach, "via": via})
         }).collect::<Vec<_>>(),
+        "failover": node.failover.iter().map(failover_route_json).collect::<Vec<_>>(),
+    })
+}
+
+/// What a failover check proved, as JSON.
+pub fn failover_proof_json(proof: &crate::failover::FailoverProof) -> Value {
+    json!({
+        "relays_checked": proof.relays_checked.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        "pairs_proven": proof.pairs_proven,
+        "pairs_failed_over": proof.pairs_failed_over,
+        "pairs_without_backup": proof.pairs_without_backup,
+    })
+}
+
+/// One entry of a node's failover table as JSON.
+pub fn failover_route_json(route: &FailoverRoute) -> Value {
+    json!({
+        "node": route.node.as_str(),
+        "prefixes": strings(&route.prefixes),
+        "primary": route.primary.as_str(),
+        "backups": route.backups.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
     })
 }
 

@@ -39,6 +39,7 @@ pub const PROBLEM_CODES: &[&str] = &[
     "routing_loop",
     "split_route",
     "policy_violation",
+    "failover_unreachable",
 ];
 
 /// One thing that keeps the plan from working, with a stable code and what it involves.

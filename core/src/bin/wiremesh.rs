@@ -355,7 +355,19 @@ fn run(command: Command) -> Result<(), Error> {
                     for route in &node.routes {
                         let how = match &route.reach {
                             Reach::Direct => "direct".to_string(),
-                            Reach::Via(relay) => format!("via {relay}"),
+                            Reach::Via(relay) => {
+                                let backups = node
+                                    .failover
+                                    .iter()
+                                    .find(|f| f.node == route.node)
+                                    .map(|f| f.backups.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "))
+                                    .unwrap_or_default();
+                                if backups.is_empty() {
+                                    format!("via {relay}")
+                                } else {
+                                    format!("via {relay} (backup {backups})")
+                                }
+                            }
                             Reach::Blocked => "blocked by policy".to_string(),
                         };
                         out += &format!("  -> {:<16} {how}\n", route.node.as_str());
@@ -367,7 +379,15 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Verify { mesh: path, json } => {
             let mesh = load_complete(&path)?;
             let plan = plan(&mesh)?;
-            let (proof, problems) = wiremesh::check(&plan);
+            let (proof, mut problems) = wiremesh::check(&plan);
+            // Redundant relays: also prove every plan with one relay down.
+            let failover = if problems.is_empty() && plan.nodes.iter().any(|n| n.has_redundant_relays()) {
+                let (failover, failover_problems) = wiremesh::check_failover(&mesh)?;
+                problems.extend(failover_problems);
+                Some(failover)
+            } else {
+                None
+            };
             if json {
                 let value = serde_json::json!({
                     "ok": problems.is_empty(),
@@ -375,6 +395,7 @@ fn run(command: Command) -> Result<(), Error> {
                     "relayed_pairs": proof.relayed_pairs,
                     "pairs_blocked": proof.pairs_blocked,
                     "paths_followed": proof.paths_followed,
+                    "failover": failover.as_ref().map(wiremesh::failover_proof_json),
                     "problems": problems.iter().map(wiremesh::problem_json).collect::<Vec<_>>(),
                 });
                 write_stdout(&(serde_json::to_string_pretty(&value).expect("json") + "\n"))?;
@@ -387,6 +408,15 @@ fn run(command: Command) -> Result<(), Error> {
                     proof.pairs_blocked,
                     proof.paths_followed
                 ))?;
+                if let Some(f) = &failover {
+                    write_stdout(&format!(
+                        "failover ok: with each of {} down in turn, {} pair(s) move to a backup relay, {} ordered pair(s) proven, {} pair(s) have no backup\n",
+                        f.relays_checked.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+                        f.pairs_failed_over,
+                        f.pairs_proven,
+                        f.pairs_without_backup
+                    ))?;
+                }
             } else {
                 let mut out = String::new();
                 for problem in &problems {

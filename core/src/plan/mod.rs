@@ -8,6 +8,13 @@
 //! - `direct` pairs peer directly when at least one side has an endpoint (the other initiates);
 //! - otherwise the pair goes through the first relay (declaration order) both sides peer directly
 //!   with; when there is none the plan fails with [`PlanError::UnroutablePair`] naming every such pair.
+//!
+//! Redundant relays: every relayed pair records, in its nodes' [`NodePlan::failover`] tables, the
+//! relay that carries it (the primary) and the other relays both sides peer with (the backups, in
+//! declaration order). [`plan_with_relays_down`] plans the mesh as if some relays were down: their
+//! relayed pairs move to the first live backup, computed by the same minimiser (so AllowedIPs stay
+//! minimal and no prefix is on two peers), while the down relays keep their own addresses as direct peers
+//! (so they can still be probed and come back).
 
 mod allowed_ips;
 pub(crate) mod prefix;
@@ -86,6 +93,20 @@ pub struct PeerPlan {
     pub relays_for: Vec<Name>,
 }
 
+/// One relayed destination of a node's failover table: which relay carries it and which could instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverRoute {
+    /// The node reached through a relay.
+    pub node: Name,
+    /// Its addresses (as host prefixes) and subnets: the relayed prefixes.
+    pub prefixes: Vec<IpNet>,
+    /// The relay that carries the pair while it is up.
+    pub primary: Name,
+    /// Other relays both sides peer with directly, in declaration order: the first live one takes the
+    /// pair when the primary is down. Empty when the pair has no redundancy.
+    pub backups: Vec<Name>,
+}
+
 /// One node's interface and peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodePlan {
@@ -127,12 +148,33 @@ pub struct NodePlan {
     pub peers: Vec<PeerPlan>,
     /// How every other node is reached.
     pub routes: Vec<Route>,
+    /// Per relayed destination, its primary relay and the backups (in node declaration order).
+    pub failover: Vec<FailoverRoute>,
 }
 
 impl NodePlan {
     /// The peer called `name`.
     pub fn peer(&self, name: &str) -> Option<&PeerPlan> {
         self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The relays this node sends relayed traffic through (primaries) or could (backups), in declaration
+    /// order of first mention, without duplicates: the relays a failover agent watches.
+    pub fn failover_relays(&self) -> Vec<Name> {
+        let mut relays: Vec<Name> = Vec::new();
+        for route in &self.failover {
+            for relay in std::iter::once(&route.primary).chain(&route.backups) {
+                if !relays.contains(relay) {
+                    relays.push(relay.clone());
+                }
+            }
+        }
+        relays
+    }
+
+    /// Whether some relayed destination has at least one backup relay.
+    pub fn has_redundant_relays(&self) -> bool {
+        self.failover.iter().any(|r| !r.backups.is_empty())
     }
 }
 
@@ -163,6 +205,8 @@ const DIRECT: u32 = u32::MAX - 1;
 struct Connections {
     n: usize,
     cells: Vec<u32>,
+    /// Whether the pair may peer directly (policy allows it and one side can be dialled).
+    direct: Vec<bool>,
 }
 
 impl Connections {
@@ -175,6 +219,27 @@ impl Connections {
 /// address in every network (see [`Mesh::generate_missing`]), and the preshared-key seed present when
 /// preshared keys are on.
 pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
+    plan_inner(mesh, &[])
+}
+
+/// Plans `mesh` as if the relays named in `down` were down: pairs they relay move to the first backup
+/// relay (declaration order) both sides peer with that is not down; pairs left without any live relay
+/// become [`Reach::Blocked`]. Down relays stay direct peers of their neighbours with their own addresses,
+/// so they can be probed. With `down` empty this is [`plan()`]. Names that are not relays of the mesh
+/// are rejected with `mesh_unknown_node`.
+pub fn plan_with_relays_down<S: AsRef<str>>(mesh: &Mesh, down: &[S]) -> Result<Plan, crate::Error> {
+    let mut down_flags = vec![false; mesh.nodes.len()];
+    for name in down {
+        let name = name.as_ref();
+        match mesh.nodes.iter().position(|n| n.name == name && n.relay) {
+            Some(i) => down_flags[i] = true,
+            None => return Err(MeshError::UnknownNode { field: "relays_down".into(), name: name.to_string() }.into()),
+        }
+    }
+    plan_inner(mesh, &down_flags)
+}
+
+fn plan_inner(mesh: &Mesh, down: &[bool]) -> Result<Plan, crate::Error> {
     mesh.validate()?;
     let nodes = &mesh.nodes;
     let keys = public_keys(mesh)?;
@@ -184,7 +249,8 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
         (true, Some(seed)) => Some(seed),
         (false, _) => None,
     };
-    let connections = connect(mesh)?;
+    let down: Vec<bool> = if down.is_empty() { vec![false; mesh.nodes.len()] } else { down.to_vec() };
+    let connections = connect(mesh, &down)?;
 
     // Destinations: every node's addresses and subnets.
     let mut atoms = Vec::new();
@@ -205,12 +271,23 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
     let anchors: Vec<Prefix> = mesh.mesh.networks.iter().map(Prefix::from_net).collect();
     let trie = DestTrie::build(&anchors, &atoms);
     let relay_order: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].relay).collect();
+    let live_relays: Vec<usize> = relay_order.iter().copied().filter(|&i| !down[i]).collect();
     let used_as_relay: Vec<bool> = {
+        // Primaries, and the backups that forward once a primary is down: they need forwarding too.
         let mut used = vec![false; nodes.len()];
-        for &cell in &connections.cells {
-            if cell != DIRECT && cell != BLOCKED {
-                used[cell as usize] = true;
+        let n = connections.n;
+        let mut unmarked: Vec<usize> = relay_order.clone();
+        for (i, &cell) in connections.cells.iter().enumerate() {
+            if cell == DIRECT || cell == BLOCKED {
+                continue;
             }
+            used[cell as usize] = true;
+            let (a, b) = (i / n, i % n);
+            unmarked.retain(|&r| {
+                let backup = r != a && r != b && connections.direct[a * n + r] && connections.direct[b * n + r];
+                used[r] |= backup;
+                !used[r]
+            });
         }
         used
     };
@@ -224,6 +301,7 @@ pub fn plan(mesh: &Mesh) -> Result<Plan, crate::Error> {
         atom_owner: &atom_owner,
         atom_is_subnet: &atom_is_subnet,
         relay_order: &relay_order,
+        live_relays: &live_relays,
         used_as_relay: &used_as_relay,
     };
     // Every interface is independent: spread them over the cores, each worker with its own buffers.
@@ -261,6 +339,7 @@ struct Shared<'a> {
     atom_owner: &'a [usize],
     atom_is_subnet: &'a [bool],
     relay_order: &'a [usize],
+    live_relays: &'a [usize],
     used_as_relay: &'a [bool],
 }
 
@@ -297,7 +376,7 @@ impl Worker {
         }
         // The relay that takes everything in the mesh networks this node has no better route for.
         let fill = shared
-            .relay_order
+            .live_relays
             .iter()
             .find(|&&r| (0..nodes.len()).any(|o| o != me && connections.get(me, o) == r as u32))
             .map(|&r| self.peer_index[r])
@@ -342,6 +421,7 @@ impl Worker {
             };
             routes.push(Route { node: self.names[o].clone(), reach });
         }
+        let failover = self.failover(shared, me);
         let keepalive = node.persistent_keepalive.unwrap_or(shared.mesh.mesh.persistent_keepalive);
         let keys = shared.keys;
         let peers = peers_of_me
@@ -363,11 +443,44 @@ impl Worker {
                 }
             })
             .collect();
-        node_plan(shared.mesh, node, keys[me], shared.used_as_relay[me], peers, routes)
+        node_plan(shared.mesh, node, keys[me], shared.used_as_relay[me], peers, routes, failover)
+    }
+
+    /// Node `me`'s failover table: every relayed destination with its primary and backup relays.
+    fn failover(&self, shared: &Shared<'_>, me: usize) -> Vec<FailoverRoute> {
+        let nodes = &shared.mesh.nodes;
+        let connections = shared.connections;
+        let n = connections.n;
+        let mut table = Vec::new();
+        for o in 0..nodes.len() {
+            let cell = connections.get(me, o);
+            if o == me || cell == DIRECT || cell == BLOCKED {
+                continue;
+            }
+            let primary = cell as usize;
+            let backups = shared
+                .relay_order
+                .iter()
+                .filter(|&&r| r != primary && r != me && r != o && connections.direct[me * n + r] && connections.direct[o * n + r])
+                .map(|&r| self.names[r].clone())
+                .collect();
+            let other = &nodes[o];
+            let prefixes = other.addresses.iter().map(|a| IpNet::from(*a)).chain(other.subnets.iter().copied()).collect();
+            table.push(FailoverRoute { node: self.names[o].clone(), prefixes, primary: self.names[primary].clone(), backups });
+        }
+        table
     }
 }
 
-fn node_plan(mesh: &Mesh, node: &Node, public_key: PublicKey, used_as_relay: bool, peers: Vec<PeerPlan>, routes: Vec<Route>) -> NodePlan {
+fn node_plan(
+    mesh: &Mesh,
+    node: &Node,
+    public_key: PublicKey,
+    used_as_relay: bool,
+    peers: Vec<PeerPlan>,
+    routes: Vec<Route>,
+    failover: Vec<FailoverRoute>,
+) -> NodePlan {
     let settings = &mesh.mesh;
     let addresses = node
         .addresses
@@ -403,6 +516,7 @@ fn node_plan(mesh: &Mesh, node: &Node, public_key: PublicKey, used_as_relay: boo
         post_down: hooks(&node.post_down),
         peers,
         routes,
+        failover,
     }
 }
 
@@ -446,7 +560,10 @@ fn policies(mesh: &Mesh) -> impl Fn(usize, usize) -> LinkPolicy + '_ {
     }
 }
 
-fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
+/// Decides every pair. Relays flagged in `down` relay nothing: their pairs go through the next relay
+/// both sides peer with, or are blocked when there is none (a pair with no relay even when all are up is
+/// still an unroutable-pair error).
+fn connect(mesh: &Mesh, down: &[bool]) -> Result<Connections, PlanError> {
     let nodes = &mesh.nodes;
     let n = nodes.len();
     let policy = policies(mesh);
@@ -477,8 +594,13 @@ fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
                 BLOCKED
             } else if direct[a * n + b] {
                 DIRECT
-            } else if let Some(&r) = relays.iter().find(|&&r| r != a && r != b && direct[a * n + r] && direct[b * n + r]) {
+            } else if let Some(&r) =
+                relays.iter().find(|&&r| !down[r] && r != a && r != b && direct[a * n + r] && direct[b * n + r])
+            {
                 r as u32
+            } else if relays.iter().any(|&r| r != a && r != b && direct[a * n + r] && direct[b * n + r]) {
+                // Every relay that could carry the pair is down.
+                BLOCKED
             } else {
                 unroutable.push((nodes[a].name.to_string(), nodes[b].name.to_string()));
                 BLOCKED
@@ -490,7 +612,7 @@ fn connect(mesh: &Mesh) -> Result<Connections, PlanError> {
     if !unroutable.is_empty() {
         return Err(PlanError::UnroutablePair { pairs: unroutable });
     }
-    Ok(Connections { n, cells })
+    Ok(Connections { n, cells, direct })
 }
 
 #[cfg(test)]

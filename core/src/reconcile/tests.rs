@@ -80,6 +80,7 @@ fn node_plan(key: KeySource, listen_port: Option<u16>, fwmark: Option<u32>, peer
         post_down: Vec::new(),
         peers,
         routes: Vec::new(),
+        failover: Vec::new(),
     }
 }
 
