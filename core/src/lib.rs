@@ -32,6 +32,7 @@
 //! assert_eq!(plan.node("hub").unwrap().peers.len(), 2);
 //! ```
 
+pub mod agent;
 mod config;
 mod error;
 mod failover;
