@@ -172,7 +172,12 @@ enum Command {
     Status(status_cmd::StatusArgs),
     /// Serve a device's status over HTTP: /status, /health, /metrics, /healthz and an HTML page at /.
     Serve(status_cmd::ServeArgs),
+    /// Keep a device equal to its plan and fail over between redundant relays; prints every event.
+    Agent(wiremesh_agent::AgentArgs),
 }
+
+#[path = "wiremesh_agent.rs"]
+mod wiremesh_agent;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -238,6 +243,7 @@ fn proven_plan(mesh: &Mesh) -> Result<Plan, Error> {
 fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Apply(args) => apply::run(args),
+        Command::Agent(args) => wiremesh_agent::run(args),
         Command::Init {
             mesh: path,
             name,
