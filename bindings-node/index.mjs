@@ -46,6 +46,7 @@ export const {
   applyUpdate,
   applyPlan,
   apply,
+  Agent,
 } = wiremesh
 
 export default wiremesh

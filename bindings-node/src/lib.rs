@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+mod agent;
 mod config;
 mod error;
 mod failover;

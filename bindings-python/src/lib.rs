@@ -2,6 +2,7 @@
 //! re-exports everything here). The bindings hold no logic of their own: they convert types, release
 //! the GIL around heavy work, and map the core's errors to one exception hierarchy (see [`errors`]).
 
+mod agent;
 mod config;
 mod convert;
 #[cfg(target_os = "linux")]
@@ -42,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<uapi::PyUapiClient>()?;
     #[cfg(target_os = "linux")]
     m.add_class::<device::PyDevice>()?;
+    m.add_class::<agent::PyAgent>()?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::verify, m)?)?;
     m.add_function(wrap_pyfunction!(plan::check_plan, m)?)?;

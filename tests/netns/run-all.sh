@@ -10,6 +10,7 @@
 # `device-nooffload:NAME` for device.sh NAME with WIREMESH_OFFLOAD=off (no TUN vnet_hdr/TSO, no UDP GSO/GRO:
 # the one-packet-per-syscall fallback).
 # `status:NAME` for status.sh NAME (wireguard-go) and `status-wiremeshd:NAME` for the same with wiremeshd.
+# `failover:NAME` for failover.sh NAME (the agent) on wireguard-go, `failover-wiremeshd:NAME` on wiremeshd.
 # The wiremeshd scenarios run when wiremeshd is on PATH (or WIREMESHD is set); under
 # WIREMESH_E2E_REQUIRED=1 a missing wiremeshd is a failure.
 # Environment: see lib.sh; also E2E_SCENARIO_TIMEOUT (seconds per scenario, default 180).
@@ -32,11 +33,13 @@ else
     mapfile -t scenarios < <(bash "$here/seed.sh" --list)
     scenarios+=(apply:wireguard-go)
     mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status:/')
+    mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/failover.sh" --list | sed 's/^/failover:/')
     if command -v "${WIREMESHD:-wiremeshd}" >/dev/null 2>&1; then
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
         scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk apply:wiremeshd)
         scenarios+=(device-nooffload:pair device-nooffload:interop device-nooffload:spoof device-nooffload:roam)
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status-wiremeshd:/')
+        mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/failover.sh" --list | sed 's/^/failover-wiremeshd:/')
     elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
         echo "ERROR: wiremeshd is not on PATH (WIREMESH_E2E_REQUIRED=1: its scenarios must run)" >&2
         exit 1
@@ -77,6 +80,8 @@ for scenario in "${scenarios[@]}"; do
         wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
         status:*) timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status:}" & ;;
         status-wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status-wiremeshd:}" & ;;
+        failover:*) timeout -k 10 "$timeout_s" bash "$here/failover.sh" "${scenario#failover:}" wireguard-go & ;;
+        failover-wiremeshd:*) timeout -k 10 "$timeout_s" bash "$here/failover.sh" "${scenario#failover-wiremeshd:}" wiremeshd & ;;
         *) timeout -k 10 "$timeout_s" bash "$here/seed.sh" "$scenario" & ;;
     esac
     child=$!

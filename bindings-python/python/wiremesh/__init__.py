@@ -42,6 +42,7 @@ node (untouched peers keep their sessions), ``describe()`` lists it without secr
 import sys as _sys
 
 from ._native import (
+    Agent,
     ERROR_CODES,
     FORMATS,
     KEY_LEN,
@@ -113,6 +114,7 @@ from ._native import (
 )
 
 __all__ = [
+    "Agent",
     "ERROR_CODES",
     "FORMATS",
     "KEY_LEN",

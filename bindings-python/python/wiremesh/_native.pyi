@@ -3,7 +3,7 @@
 import datetime
 import os
 import sys
-from typing import Any, Iterator, Literal, Mapping, Optional, Sequence, Union, final
+from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Sequence, Union, final
 
 _Path = Union[str, "os.PathLike[str]"]
 _Address = Any  # str, or an ipaddress.IPv4Address / IPv6Address
@@ -643,6 +643,32 @@ if sys.platform == "linux":
         def __exit__(self, *_exc: object) -> None: ...
 
 def parse_uapi_get_response(text: str) -> DeviceState: ...
+
+# The agent ------------------------------------------------------------------------------------------
+
+class Agent:
+    def __init__(
+        self,
+        mesh: Mesh,
+        node: str,
+        interface: str,
+        *,
+        on_event: Optional[Callable[[dict[str, Any]], object]] = None,
+        hold_down: float = 30.0,
+        probe_interval: float = 1.0,
+        lost_threshold: int = 3,
+        tick: float = 1.0,
+        stale_after: float = 135.0,
+        daemon: Optional[_Path] = None,
+        socket_path: Optional[_Path] = None,
+    ) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> Agent: ...
+    def __exit__(self, *_args: object) -> None: ...
+
 def parse_uapi_set_request(text: str) -> DeviceUpdate: ...
 def parse_uapi_set_response(text: str) -> None: ...
 def render_uapi_get_response(state: Union[DeviceState, Mapping[str, Any]]) -> str: ...

@@ -138,9 +138,12 @@ impl Engine {
     /// One round at time `now`.
     pub(super) fn step(&mut self, now: Instant) {
         self.rounds += 1;
-        self.failover(now);
+        // Relays are only probed while the device is there (the probes go through it).
         match self.parts.device.get() {
-            Ok(state) => self.device_answered(now, state),
+            Ok(state) => {
+                self.failover(now);
+                self.device_answered(now, state)
+            }
             Err(Error::Io(e)) => self.device_missing(now, &e.to_string()),
             Err(e) => self.error(&e),
         }
