@@ -224,6 +224,10 @@ fn fails_over_at_the_threshold_and_back_after_the_hold_down() {
         }
     );
     assert_eq!(applied_reason(&events), Some(ApplyReason::Failover));
+    // Only replaced AllowedIPs (no `allowed_ip=-` removal lines: older devices refuse them).
+    let last = rig.device.with(|d| d.sets.last().unwrap().clone());
+    assert!(last.peers.iter().all(|p| p.allowed_ips.iter().all(|c| !c.remove)), "{last:?}");
+    assert!(last.peers.iter().any(|p| p.replace_allowed_ips));
     assert_eq!(rig.device.allowed(&rig.key("hub-b")), ["10.77.0.0/24"]);
     assert_eq!(rig.device.allowed(&rig.key("hub-a")), ["10.77.0.1/32"]);
     // hub-a answers again at 5 s: recovering, but traffic stays on hub-b for the hold-down (10 s).
