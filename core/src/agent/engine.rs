@@ -38,6 +38,10 @@ pub(super) struct Engine {
     /// Latest consecutive-lost count per relay, for the status.
     last_lost: Vec<Option<u32>>,
     dns: HashMap<(String, u16), Resolved>,
+    /// When the device was first seen (the startup grace runs from there).
+    first_seen: Option<Instant>,
+    /// The relays the current plan treats as down.
+    relays_down: Vec<Name>,
     device_present: Option<bool>,
     present_since: Option<Instant>,
     restart_failures: u32,
@@ -96,6 +100,8 @@ impl Engine {
             tracker,
             last_lost: vec![None; n],
             dns: HashMap::new(),
+            first_seen: None,
+            relays_down: Vec::new(),
             device_present: None,
             present_since: None,
             restart_failures: 0,
@@ -159,8 +165,12 @@ impl Engine {
         for (last, s) in self.last_lost.iter_mut().zip(&seen) {
             *last = s.map(|o| o.consecutive_lost);
         }
+        // A relay that never answered is not judged before the startup grace is over: the first
+        // handshakes take a while, and probes lost meanwhile say nothing about the relay.
+        let started = *self.first_seen.get_or_insert(now);
+        let judging_silence = now.saturating_duration_since(started) >= self.options.startup_grace;
+        let seen: Vec<_> = seen.into_iter().map(|o| o.filter(|o| o.ever_answered || judging_silence)).collect();
         let by_address: HashMap<IpAddr, _> = (0..self.tracker.len()).map(|i| (self.tracker.address(i), seen[i])).collect();
-        let before = self.down_relays();
         let transitions = self.tracker.update(now, |ip| by_address.get(&ip).copied().flatten());
         if transitions.is_empty() {
             return;
@@ -183,8 +193,10 @@ impl Engine {
             };
             self.event(event);
         }
+        // Every relay down: there is nothing to fail over to, so the plan stays as it is.
         let down = self.down_relays();
-        if down == before {
+        let down = if down.len() == self.relays.len() { Vec::new() } else { down };
+        if down == self.relays_down {
             return;
         }
         match plan_with_relays_down(&self.mesh, &down).map(|p| p.node(self.node.as_str()).cloned()) {
@@ -193,6 +205,7 @@ impl Engine {
                 self.pending_reason = Some(ApplyReason::Failover);
                 let routes = self.routes();
                 self.event(AgentEvent::FailoverChanged { relays_down: down.iter().map(ToString::to_string).collect(), routes });
+                self.relays_down = down;
             }
             Ok(None) => unreachable!("the node was planned before"),
             Err(e) => self.error(&e),
@@ -389,7 +402,7 @@ impl Engine {
             running,
             device_present: self.device_present == Some(true),
             relays,
-            relays_down: self.down_relays().iter().map(ToString::to_string).collect(),
+            relays_down: self.relays_down.iter().map(ToString::to_string).collect(),
             routes: self.routes(),
             updates_applied: self.updates_applied,
             restarts: self.restarts,

@@ -58,6 +58,9 @@ pub struct AgentOptions {
     pub lost_threshold: u32,
     /// How long a down relay must keep answering before its pairs move back (default 30 s).
     pub hold_down: Duration,
+    /// After the device is first seen, relays that never answered are not declared down for this long
+    /// (default 15 s: the first handshakes take a few seconds).
+    pub startup_grace: Duration,
     /// A handshake older than this makes a DNS endpoint be resolved again (default 135 s: before
     /// WireGuard's 180 s reject-after time).
     pub stale_after: Duration,
@@ -84,6 +87,7 @@ impl AgentOptions {
             probe_timeout: Duration::from_secs(1),
             lost_threshold: 3,
             hold_down: Duration::from_secs(30),
+            startup_grace: Duration::from_secs(15),
             stale_after: Duration::from_secs(135),
             resolve_interval: Duration::from_secs(5),
             daemon: None,
@@ -300,7 +304,8 @@ pub struct AgentStatus {
     pub device_present: bool,
     /// The relays watched.
     pub relays: Vec<RelayStatus>,
-    /// Relays considered down.
+    /// Relays the current plan treats as down (empty when every relay is down: then there is nothing
+    /// to fail over to and the plan stays as it is).
     pub relays_down: Vec<String>,
     /// Each relayed destination and the relay carrying it now.
     pub routes: Vec<RouteVia>,

@@ -403,3 +403,43 @@ fn bad_options_and_unknown_nodes_are_refused() {
     let err = Agent::start_with(redundant(), "spoke-1", AgentOptions { lost_threshold: 0, ..options() }, parts(), sink()).unwrap_err();
     assert_eq!(err.code(), "io_other");
 }
+
+#[test]
+fn silence_before_the_first_reply_is_not_judged_during_the_startup_grace() {
+    let mut rig = Rig::new(redundant(), "spoke-1", options(), None, present(), no_dns());
+    let silent = |rig: &Rig, lost: u32| {
+        for ip in ["10.77.0.1", "10.77.0.2"] {
+            rig.liveness.0.lock().unwrap().insert(ip.parse().unwrap(), Observation { consecutive_lost: lost, ever_answered: false });
+        }
+    };
+    silent(&rig, 10);
+    rig.at(0.0);
+    rig.take();
+    rig.at(14.0);
+    assert!(rig.take().is_empty(), "no relay judged before 15 s");
+    // hub-b answers; hub-a stays silent past the grace: only hub-a is down.
+    rig.liveness.lost("10.77.0.2", 0);
+    rig.at(15.0);
+    let events = rig.take();
+    assert_eq!(names(&events), ["relay_down", "failover_changed", "applied"], "{events:?}");
+}
+
+#[test]
+fn with_every_relay_down_the_plan_stays() {
+    let mut rig = Rig::new(redundant(), "spoke-1", options(), None, present(), no_dns());
+    rig.at(0.0);
+    rig.liveness.lost("10.77.0.1", 3);
+    rig.liveness.lost("10.77.0.2", 0);
+    rig.at(1.0);
+    assert_eq!(rig.device.allowed(&rig.key("hub-b")), ["10.77.0.0/24"]);
+    rig.take();
+    // hub-b goes too: nothing to fail over to; the all-up plan comes back rather than cutting s2 off.
+    rig.liveness.lost("10.77.0.2", 3);
+    rig.at(2.0);
+    let events = rig.take();
+    assert_eq!(names(&events), ["relay_down", "failover_changed", "applied"], "{events:?}");
+    assert_eq!(rig.device.allowed(&rig.key("hub-a")), ["10.77.0.0/24"]);
+    let status = rig.engine.status_handle().lock().unwrap().clone();
+    assert!(status.relays_down.is_empty());
+    assert!(status.relays.iter().all(|r| r.health == RelayHealth::Down));
+}
