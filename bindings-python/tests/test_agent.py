@@ -113,7 +113,9 @@ def test_agent_configures_the_device_and_reports_events(socket_dir: Path) -> Non
     # The set request really carries the plan: the hub's three peers, keys never in events.
     update = wiremesh.parse_uapi_set_request(device.requests[0])
     assert len(update.peers) == 3
-    assert "private_key" not in str(events)
+    # The private key change names only the public key.
+    key_changes = [c for c in applied[0]["changes"] if c["change"] == "private_key"]
+    assert len(key_changes) == 1 and set(key_changes[0]) == {"change", "public_key"}
     assert events[-1] == {"event": "stopped"}
 
 

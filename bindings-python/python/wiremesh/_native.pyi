@@ -20,6 +20,7 @@ UAPI_MAX_MESSAGE_BYTES: int
 UAPI_MAX_LINE_BYTES: int
 __version__: str
 __all__ = [
+    "Agent",
     "ERROR_CODES",
     "FORMATS",
     "KEY_LEN",
@@ -61,6 +62,7 @@ __all__ = [
     "apply",
     "apply_update",
     "check",
+    "check_failover",
     "check_name",
     "describe",
     "diff",
@@ -75,6 +77,7 @@ __all__ = [
     "parse_uapi_set_response",
     "parse_wg_quick",
     "plan",
+    "plan_with_relays_down",
     "render_dot",
     "render_setconf",
     "render_uapi_errno",
@@ -83,6 +86,7 @@ __all__ = [
     "render_wg_quick",
     "uapi_socket_path",
     "verify",
+    "verify_failover",
     "write_configs",
     "write_proven_configs",
 ]
@@ -646,9 +650,10 @@ def parse_uapi_get_response(text: str) -> DeviceState: ...
 
 # The agent ------------------------------------------------------------------------------------------
 
+@final
 class Agent:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         mesh: Mesh,
         node: str,
         interface: str,
@@ -661,7 +666,7 @@ class Agent:
         stale_after: float = 135.0,
         daemon: Optional[_Path] = None,
         socket_path: Optional[_Path] = None,
-    ) -> None: ...
+    ) -> Agent: ...
     def status(self) -> dict[str, Any]: ...
     @property
     def running(self) -> bool: ...
