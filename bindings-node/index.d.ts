@@ -159,6 +159,32 @@ export declare function apply(plan: Plan, node: string, client: UapiClient, opti
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Keeps a WireGuard device equal to node `node`'s plan and fails over between redundant relays, on a
+ * background thread, until `stop()`. `onEvent(event)` receives every event as a plain object
+ * (`{ event: 'relay_down', relay: 'hub-a', ... }`, snake_case like the CLI's JSON lines). The agent does
+ * not keep Node's event loop alive by itself.
+ */
+export declare class Agent {
+  /**
+   * Starts the agent. Throws `mesh_unknown_node` for an unknown node, `io_other` for a bad interface
+   * name or out-of-range options, or the planner's errors.
+   */
+  constructor(mesh: Mesh, node: string, options: AgentOptions, onEvent?: (event: Record<string, unknown>) => void)
+  /**
+   * What the agent knows now: device presence, each relay's health, relays down, where relayed
+   * destinations go, counters, the latest error and the recent events (snake_case keys).
+   */
+  status(): Record<string, unknown>
+  /** Whether the loop still runs. */
+  get running(): boolean
+  /**
+   * Stops the loop; resolves once its thread has ended (idempotent). The `stopped` event arrives
+   * through the event loop.
+   */
+  stop(): Promise<unknown>
+}
+
+/**
  * A WireGuard network described once: settings, nodes and rules. Validated whenever it is built or
  * changed (a failed change leaves it as it was).
  *
@@ -455,6 +481,26 @@ export declare class UapiClient {
   toString(): string
 }
 
+/** How the agent runs; every field but `interface` is optional. */
+export interface AgentOptions {
+  /** The WireGuard interface (any UAPI device: wiremeshd, wireguard-go, boringtun-cli). */
+  interface: string
+  /** Another UAPI socket path instead of /var/run/wireguard/IFNAME.sock. */
+  socketPath?: string
+  /** Seconds a down relay must keep answering before its pairs move back (default 30). */
+  holdDown?: number
+  /** Seconds between two probes of a relay; a later reply is lost too (default 1). */
+  probeInterval?: number
+  /** Probes lost in a row after which a relay is down (default 3). */
+  lostThreshold?: number
+  /** Seconds between two rounds (default 1). */
+  tick?: number
+  /** Seconds after which a handshake is stale and a DNS endpoint is resolved again (default 135). */
+  staleAfter?: number
+  /** The program that starts the device when it has disappeared (`daemon IFNAME`, e.g. `wiremeshd`). */
+  daemon?: string
+}
+
 /** Options of `apply`. */
 export interface ApplyOptions {
   /** Compute and describe the update without sending it. */
@@ -487,6 +533,12 @@ export declare function applyUpdate(state: DeviceState, update: DeviceUpdate): D
 
 /** Like `verify` but never throws: the proof and every problem found. */
 export declare function check(plan: Plan): CheckResult
+
+/**
+ * Checks that every pair with a backup relay still works with any single relay down, without
+ * throwing for failover problems.
+ */
+export declare function checkFailover(mesh: Mesh): FailoverCheck
 
 /** What `check` found: the proof so far and every problem (empty when the plan is proven). */
 export interface CheckResult {
@@ -557,6 +609,38 @@ export interface EndpointInfo {
 
 /** Every error code wiremesh can throw (the core's `ALL_CODES`); exported as `ERROR_CODES`. */
 export declare function errorCodes(): Array<string>
+
+/** What `checkFailover` found. */
+export interface FailoverCheck {
+  /** What was proven. */
+  proof: FailoverProof
+  /** Every problem found (code `failover_unreachable`). */
+  problems: Array<Problem>
+}
+
+/** What a failover check proved. */
+export interface FailoverProof {
+  /** Relays taken down one at a time (every relay that carries at least one pair). */
+  relaysChecked: Array<string>
+  /** Ordered pairs proven reachable, summed over the scenarios. */
+  pairsProven: number
+  /** Ordered pairs that moved to a backup relay, summed over the scenarios. */
+  pairsFailedOver: number
+  /** Ordered pairs cut because their only relay was down, summed over the scenarios. */
+  pairsWithoutBackup: number
+}
+
+/** One entry of a node's failover table. */
+export interface FailoverRouteInfo {
+  /** The node reached through a relay. */
+  node: string
+  /** Its addresses (host prefixes) and subnets. */
+  prefixes: Array<string>
+  /** The relay that carries the pair while it is up. */
+  primary: string
+  /** Other relays both sides peer with, in declaration order; empty without redundancy. */
+  backups: Array<string>
+}
 
 /** What `generateMissing` filled in. */
 export interface Generated {
@@ -739,6 +823,11 @@ export interface NodePlan {
   peers: Array<PeerPlan>
   /** How every other node is reached. */
   routes: Array<RouteInfo>
+  /**
+   * Per relayed destination: the relay that carries it and the backup relays (declaration order)
+   * that take it when the primary is down.
+   */
+  failover: Array<FailoverRouteInfo>
 }
 
 /** Parses an endpoint `host:port` (IPv6 in brackets, or a DNS name). Throws `mesh_invalid_endpoint`. */
@@ -867,6 +956,13 @@ export interface PlanObject {
   nodes: Array<NodePlan>
 }
 
+/**
+ * Plans the mesh as if the relays named in `down` were down: their relayed pairs move to the first live
+ * backup relay, pairs left without one are blocked, the down relays keep only their own addresses.
+ * Throws `mesh_unknown_node` for a name that is not a relay.
+ */
+export declare function planWithRelaysDown(mesh: Mesh, down: Array<string>): Plan
+
 /** One thing that keeps a plan from working (also the items of a `verify_failed` error's `problems`). */
 export interface Problem {
   /** Stable code, one of `PROBLEM_CODES` (e.g. `no_route`, `ingress_rejected`). */
@@ -981,6 +1077,9 @@ export declare function validateName(name: string): string
  * throws an Error with code `verify_failed` whose `problems` lists every problem.
  */
 export declare function verify(plan: Plan): Proof
+
+/** Proves failover (see `checkFailover`): the proof, or throws `verify_failed` with `problems`. */
+export declare function verifyFailover(mesh: Mesh): FailoverProof
 
 /** One interface's configuration: the `[Interface]` section and every `[Peer]`, in file order. */
 export interface WgConfig {
