@@ -540,7 +540,12 @@ impl Mesh {
                 [("pre_up", &node.pre_up), ("post_up", &node.post_up), ("pre_down", &node.pre_down), ("post_down", &node.post_down)]
             {
                 for (j, hook) in hooks.iter().enumerate() {
-                    check_safe_value(hook, &at(&format!("{hook_name}[{j}]")))?;
+                    let field = at(&format!("{hook_name}[{j}]"));
+                    check_safe_value(hook, &field)?;
+                    // wg-quick trims a value's surrounding spaces, so such a hook would not read back.
+                    if hook.trim_matches(' ') != hook {
+                        return Err(MeshError::InvalidValue { field, reason: "a hook must not start or end with spaces".into() });
+                    }
                 }
             }
             let mut families = [false; 2];
