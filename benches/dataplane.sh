@@ -3,9 +3,9 @@
 # same two network namespaces joined by one veth pair (both tunnel ends share this machine's cores, so
 # compare implementations by ratio within a run, not across runs or machines).
 #
-# Per path: single-flow TCP throughput (iperf3 -J, end.sum_received, Gbit/s), 4-flow TCP throughput
-# (iperf3 -P 4, the sum of the streams), UDP throughput (iperf3 -u -b 0 -l 1372, received: sent less
-# lost, Gbit/s), ping RTT (20 pings 50 ms apart, avg, ms) and the daemons' CPU time per gigabit carried
+# Per path: ping RTT on the idle tunnel (20 pings 50 ms apart, avg, ms), single-flow TCP throughput
+# (iperf3 -J, end.sum_received, Gbit/s), 4-flow TCP throughput (iperf3 -P 4, the sum of the streams),
+# UDP throughput (iperf3 -u -b 0 -l 1372, received: sent less lost, Gbit/s) and the daemons' CPU time per gigabit carried
 # in the single-flow test (user + system seconds of both ends' daemon processes / Gbit). Then the ratios
 # wiremeshd / boringtun-cli and wiremeshd / wireguard-go (throughput and RTT).
 #
@@ -183,6 +183,8 @@ measure() { # name dst
   local name=$1 dst=$2
   local c0 c1
   names+=("$name")
+  # RTT first, on the idle tunnel (after the UDP flood, queues still draining would inflate it)
+  rtt[$name]=$(ping_ms "$dst")
   c0=$(cpu_ticks)
   t1[$name]=$(iperf_gbps "$dst" 1)
   c1=$(cpu_ticks)
@@ -194,7 +196,6 @@ measure() { # name dst
   fi
   t4[$name]=$(iperf_gbps "$dst" 4)
   udp[$name]=$(udp_gbps "$dst")
-  rtt[$name]=$(ping_ms "$dst")
   load[$name]=$(cut -d' ' -f1 /proc/loadavg)
   printf '  %-14s 1 flow %6s   4 flows %6s   UDP %6s Gbit/s   rtt %6s ms   CPU %5s s/Gbit   (load %s)\n' "$name" \
     "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${cpu[$name]:-FAIL}" \

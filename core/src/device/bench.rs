@@ -10,7 +10,7 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519;
 
 use super::{
-    bind_sockets, encrypt, handle_datagram, new_tunn, sys, Counters, Identity, Peer, PeerInner, RouteTable, RxBatch, Snapshot, TxBatch,
+    bind_sockets, encrypt, handle_datagram, sys, Counters, Identity, Peer, PeerInner, RouteTable, RxBatch, Snapshot, TxBatch, TxPipe,
     HANDSHAKE_RATE_LIMIT,
 };
 use crate::keys::PrivateKey;
@@ -20,7 +20,7 @@ pub struct PathBench {
     a: Snapshot,
     b: Snapshot,
     counters: Counters,
-    tx: TxBatch,
+    tx: TxPipe,
     rx: RxBatch,
     a_addr: SocketAddr,
 }
@@ -40,11 +40,11 @@ fn end(key: &PrivateKey, peer_key: [u8; 32], peer_net: &str, index: u32) -> Snap
     let peer = Arc::new(Peer {
         public: peer_key,
         index,
-        inner: Mutex::new(PeerInner { tunn: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
+        inner: Mutex::new(PeerInner { tunn: None, pending: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
         rx_bytes: Default::default(),
         tx_bytes: Default::default(),
     });
-    peer.lock().tunn = new_tunn(&identity, &peer, None, 0);
+    peer.lock().reset(Some(&identity));
     let mut table = RouteTable::new();
     table.insert(peer_net.parse().expect("a valid prefix"), index);
     Snapshot {
@@ -69,15 +69,15 @@ impl PathBench {
         let a_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&a)));
         let b_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&b)));
         a.by_index[&1].lock().endpoint = Some(b_addr);
-        let mut bench = PathBench { a, b, counters: Counters::default(), tx: TxBatch::new(), rx: RxBatch::new(), a_addr };
+        let mut bench = PathBench { a, b, counters: Counters::default(), tx: TxPipe { batch: TxBatch::new(), helper: None, handed: 0, finished: Default::default() }, rx: RxBatch::new(), a_addr };
         // The first packet starts the handshake: the initiation goes a -> b through the batch, b's
         // response over loopback UDP to a's socket, which we read and hand to a.
         let packet = Self::packet(64);
         encrypt(&bench.counters, &bench.a, std::iter::once(&packet[..]), &mut bench.tx);
-        let (off, len, _) = bench.tx.items[0];
-        let init = bench.tx.buf[off..off + len].to_vec();
-        bench.tx.items.clear();
-        bench.tx.used = 0;
+        let (off, len, _) = bench.tx.batch.items[0];
+        let init = bench.tx.batch.buf[off..off + len].to_vec();
+        bench.tx.batch.items.clear();
+        bench.tx.batch.used = 0;
         handle_datagram(&bench.counters, &bench.b, &init, bench.a_addr, &mut bench.rx);
         let socket = bench.a.sockets.v4.clone().expect("an IPv4 socket");
         let mut buf = vec![0u8; 2048];
@@ -93,8 +93,8 @@ impl PathBench {
         handle_datagram(&bench.counters, &bench.a, &buf[..n], from, &mut bench.rx);
         bench.rx.items.clear();
         bench.rx.used = 0;
-        bench.tx.items.clear();
-        bench.tx.used = 0;
+        bench.tx.batch.items.clear();
+        bench.tx.batch.used = 0;
         // Drain what a queued and sent during the handshake.
         while let Ok(Some(_)) = socket.recv_from(&mut buf) {}
         bench
@@ -121,15 +121,15 @@ impl PathBench {
     pub fn round_trip(&mut self, packet: &[u8]) -> usize {
         encrypt(&self.counters, &self.a, std::iter::once(packet), &mut self.tx);
         let mut delivered = 0;
-        for i in 0..self.tx.items.len() {
-            let (off, len, _) = self.tx.items[i];
-            handle_datagram(&self.counters, &self.b, &self.tx.buf[off..off + len], self.a_addr, &mut self.rx);
+        for i in 0..self.tx.batch.items.len() {
+            let (off, len, _) = self.tx.batch.items[i];
+            handle_datagram(&self.counters, &self.b, &self.tx.batch.buf[off..off + len], self.a_addr, &mut self.rx);
         }
         for &(_, len) in &self.rx.items {
             delivered += len;
         }
-        self.tx.items.clear();
-        self.tx.used = 0;
+        self.tx.batch.items.clear();
+        self.tx.batch.used = 0;
         self.rx.items.clear();
         self.rx.used = 0;
         delivered

@@ -31,7 +31,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -168,7 +168,11 @@ struct Identity {
 }
 
 struct PeerInner {
-    tunn: Option<Tunn>,
+    /// The session state (boxed: an idle peer keeps only the pointer).
+    tunn: Option<Box<Tunn>>,
+    /// Set by configuration changes: the identity to create `tunn` with on first use, so that a peer
+    /// that never talks costs neither a Tunn's memory nor its Diffie-Hellman computations.
+    pending: Option<Arc<Identity>>,
     endpoint: Option<SocketAddr>,
     preshared_key: Option<[u8; 32]>,
     keepalive: u16,
@@ -187,6 +191,23 @@ struct Peer {
 impl Peer {
     fn lock(&self) -> std::sync::MutexGuard<'_, PeerInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session state, created now if a configuration change left it pending (None for our own key,
+    /// a low-order key, or no private key).
+    fn session<'a>(&self, inner: &'a mut PeerInner) -> Option<&'a mut Tunn> {
+        if let Some(identity) = inner.pending.take() {
+            inner.tunn = new_tunn(&identity, self, inner.preshared_key, inner.keepalive).map(Box::new);
+        }
+        inner.tunn.as_deref_mut()
+    }
+}
+
+impl PeerInner {
+    /// Drops the session state; with an identity, a new one is made on first use.
+    fn reset(&mut self, identity: Option<&Arc<Identity>>) {
+        self.tunn = None;
+        self.pending = identity.cloned();
     }
 }
 
@@ -535,7 +556,7 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
             None => {
                 next.identity = None;
                 for peer in next.by_index.values() {
-                    peer.lock().tunn = None;
+                    peer.lock().reset(None);
                 }
             }
             Some(key) => {
@@ -554,8 +575,7 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
                 }
                 for peer in next.by_index.values() {
                     let mut inner = peer.lock();
-                    let (psk, ka) = (inner.preshared_key, inner.keepalive);
-                    inner.tunn = new_tunn(&identity, peer, psk, ka);
+                    inner.reset(Some(&identity));
                 }
                 next.identity = Some(identity);
             }
@@ -593,12 +613,12 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
                 let peer = Arc::new(Peer {
                     public: key,
                     index,
-                    inner: Mutex::new(PeerInner { tunn: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
+                    inner: Mutex::new(PeerInner { tunn: None, pending: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
                     rx_bytes: AtomicU64::new(0),
                     tx_bytes: AtomicU64::new(0),
                 });
                 if let Some(identity) = &next.identity {
-                    peer.lock().tunn = new_tunn(identity, &peer, None, 0);
+                    peer.lock().reset(Some(identity));
                 }
                 next.by_index.insert(index, peer);
                 next.by_key.insert(key, index);
@@ -635,8 +655,7 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
                     // A new Tunn has no session: when the old one had one, handshake again at once (through
                     // send_keepalive) instead of leaving the tunnel cut until the peer's timers notice.
                     let had_session = inner.tunn.as_ref().is_some_and(|t| t.time_since_last_handshake().is_some());
-                    let (psk, ka) = (inner.preshared_key, inner.keepalive);
-                    inner.tunn = new_tunn(identity, &peer, psk, ka);
+                    inner.reset(Some(identity));
                     if had_session && inner.endpoint.is_some() && !keepalive_on.iter().any(|p| Arc::ptr_eq(p, &peer)) {
                         keepalive_on.push(peer.clone());
                     }
@@ -704,14 +723,14 @@ fn remove_peer(next: &mut Snapshot, index: u32) {
                 next.table.remove(prefix);
             }
         }
-        peer.lock().tunn = None;
+        peer.lock().reset(None);
     }
 }
 
 fn send_keepalive(snap: &Snapshot, peer: &Peer, buf: &mut [u8]) {
     let mut inner = peer.lock();
     let endpoint = inner.endpoint;
-    let Some(tunn) = inner.tunn.as_mut() else { return };
+    let Some(tunn) = peer.session(&mut inner) else { return };
     if let TunnResult::WriteToNetwork(packet) = tunn.encapsulate(&[], buf) {
         if let Some(ep) = endpoint {
             if snap.sockets.send(packet, ep) {
@@ -879,13 +898,109 @@ impl RxBatch {
     }
 }
 
+/// Batches handed from a reader to a helper thread that performs their system calls (UDP sends, TUN
+/// writes) while the reader encrypts or decrypts the next one; batches circulate between the two
+/// (`PIPE_DEPTH` of them: nothing is allocated after start), one helper keeps their order. Without a
+/// helper (the bench), a flush runs inline.
+struct Pipe<B, C> {
+    batch: B,
+    helper: Option<(mpsc::SyncSender<(B, C)>, mpsc::Receiver<B>)>,
+    /// Batches handed to the helper, and (counted by the helper) those it finished: when equal, the
+    /// helper is idle and a small batch runs inline, sparing a latency-bound packet (a ping, a lone
+    /// ACK) the thread hand-over without reordering anything.
+    handed: usize,
+    finished: Arc<AtomicU64>,
+}
+
+/// Batches smaller than this run inline when the helper is idle.
+const INLINE_BYTES: usize = 8 * 1024;
+
+/// Batches in flight between a reader and its helper, the one being filled included.
+const PIPE_DEPTH: usize = 3;
+
+impl<B: Send, C: Send> Pipe<B, C> {
+    /// A pipe whose helper, a thread of `scope` named `name`, runs `run` on each batch.
+    fn spawn<'scope, 'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        name: &str,
+        make: impl Fn() -> B,
+        run: impl Fn(&mut B, C) + Send + 'scope,
+    ) -> Pipe<B, C>
+    where
+        B: 'scope,
+        C: 'scope,
+    {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(B, C)>(PIPE_DEPTH);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<B>(PIPE_DEPTH);
+        for _ in 1..PIPE_DEPTH {
+            let _ = empty_tx.send(make());
+        }
+        let finished = Arc::new(AtomicU64::new(0));
+        let done = finished.clone();
+        let helper = std::thread::Builder::new().name(name.into()).spawn_scoped(scope, move || {
+            while let Ok((mut batch, context)) = full_rx.recv() {
+                run(&mut batch, context);
+                done.fetch_add(1, Ordering::Release);
+                if empty_tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        Pipe { batch: make(), helper: helper.ok().map(|_| (full_tx, empty_rx)), handed: 0, finished }
+    }
+
+    /// True when the helper has finished every batch handed to it.
+    fn helper_idle(&self) -> bool {
+        self.finished.load(Ordering::Acquire) == self.handed as u64
+    }
+
+    /// Hands the current batch to the helper (waiting for an empty one to fill next), or runs `run`
+    /// inline when there is no helper.
+    fn hand_off(&mut self, bytes: usize, context: C, run: impl FnOnce(&mut B, C)) {
+        if bytes < INLINE_BYTES && self.helper_idle() {
+            run(&mut self.batch, context);
+            return;
+        }
+        if let Some((full, empty)) = &self.helper {
+            if let Ok(next) = empty.recv() {
+                let batch = std::mem::replace(&mut self.batch, next);
+                if full.send((batch, context)).is_ok() {
+                    self.handed += 1;
+                    return;
+                }
+            }
+            self.helper = None;
+            return;
+        }
+        run(&mut self.batch, context);
+    }
+}
+
+type TxPipe = Pipe<TxBatch, Arc<Sockets>>;
+
+impl TxPipe {
+    fn flush(&mut self, sockets: &Arc<Sockets>) {
+        if !self.batch.items.is_empty() {
+            let bytes = self.batch.used;
+            self.hand_off(bytes, sockets.clone(), |b, s| b.flush(&s));
+        }
+    }
+}
+
 /// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
+    std::thread::scope(|scope| {
+        let mut tx = TxPipe::spawn(scope, "wm-tun-send", TxBatch::new, |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s));
+        tun_reader(shared, &mut tx);
+        // Dropping the pipe closes its channel: the helper sends what it holds and exits.
+    });
+}
+
+fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
     let vnet = shared.tun.vnet_hdr();
     let mut packet = vec![0u8; BUF_LEN + offload::VNET_HDR_LEN];
     let mut segments = vec![0u8; 2 * BUF_LEN + MAX_SEGMENTS * SEGMENT_HEADROOM];
     let mut lens = vec![0usize; MAX_SEGMENTS];
-    let mut tx = TxBatch::new();
     while !shared.stopping() {
         match sys::poll_readable(shared.tun.raw_fd()) {
             Ok(false) => continue,
@@ -897,7 +1012,7 @@ fn tun_loop(shared: &Shared) {
         }
         let snap = shared.snapshot();
         for _ in 0..BATCH {
-            if tx.room() < BATCH_RESERVE {
+            if tx.batch.room() < BATCH_RESERVE {
                 tx.flush(&snap.sockets);
             }
             let n = match shared.tun.read(&mut packet) {
@@ -920,7 +1035,7 @@ fn tun_loop(shared: &Shared) {
                 match offload::split(&hdr, pkt, &mut segments, stride, &mut lens) {
                     Ok(count) => {
                         let segs = (0..count).map(|i| &segments[i * stride..i * stride + lens[i]]);
-                        encrypt(&shared.counters, &snap, segs, &mut tx);
+                        encrypt(&shared.counters, &snap, segs, tx);
                     }
                     Err(_) => {
                         shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
@@ -932,7 +1047,7 @@ fn tun_loop(shared: &Shared) {
                 shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            encrypt(&shared.counters, &snap, std::iter::once(&*pkt), &mut tx);
+            encrypt(&shared.counters, &snap, std::iter::once(&*pkt), tx);
         }
         tx.flush(&snap.sockets);
     }
@@ -940,7 +1055,7 @@ fn tun_loop(shared: &Shared) {
 
 /// Encrypts packets that share a destination (the segments of one super-packet, or one packet) for
 /// the peer that destination routes to, into the batch.
-fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxBatch) {
+fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxPipe) {
     let Some(first) = packets.next() else { return };
     let Some(dst) = Tunn::dst_address(first) else { return };
     let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
@@ -949,22 +1064,22 @@ fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<
     };
     let mut inner = peer.lock();
     let endpoint = inner.endpoint;
-    let Some(tunn) = inner.tunn.as_mut() else {
+    let Some(tunn) = peer.session(&mut inner) else {
         counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
     let mut bytes = 0u64;
     for pkt in std::iter::once(first).chain(packets) {
-        if tx.room() < pkt.len() + 64 {
+        if tx.batch.room() < pkt.len() + 64 {
             tx.flush(&snap.sockets);
         }
-        let len = match tunn.encapsulate(pkt, tx.space()) {
+        let len = match tunn.encapsulate(pkt, tx.batch.space()) {
             TunnResult::WriteToNetwork(datagram) => datagram.len(),
             _ => continue,
         };
         match endpoint {
             Some(ep) => {
-                tx.push(len, ep);
+                tx.batch.push(len, ep);
                 bytes += len as u64;
             }
             None => {
@@ -977,8 +1092,26 @@ fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<
 
 /// Reads one UDP socket until stopped or replaced by a rebind.
 fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
+    std::thread::scope(|scope| {
+        let name = if socket.is_v6() { "wm-udp6-tun" } else { "wm-udp4-tun" };
+        let mut rx = RxPipe::spawn(scope, name, RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared));
+        udp_reader(shared, socket, generation, &mut rx);
+    });
+}
+
+type RxPipe = Pipe<RxBatch, ()>;
+
+impl RxPipe {
+    fn flush(&mut self, shared: &Shared) {
+        if !self.batch.items.is_empty() {
+            let bytes = self.batch.used;
+            self.hand_off(bytes, (), |b, ()| b.flush(shared));
+        }
+    }
+}
+
+fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPipe) {
     let mut datagrams = vec![0u8; BUF_LEN];
-    let mut rx = RxBatch::new();
     while !shared.stopping() {
         let snap = shared.snapshot();
         if snap.sockets.generation != generation {
@@ -993,10 +1126,10 @@ fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
             match socket.recv_gro(&mut datagrams) {
                 Ok(Some((n, from, segment))) => {
                     for datagram in datagrams[..n].chunks(segment.max(1)) {
-                        if rx.room() < datagram.len().max(BATCH_RESERVE) {
+                        if rx.batch.room() < datagram.len().max(BATCH_RESERVE) {
                             rx.flush(shared);
                         }
-                        handle_datagram(&shared.counters, &snap, datagram, from, &mut rx);
+                        handle_datagram(&shared.counters, &snap, datagram, from, &mut rx.batch);
                     }
                 }
                 Ok(None) => break,
@@ -1049,7 +1182,7 @@ fn handle_datagram(counters: &Counters, snap: &Snapshot, datagram: &[u8], from: 
         return;
     };
     let mut inner = peer.lock();
-    let Some(tunn) = inner.tunn.as_mut() else {
+    let Some(tunn) = peer.session(&mut inner) else {
         counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -1093,7 +1226,7 @@ fn handle_datagram(counters: &Counters, snap: &Snapshot, datagram: &[u8], from: 
         }
         // Packets queued while the handshake was under way.
         let endpoint = inner.endpoint;
-        while let Some(tunn) = inner.tunn.as_mut() {
+        while let Some(tunn) = inner.tunn.as_deref_mut() {
             match tunn.decapsulate(None, &[], out) {
                 TunnResult::WriteToNetwork(packet) => {
                     if let Some(ep) = endpoint {
@@ -1120,7 +1253,7 @@ fn timer_loop(shared: &Shared) {
             let Some(peer) = snap.by_index.get(index) else { continue };
             let mut inner = peer.lock();
             let endpoint = inner.endpoint;
-            let Some(tunn) = inner.tunn.as_mut() else { continue };
+            let Some(tunn) = inner.tunn.as_deref_mut() else { continue };
             if let TunnResult::WriteToNetwork(packet) = tunn.update_timers(&mut out) {
                 if let Some(ep) = endpoint {
                     if snap.sockets.send(packet, ep) {
