@@ -904,7 +904,7 @@ impl RxBatch {
 /// helper (the bench), a flush runs inline.
 struct Pipe<B, C> {
     batch: B,
-    helper: Option<(mpsc::SyncSender<(B, C)>, mpsc::Receiver<B>)>,
+    helper: Option<Helper<B, C>>,
     /// Batches handed to the helper, and (counted by the helper) those it finished: when equal, the
     /// helper is idle and a small batch runs inline, sparing a latency-bound packet (a ping, a lone
     /// ACK) the thread hand-over without reordering anything.
@@ -914,6 +914,10 @@ struct Pipe<B, C> {
 
 /// Batches smaller than this run inline when the helper is idle.
 const INLINE_BYTES: usize = 8 * 1024;
+
+/// The reader's ends of a helper's channels: full batches (with what their flush needs) out, empty
+/// ones back.
+type Helper<B, C> = (mpsc::SyncSender<(B, C)>, mpsc::Receiver<B>);
 
 /// Batches in flight between a reader and its helper, the one being filled included.
 const PIPE_DEPTH: usize = 3;
