@@ -14,6 +14,7 @@ mod mesh;
 mod plan;
 mod pool;
 mod reconcile;
+mod status;
 mod uapi;
 
 use pyo3::prelude::*;
@@ -74,6 +75,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconcile::describe, m)?)?;
     m.add_function(wrap_pyfunction!(reconcile::apply_update, m)?)?;
     m.add_function(wrap_pyfunction!(reconcile::apply, m)?)?;
+    m.add_class::<status::PyStatus>()?;
+    m.add_class::<status::PyProber>()?;
+    m.add_class::<status::PyStatusServer>()?;
+    m.add_function(wrap_pyfunction!(status::parse_wg_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(status::parse_wg_dump_all, m)?)?;
+    m.add_function(wrap_pyfunction!(status::device_status, m)?)?;
+    m.add_function(wrap_pyfunction!(status::render_prometheus, m)?)?;
+    m.add("HEALTH_CODES", PyTuple::new(py, wiremesh::HEALTH_CODES)?)?;
     m.add("ERROR_CODES", PyTuple::new(py, wiremesh::ALL_CODES)?)?;
     m.add("PROBLEM_CODES", PyTuple::new(py, wiremesh::PROBLEM_CODES)?)?;
     m.add("FORMATS", PyTuple::new(py, ["wg-quick", "setconf"])?)?;

@@ -189,3 +189,26 @@ if _sys.platform == "linux":
     from ._native import Device
 
     __all__ += ["Device"]
+
+# Status, health, probes and the status server (issue 6).
+from ._native import (  # noqa: E402
+    HEALTH_CODES,
+    Prober,
+    Status,
+    StatusServer,
+    device_status,
+    parse_wg_dump,
+    parse_wg_dump_all,
+    render_prometheus,
+)
+
+__all__ += [
+    "HEALTH_CODES",
+    "Prober",
+    "Status",
+    "StatusServer",
+    "device_status",
+    "parse_wg_dump",
+    "parse_wg_dump_all",
+    "render_prometheus",
+]
