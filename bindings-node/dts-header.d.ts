@@ -138,6 +138,9 @@ export declare const ERROR_CODES: readonly ErrorCode[]
 /** Every problem code `verify` and `check` report. */
 export declare const PROBLEM_CODES: readonly string[]
 
+/** Every health problem code `Status.health()` and the status server's /health report. */
+export declare const HEALTH_CODES: readonly string[]
+
 /** Whether `value` is an error thrown by wiremesh (an `Error` whose `code` is in `ERROR_CODES`). */
 export declare function isWiremeshError(value: unknown): value is WiremeshError
 

@@ -138,6 +138,9 @@ export declare const ERROR_CODES: readonly ErrorCode[]
 /** Every problem code `verify` and `check` report. */
 export declare const PROBLEM_CODES: readonly string[]
 
+/** Every health problem code `Status.health()` and the status server's /health report. */
+export declare const HEALTH_CODES: readonly string[]
+
 /** Whether `value` is an error thrown by wiremesh (an `Error` whose `code` is in `ERROR_CODES`). */
 export declare function isWiremeshError(value: unknown): value is WiremeshError
 
@@ -428,6 +431,30 @@ export declare class PrivateKey {
   toJSON(): undefined
 }
 
+/**
+ * A background ICMP/ICMPv6 echo prober (one native thread): loss and RTT per target over a sliding
+ * window. Call `stop()` when done (it also stops when garbage-collected).
+ */
+export declare class Prober {
+  /**
+   * Starts probing (no targets yet). Throws `io_permission_denied` without ICMP socket permission,
+   * `io_other` for options out of range or an unknown interface.
+   */
+  constructor(options?: ProberOptions | undefined | null)
+  /** Replaces the targets (IP address strings); kept targets keep their window. */
+  setTargets(targets: Array<string>): void
+  /** The targets. */
+  get targets(): Array<string>
+  /** One target's statistics (null when not a target). */
+  stats(target: string): ProbeStats | null
+  /** Every target's statistics, keyed by address. */
+  allStats(): Record<string, ProbeStats>
+  /** Whether the background thread runs. */
+  get isRunning(): boolean
+  /** Stops the background thread (statistics stay readable). */
+  stop(): void
+}
+
 /** An X25519 public key. Public: `toString()` and `JSON.stringify` give its base64 form. */
 export declare class PublicKey {
   /** Parses wg's base64 form. Throws `key_invalid_base64` or `key_non_canonical`. */
@@ -444,6 +471,42 @@ export declare class PublicKey {
   toString(): string
   /** The base64 form, for `JSON.stringify`. */
   toJSON(): string
+}
+
+/** The status of one interface (see `deviceStatus`). */
+export declare class Status {
+  /** The interface name. */
+  get interface(): string
+  /** Number of peers. */
+  get peerCount(): number
+  /** Number of peers in state "up". */
+  get peersUp(): number
+  /** The status document (as the server's /status serves it). */
+  toJSON(): Record<string, any>
+  /**
+   * Health: against `plan`'s `node` when both are given, else every peer must be up. Throws
+   * `mesh_unknown_node` for a node not in the plan.
+   */
+  health(plan?: Plan | undefined | null, node?: string | undefined | null): Record<string, any>
+  /** Prometheus text exposition of this status. */
+  prometheus(): string
+}
+
+/** The HTTP status server: /status, /health, /healthz, /metrics and / (a native thread). */
+export declare class StatusServer {
+  /**
+   * Starts serving `interface` on `listen` ("127.0.0.1:9586"; port 0 picks one). Throws an `io_*`
+   * error when the address cannot be bound, `mesh_unknown_node` for a node not in the plan.
+   */
+  static start(listen: string, interface: string, options?: StatusServerOptions | undefined | null): StatusServer
+  /** The address served, "IP:PORT". */
+  get address(): string
+  /** The port served. */
+  get port(): number
+  /** Whether the server runs. */
+  get isRunning(): boolean
+  /** Stops the server. */
+  stop(): void
 }
 
 /**
@@ -572,6 +635,12 @@ export interface DeviceState {
 }
 
 /**
+ * Describes a DeviceState: per peer name (from the plan), endpoint, AllowedIPs, last handshake and
+ * its age, transfer and rates, state up/stale/never, probe results.
+ */
+export declare function deviceStatus(state: DeviceState, interface: string, options?: StatusOptions | undefined | null): Status
+
+/**
  * A change to a device: a `set=1` request. Fields left out are not sent. Parsed objects have every
  * boolean (false when not set) and `peers`.
  */
@@ -596,6 +665,14 @@ export interface DeviceUpdate {
  * `plan_device_key_mismatch`, `plan_unresolved_endpoint`.
  */
 export declare function diff(plan: Plan, node: string, state: DeviceState): DeviceUpdate
+
+/** One interface of `wg show all dump`. */
+export interface DumpInterface {
+  /** The interface name. */
+  interface: string
+  /** Its state. */
+  state: DeviceState
+}
 
 /** An endpoint as parsed. */
 export interface EndpointInfo {
@@ -659,6 +736,9 @@ export interface GeneratedAddress {
   /** The address it got. */
   address: string
 }
+
+/** Every health problem code; exported as `HEALTH_CODES`. */
+export declare function healthCodes(): Array<string>
 
 /**
  * Builds a mesh from a wg-meshconf `database.csv` text (a full mesh; extra AllowedIPs become subnets).
@@ -863,6 +943,15 @@ export declare function parseUapiSetRequest(text: string): DeviceUpdate
 export declare function parseUapiSetResponse(text: string): void
 
 /**
+ * Parses `wg show IFNAME dump` text into a DeviceState. Throws `config_syntax` / `config_invalid_value`
+ * with the line; never echoes a secret.
+ */
+export declare function parseWgDump(text: string): DeviceState
+
+/** Parses `wg show all dump` text: every interface, in order of appearance. */
+export declare function parseWgDumpAll(text: string): Array<DumpInterface>
+
+/**
  * Parses a wg-quick file (what `wg-quick up` accepts). `sourceName` labels error locations (default
  * `<string>`). Throws `config_syntax`, `config_unknown_section`, `config_unknown_key`,
  * `config_invalid_value` or `config_missing_key`, with `location: {source, line, section, key}`.
@@ -963,6 +1052,40 @@ export interface PlanObject {
  */
 export declare function planWithRelaysDown(mesh: Mesh, down: Array<string>): Plan
 
+/** Options of a `Prober`. */
+export interface ProberOptions {
+  /** Milliseconds between two echoes to one target (default 1000). */
+  intervalMs?: number
+  /** Milliseconds after which an echo is lost (default 1000). */
+  timeoutMs?: number
+  /** Echoes in the sliding window (default 30). */
+  window?: number
+  /** Bind the sockets to this interface (SO_BINDTODEVICE). */
+  interface?: string
+}
+
+/** One target's probe statistics. */
+export interface ProbeStats {
+  /** Echoes in the window whose fate is known. */
+  sent: number
+  /** Of those, answered in time. */
+  received: number
+  /** Lost fraction, 0..1. */
+  loss: number
+  /** Latest round-trip time (ms). */
+  rttLastMs?: number
+  /** Shortest round-trip time in the window (ms). */
+  rttMinMs?: number
+  /** Mean round-trip time in the window (ms). */
+  rttAvgMs?: number
+  /** Longest round-trip time in the window (ms). */
+  rttMaxMs?: number
+  /** Echoes lost since the last reply. */
+  consecutiveLost: number
+  /** Seconds since the last reply (absent: never answered). */
+  lastReplyAge?: number
+}
+
 /** One thing that keeps a plan from working (also the items of a `verify_failed` error's `problems`). */
 export interface Problem {
   /** Stable code, one of `PROBLEM_CODES` (e.g. `no_route`, `ingress_rejected`). */
@@ -1002,6 +1125,9 @@ export interface RenderedConfig {
   /** The configuration text (contains the node's private key when it is known here). */
   text: string
 }
+
+/** Prometheus text for several statuses. */
+export declare function renderPrometheus(statuses: Array<Status>): string
 
 /** Renders a configuration in the `wg setconf` dialect (the wg-quick-only settings are dropped). */
 export declare function renderSetconf(config: WgConfig): string
@@ -1064,6 +1190,38 @@ export interface Rule {
    * `none` (not connected).
    */
   link: 'direct' | 'relay' | 'none'
+}
+
+/** Options of `deviceStatus`. */
+export interface StatusOptions {
+  /** When the state was read, Unix seconds (default: now). */
+  now?: number
+  /** The plan, to name peers. */
+  plan?: Plan
+  /** This device's node in the plan. */
+  node?: string
+  /** The previous state, for rates (with `previousTime`). */
+  previous?: DeviceState
+  /** When `previous` was read, Unix seconds. */
+  previousTime?: number
+  /** A prober whose statistics go into the status. */
+  prober?: Prober
+  /** A handshake older than this many seconds is stale (default 180). */
+  staleAfter?: number
+}
+
+/** Options of `StatusServer.start`. */
+export interface StatusServerOptions {
+  /** Read the device with `wg show IFNAME dump` (kernel WireGuard) instead of its UAPI socket. */
+  wg?: boolean
+  /** The plan, to name peers and check health. */
+  plan?: Plan
+  /** This device's node in the plan. */
+  node?: string
+  /** A prober; the server sets its targets to the peers' overlay addresses. */
+  prober?: Prober
+  /** A handshake older than this many seconds is stale (default 180). */
+  staleAfter?: number
 }
 
 /**

@@ -66,6 +66,7 @@ const inOrder = (client, call) => {
 
 const ERROR_CODES = Object.freeze(native.errorCodes())
 const PROBLEM_CODES = Object.freeze(native.problemCodes())
+const HEALTH_CODES = Object.freeze(native.healthCodes())
 const codeSet = new Set(ERROR_CODES)
 
 /** Whether `value` is an error thrown by wiremesh (an Error whose `code` is in ERROR_CODES). */
@@ -86,5 +87,6 @@ module.exports = {
   apply,
   ERROR_CODES,
   PROBLEM_CODES,
+  HEALTH_CODES,
   isWiremeshError,
 }

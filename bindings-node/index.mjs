@@ -47,6 +47,15 @@ export const {
   applyPlan,
   apply,
   Agent,
+  HEALTH_CODES,
+  healthCodes,
+  parseWgDump,
+  parseWgDumpAll,
+  deviceStatus,
+  renderPrometheus,
+  Status,
+  Prober,
+  StatusServer,
 } = wiremesh
 
 export default wiremesh

@@ -17,6 +17,7 @@ mod keys;
 mod mesh;
 mod plan;
 mod reconcile;
+mod status;
 mod uapi;
 
 use napi::bindgen_prelude::*;

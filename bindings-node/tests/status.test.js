@@ -1,0 +1,147 @@
+'use strict'
+// Status, health, Prometheus, the prober and the status server, from the shared vectors
+// (tests/vectors/status/).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const http = require('node:http')
+const path = require('node:path')
+const w = require('..')
+const { VECTORS, readJson } = require('./helpers')
+
+const dir = path.join(VECTORS, 'status')
+const cases = readJson(path.join(dir, 'cases.json'))
+
+function statusOf(c) {
+  const plan = c.mesh ? w.plan(w.Mesh.fromToml(c.mesh)) : undefined
+  const options = { now: c.now, plan, node: c.node ?? undefined }
+  if (c.previous) {
+    options.previous = w.parseWgDump(c.previous.dump)
+    options.previousTime = c.previous.time
+  }
+  return { status: w.deviceStatus(w.parseWgDump(c.dump), c.interface, options), plan }
+}
+
+test('status and health vectors', () => {
+  for (const c of cases.cases) {
+    const { status, plan } = statusOf(c)
+    const expectedStatus = readJson(path.join(dir, `${c.name}.status.json`))
+    const expectedHealth = readJson(path.join(dir, `${c.name}.health.json`))
+    assert.deepEqual(status.toJSON(), expectedStatus, c.name)
+    assert.deepEqual(JSON.parse(JSON.stringify(status)), expectedStatus, c.name)
+    const health = plan ? status.health(plan, c.node) : status.health()
+    assert.deepEqual(health, expectedHealth, c.name)
+    assert.equal(status.peerCount, expectedStatus.peer_count)
+    assert.equal(status.peersUp, expectedStatus.peers_up)
+    for (const p of health.problems) assert.ok(w.HEALTH_CODES.includes(p.code), p.code)
+  }
+})
+
+test('health codes are shared', () => {
+  assert.deepEqual([...w.HEALTH_CODES], readJson(path.join(dir, 'health_codes.json')).codes)
+})
+
+test('dump errors carry the code and line, never a secret', () => {
+  for (const e of cases.errors) {
+    const parse = e.all ? w.parseWgDumpAll : w.parseWgDump
+    assert.throws(
+      () => parse(e.dump),
+      (err) => {
+        assert.equal(err.code, e.code, e.name)
+        assert.equal(err.location.line, e.line, e.name)
+        assert.equal(err.location.source, "wg show dump")
+        assert.ok(!err.message.includes('SECRET'))
+        return true
+      },
+    )
+  }
+  const all = w.parseWgDumpAll(cases.all_dump.text)
+  assert.deepEqual(all.map((i) => i.interface), cases.all_dump.interfaces)
+  assert.deepEqual(all.map((i) => i.state.peers.length), cases.all_dump.peers)
+})
+
+test('prometheus text', () => {
+  const { status } = statusOf(cases.cases[0])
+  const text = status.prometheus()
+  assert.equal(text, w.renderPrometheus([status]))
+  assert.ok(text.includes('\nwiremesh_peers_up{interface="wm-hub"} 2\n'))
+  assert.ok(text.includes('wireguard_latest_handshake_seconds{interface="wm-hub",public_key="u3IeuuEwHT98TJStDY1ngfIA0Bd4kI8QarJmpAVQNHs=",allowed_ips="10.88.0.13/32",name="node-3"} 0\n'))
+  for (const line of text.split('\n')) {
+    if (line && !line.startsWith('#')) assert.ok(Number.isFinite(Number(line.split(' ').pop())), line)
+  }
+})
+
+test('argument errors', () => {
+  const c = cases.cases[0]
+  const state = w.parseWgDump(c.dump)
+  const plan = w.plan(w.Mesh.fromToml(c.mesh))
+  assert.throws(() => w.deviceStatus(state, 'wm0', { plan, node: 'nobody' }), { code: 'mesh_unknown_node' })
+  assert.throws(() => w.deviceStatus(state, 'wm0', { previous: state }), /previous and previousTime/)
+  assert.throws(() => w.deviceStatus(state, 'wm0', { now: -1 }), /non-negative/)
+})
+
+const root = process.getuid && process.getuid() === 0
+test('prober on loopback', { skip: root ? false : 'ICMP sockets need root here' }, async () => {
+  const prober = new w.Prober({ intervalMs: 20, timeoutMs: 200, window: 5 })
+  try {
+    prober.setTargets(['127.0.0.1', '::1'])
+    assert.deepEqual(prober.targets, ['127.0.0.1', '::1'])
+    const deadline = Date.now() + 10000
+    while (Date.now() < deadline && !Object.values(prober.allStats()).every((s) => s.sent >= 5)) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    for (const [address, s] of Object.entries(prober.allStats())) {
+      assert.equal(s.sent, 5, address)
+      assert.equal(s.received, 5, address)
+      assert.equal(s.loss, 0)
+      assert.ok(s.rttAvgMs > 0)
+    }
+    assert.equal(prober.stats('127.0.0.1').received, 5)
+    assert.equal(prober.stats('127.0.0.2'), null)
+    assert.ok(prober.isRunning)
+  } finally {
+    prober.stop()
+  }
+  assert.equal(prober.isRunning, false)
+  assert.throws(() => prober.setTargets(['nope']), /not an IP address/)
+  assert.throws(() => new w.Prober({ window: 0 }), { code: 'io_other' })
+})
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve({ status: res.statusCode, body }))
+      })
+      .on('error', reject)
+  })
+}
+
+test('status server: a device that is not there is 503 with the error code', async () => {
+  const server = w.StatusServer.start('127.0.0.1:0', 'wmnosuch0')
+  try {
+    assert.match(server.address, /^127\.0\.0\.1:\d+$/)
+    assert.ok(server.port > 0 && server.isRunning)
+    for (const p of ['/status', '/healthz', '/metrics', '/']) {
+      const { status, body } = await get(`http://${server.address}${p}`)
+      assert.equal(status, 503, p)
+      assert.ok(body.includes('io_not_found'), body)
+    }
+    assert.equal((await get(`http://${server.address}/nope`)).status, 404)
+  } finally {
+    server.stop()
+  }
+  assert.equal(server.isRunning, false)
+  const c = cases.cases[0]
+  const plan = w.plan(w.Mesh.fromToml(c.mesh))
+  assert.throws(() => w.StatusServer.start('127.0.0.1:0', 'wm0', { plan, node: 'nobody' }), { code: 'mesh_unknown_node' })
+  assert.throws(() => w.StatusServer.start('nonsense', 'wm0'), { code: 'mesh_invalid_value' })
+  const first = w.StatusServer.start('127.0.0.1:0', 'wm0')
+  try {
+    assert.throws(() => w.StatusServer.start(first.address, 'wm0'), (err) => err.code.startsWith('io_'))
+  } finally {
+    first.stop()
+  }
+})
