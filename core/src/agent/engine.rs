@@ -16,6 +16,9 @@ use crate::mesh::name::Name;
 use crate::plan::{plan, plan_with_relays_down, NodePlan, Reach};
 use crate::uapi::{AllowedIpChange, DeviceState, DeviceUpdate};
 
+/// A name and port with what they resolved to.
+type Resolution = ((String, u16), Vec<SocketAddr>);
+
 /// A cached resolution of one `host:port`.
 struct Resolved {
     addresses: Vec<SocketAddr>,
@@ -247,7 +250,7 @@ impl Engine {
         let dns = &self.dns;
         let resolver = &self.parts.resolver;
         // Cached names answer from the cache; others are resolved (and cached) on the spot.
-        let fresh: Mutex<Vec<((String, u16), Vec<SocketAddr>)>> = Mutex::new(Vec::new());
+        let fresh: Mutex<Vec<Resolution>> = Mutex::new(Vec::new());
         let resolve = |host: &str, port: u16| -> std::io::Result<Vec<SocketAddr>> {
             if let Some(r) = dns.get(&(host.to_string(), port)) {
                 return Ok(r.addresses.clone());
@@ -306,14 +309,14 @@ impl Engine {
             .collect();
         for (peer, host, port, stale) in peers {
             let key = (host.clone(), port);
-            let due = self.dns.get(&key).is_none_or(|r| now.duration_since(r.at) >= self.options.resolve_interval);
+            let due = self.dns.get(&key).map_or(true, |r| now.duration_since(r.at) >= self.options.resolve_interval);
             if !stale || !due || !self.dns.contains_key(&key) {
                 continue;
             }
             match (self.parts.resolver)(&host, port) {
                 Ok(addresses) => {
                     let previous = self.dns.insert(key, Resolved { addresses: addresses.clone(), at: now });
-                    let changed = previous.is_none_or(|p| p.addresses != addresses);
+                    let changed = previous.map_or(true, |p| p.addresses != addresses);
                     changed_any |= changed;
                     if changed {
                         self.event(AgentEvent::EndpointResolved { peer: peer.to_string(), host, addresses, changed });

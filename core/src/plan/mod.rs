@@ -452,7 +452,7 @@ impl Worker {
         let connections = shared.connections;
         let n = connections.n;
         let mut table = Vec::new();
-        for o in 0..nodes.len() {
+        for (o, other) in nodes.iter().enumerate() {
             let cell = connections.get(me, o);
             if o == me || cell == DIRECT || cell == BLOCKED {
                 continue;
@@ -464,7 +464,6 @@ impl Worker {
                 .filter(|&&r| r != primary && r != me && r != o && connections.direct[me * n + r] && connections.direct[o * n + r])
                 .map(|&r| self.names[r].clone())
                 .collect();
-            let other = &nodes[o];
             let prefixes = other.addresses.iter().map(|a| IpNet::from(*a)).chain(other.subnets.iter().copied()).collect();
             table.push(FailoverRoute { node: self.names[o].clone(), prefixes, primary: self.names[primary].clone(), backups });
         }
