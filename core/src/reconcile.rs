@@ -2,8 +2,10 @@
 //!
 //! [`diff`] compares a node of a [`Plan`] with a device's [`DeviceState`] (from `get=1`) and returns a
 //! [`DeviceUpdate`] that adds and removes peers and changes only what differs — endpoint, keepalive,
-//! preshared key, AllowedIPs (incremental `allowed_ip=`/`allowed_ip=-` lines, or `replace_allowed_ips`
-//! when that is shorter), and the private key, listen port and fwmark when they differ. Peers equal on
+//! preshared key, AllowedIPs (`allowed_ip=` lines for additions; `replace_allowed_ips` with the whole
+//! list when something must go, because `allowed_ip=-PREFIX` removal lines are recent: wireguard-go
+//! releases before 2025 and older kernels answer EINVAL), and the private key, listen port and fwmark
+//! when they differ. Peers equal on
 //! both sides are not mentioned, so they keep their sessions and counters; changed peers are sent with
 //! `update_only=true`, so a peer removed meanwhile is not brought back half-configured.
 //!
@@ -212,10 +214,10 @@ fn peer_change(want: &PeerPlan, have: &PeerState, resolve: &Resolve<'_>) -> Resu
         let removals: Vec<IpNet> =
             have.allowed_ips.iter().map(IpNet::trunc).filter(|p| !target_set.contains(p) && seen.insert(*p)).collect();
         let additions: Vec<IpNet> = target.iter().copied().filter(|p| !current_set.contains(p)).collect();
-        // Incremental lines unless replacing everything is strictly shorter.
-        if removals.len() + additions.len() <= target.len() + 1 {
-            change.allowed_ips = removals.into_iter().map(|prefix| AllowedIpChange { prefix, remove: true }).collect();
-            change.allowed_ips.extend(additions.into_iter().map(AllowedIpChange::add));
+        // Only additions: incremental lines. Anything to remove: the whole list, replaced in one step
+        // (every UAPI implementation knows replace_allowed_ips; not all know `allowed_ip=-`).
+        if removals.is_empty() {
+            change.allowed_ips = additions.into_iter().map(AllowedIpChange::add).collect();
         } else {
             change.replace_allowed_ips = true;
             change.allowed_ips = target.into_iter().map(AllowedIpChange::add).collect();

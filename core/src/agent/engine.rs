@@ -14,7 +14,7 @@ use crate::mesh::endpoint::Host;
 use crate::mesh::model::Mesh;
 use crate::mesh::name::Name;
 use crate::plan::{plan, plan_with_relays_down, NodePlan, Reach};
-use crate::uapi::{AllowedIpChange, DeviceState, DeviceUpdate};
+use crate::uapi::DeviceState;
 
 /// A name and port with what they resolved to.
 type Resolution = ((String, u16), Vec<SocketAddr>);
@@ -271,7 +271,6 @@ impl Engine {
             self.pending_reason = None;
             return;
         }
-        let update = replace_instead_of_removing(update, &self.current);
         let reason = self.pending_reason.take().unwrap_or(if resolved_anew { ApplyReason::Resolved } else { ApplyReason::Drift });
         let changes = crate::reconcile::describe(&update, &self.current);
         match self.parts.device.set(&update) {
@@ -418,17 +417,3 @@ impl Engine {
 }
 
 
-/// Peers whose update removes AllowedIPs get their whole list replaced instead: `allowed_ip=-PREFIX` is
-/// recent (wireguard-go releases before 2025 and older kernels answer EINVAL), `replace_allowed_ips`
-/// works everywhere and is applied by the device in one step.
-fn replace_instead_of_removing(mut update: DeviceUpdate, node: &NodePlan) -> DeviceUpdate {
-    for peer in &mut update.peers {
-        if peer.remove || !peer.allowed_ips.iter().any(|c| c.remove) {
-            continue;
-        }
-        let Some(planned) = node.peers.iter().find(|p| p.public_key == peer.public_key) else { continue };
-        peer.replace_allowed_ips = true;
-        peer.allowed_ips = planned.allowed_ips.iter().map(|net| AllowedIpChange::add(net.trunc())).collect();
-    }
-    update
-}
