@@ -188,6 +188,56 @@ export declare class Agent {
 }
 
 /**
+ * A running userspace WireGuard interface in this process (needs root, or CAP_NET_ADMIN, and
+ * `/dev/net/tun`). Start one with `Device.start({ ifname })` (no key, no peers) or
+ * `Device.startNode(plan, node, { ifname })` (configured from one node of a plan); with `uapi` (the
+ * default) it also serves `/var/run/wireguard/IFNAME.sock`, so `wg show` and `wg set` work on it.
+ * Addresses and routes are not set: use `ip`. Call `stop()` when done (it also stops when garbage
+ * collected); after it, `state()` and `counters()` return their last values. It never prints a key.
+ */
+export declare class Device {
+  /**
+   * Creates the interface `options.ifname` with UDP sockets on a random port and (unless
+   * `uapi: false`) its UAPI socket. Rejects with `io_other` (a bad name, no TUN support) or
+   * `io_permission_denied` (not root).
+   */
+  static start(options: DeviceOptionsObject): Promise<Device>
+  /**
+   * Starts a device for node `node` of `plan`: its private key (which must be in the plan), listen
+   * port, fwmark and every peer. Peers' DNS endpoints are resolved now. Rejects with
+   * `mesh_unknown_node`, `mesh_missing_key` or `plan_unresolved_endpoint` before creating anything,
+   * or with what `start` rejects with.
+   */
+  static startNode(plan: Plan, node: string, options: DeviceOptionsObject): Promise<Device>
+  /** The interface name. */
+  get ifname(): string
+  /**
+   * The configuration and statistics (handshakes, bytes), as `wg show` reads them (after `stop()`:
+   * the last ones).
+   */
+  state(): DeviceState
+  /** The drop and cookie counters since start (after `stop()`: the last values). */
+  counters(): DeviceCounters
+  /**
+   * Applies `update` with the UAPI `set` semantics. Throws at once for an update that cannot be
+   * expressed (`uapi_invalid_value`, `key_*`); rejects with `uapi_errno` (e.g. the listen port in
+   * use), in which case nothing changed; rejects with `io_other` once stopped.
+   */
+  apply(update: DeviceUpdate): Promise<void>
+  /**
+   * Stops the device: its threads end, the UAPI socket and the interface are deleted. Idempotent;
+   * resolves within a fraction of a second.
+   */
+  stop(): Promise<void>
+  /** True once the device is stopping or stopped (requested, or its interface or socket went away). */
+  get isStopped(): boolean
+  /** Why it stopped; null while it runs. */
+  get stopReason(): 'requested' | 'interface_deleted' | 'socket_removed' | 'tun_failed' | null
+  /** `Device(wm0, running)` / `Device(wm0, stopped: requested)`. */
+  toString(): string
+}
+
+/**
  * A WireGuard network described once: settings, nodes and rules. Validated whenever it is built or
  * changed (a failed change leaves it as it was).
  *
@@ -618,6 +668,31 @@ export interface CheckResult {
  * `plan`. Never contains a secret.
  */
 export declare function describe(update: DeviceUpdate, plan: Plan, node: string): Array<{ change: string; text: string; [field: string]: unknown }>
+
+/** The device's counters since start. */
+export interface DeviceCounters {
+  /** Decrypted packets whose source address belongs to another peer (or none): dropped. */
+  ingressDropped: number
+  /** Packets from the interface with no peer for their destination. */
+  noRouteDropped: number
+  /** Packets for a peer with no endpoint yet. */
+  noEndpointDropped: number
+  /** Datagrams that failed authentication, were malformed or named no peer. */
+  invalidDropped: number
+  /** Cookie replies sent because of handshake load. */
+  cookiesSent: number
+}
+
+/** How to start a device. */
+export interface DeviceOptionsObject {
+  /** The interface name (1-15 characters, no `/`, `:` or whitespace). */
+  ifname: string
+  /**
+   * Serve the UAPI on `/var/run/wireguard/IFNAME.sock` (mode 0600), so `wg show` / `wg set` work on
+   * it. Default true.
+   */
+  uapi?: boolean
+}
 
 /**
  * A device's state, as a `get=1` answer reports it. Parsed objects have every field but `privateKey`

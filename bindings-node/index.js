@@ -24,7 +24,8 @@ Object.defineProperty(native.PublicKey.prototype, inspect, {
     return `PublicKey(${this.toBase64()})`
   },
 })
-for (const name of ['Mesh', 'Plan', 'Pool', 'UapiClient']) {
+// Device exists on Linux only (the userspace data path).
+for (const name of ['Mesh', 'Plan', 'Pool', 'UapiClient', 'Device'].filter((n) => native[n])) {
   Object.defineProperty(native[name].prototype, inspect, {
     value: function () {
       return this.toString()

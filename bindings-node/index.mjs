@@ -56,6 +56,7 @@ export const {
   Status,
   Prober,
   StatusServer,
+  Device,
 } = wiremesh
 
 export default wiremesh

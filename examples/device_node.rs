@@ -96,7 +96,9 @@ mod linux {
         if !device.is_stopped() || device.stop_reason() != Some(StopReason::Requested) {
             return Err(format!("after stop(): is_stopped {}, reason {:?}", device.is_stopped(), device.stop_reason()));
         }
-        // Nothing left behind while this process still runs: interface, UAPI socket, UDP port.
+        // Dropping the handle closes the TUN, which deletes the interface. Then nothing may be left
+        // behind while this process still runs: interface, UAPI socket, UDP port.
+        drop(device);
         if PathBuf::from("/sys/class/net").join(ifname).exists() {
             return Err(format!("interface {ifname} still exists after stop()"));
         }

@@ -128,10 +128,10 @@ step "cargo test --features device --lib" "$cargo" test --features device --lib
 # ---- 2. the release CLI ---------------------------------------------------------------------------------
 cli_built=0
 build_cli() {
-    "$cargo" build --release --features device --bin wiremesh --bin wiremeshd \
-        && [[ -x $target_dir/release/wiremesh && -x $target_dir/release/wiremeshd ]]
+    "$cargo" build --release --features device --bin wiremesh --bin wiremeshd --example device_node \
+        && [[ -x $target_dir/release/wiremesh && -x $target_dir/release/wiremeshd && -x $target_dir/release/examples/device_node ]]
 }
-step "cargo build --release --bin wiremesh --bin wiremeshd" build_cli
+step "cargo build --release --bin wiremesh --bin wiremeshd --example device_node" build_cli
 [[ ${steps[-1]} == PASS* ]] && cli_built=1
 
 # ---- 3. examples ----------------------------------------------------------------------------------------

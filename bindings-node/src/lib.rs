@@ -9,6 +9,8 @@
 
 mod agent;
 mod config;
+#[cfg(target_os = "linux")]
+mod device;
 mod error;
 mod failover;
 mod import;

@@ -2,12 +2,17 @@
 //! feature `device`). Python only controls it: the packet path runs in the core's own threads and never
 //! takes the GIL. Every call that can block (creating the interface, resolving DNS endpoints, applying a
 //! change, stopping) releases the GIL.
+//!
+//! `stop()` stops the core's device and drops it (closing the TUN file descriptor is what deletes the
+//! interface), keeping its last state, counters and stop reason for later reads.
 
-use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use wiremesh::device::{CounterValues, Device, DeviceOptions, StopReason};
+use wiremesh::uapi::DeviceState;
 
 use crate::errors::check;
 use crate::plan::PyPlan;
@@ -33,15 +38,33 @@ fn counters_dict<'py>(py: Python<'py>, c: CounterValues) -> PyResult<Bound<'py, 
     Ok(dict)
 }
 
+/// The core device while it runs; what it last reported once stopped (and dropped).
+enum Inner {
+    Running(Device),
+    Stopped { state: DeviceState, counters: CounterValues, reason: Option<StopReason> },
+}
+
 /// A running userspace WireGuard interface in this process (needs root, or CAP_NET_ADMIN, and
 /// `/dev/net/tun`). Start one with `Device.start(ifname)` (no key, no peers) or
 /// `Device.start_node(plan, node, ifname)` (configured from one node of a plan); with `uapi=True` it
 /// also serves `/var/run/wireguard/IFNAME.sock`, so `wg show` and `wg set` work on it. Addresses and
 /// routes are not set: use `ip`. Use it as a context manager, or call `stop()`; it also stops when
-/// garbage-collected. Its repr never shows a key.
+/// garbage-collected. After `stop()`, `state()` and `counters()` return their last values. Its repr
+/// never shows a key.
 #[pyclass(module = "wiremesh", name = "Device", frozen)]
 pub struct PyDevice {
-    device: Arc<Device>,
+    ifname: String,
+    inner: Mutex<Inner>,
+}
+
+impl PyDevice {
+    fn new(device: Device) -> Self {
+        PyDevice { ifname: device.ifname().to_string(), inner: Mutex::new(Inner::Running(device)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[pymethods]
@@ -53,8 +76,7 @@ impl PyDevice {
     #[pyo3(signature = (ifname, uapi = true))]
     fn start(py: Python<'_>, ifname: &str, uapi: bool) -> PyResult<Self> {
         let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
-        let device = check(py.allow_threads(|| Device::start(&options)))?;
-        Ok(PyDevice { device: Arc::new(device) })
+        Ok(PyDevice::new(check(py.allow_threads(|| Device::start(&options)))?))
     }
 
     /// Starts a device for node NODE of PLAN: its private key (which must be in the plan), listen port,
@@ -66,55 +88,79 @@ impl PyDevice {
     fn start_node(py: Python<'_>, plan: PyRef<'_, PyPlan>, node: &str, ifname: &str, uapi: bool) -> PyResult<Self> {
         let plan = plan.inner.clone();
         let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
-        let device = check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?;
-        Ok(PyDevice { device: Arc::new(device) })
+        Ok(PyDevice::new(check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?))
     }
 
     /// The interface name.
     #[getter]
     fn ifname(&self) -> &str {
-        self.device.ifname()
+        &self.ifname
     }
 
-    /// The configuration and statistics (handshakes, bytes), as `wg show` reads them.
+    /// The configuration and statistics (handshakes, bytes), as `wg show` reads them (after `stop()`:
+    /// the last ones).
     fn state(&self, py: Python<'_>) -> PyDeviceState {
-        let device = &self.device;
-        PyDeviceState { inner: py.allow_threads(|| device.state()) }
+        let state = py.allow_threads(|| match &*self.lock() {
+            Inner::Running(device) => device.state(),
+            Inner::Stopped { state, .. } => state.clone(),
+        });
+        PyDeviceState { inner: state }
     }
 
     /// The device's counters since start, as a dict of ints: `ingress_dropped` (decrypted packets whose
     /// source belongs to another peer), `no_route_dropped`, `no_endpoint_dropped`, `invalid_dropped`,
-    /// `cookies_sent`.
+    /// `cookies_sent` (after `stop()`: the last values).
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        counters_dict(py, self.device.counters())
+        let counters = py.allow_threads(|| match &*self.lock() {
+            Inner::Running(device) => device.counters(),
+            Inner::Stopped { counters, .. } => *counters,
+        });
+        counters_dict(py, counters)
     }
 
     /// Applies UPDATE (a DeviceUpdate or a dict of its keyword arguments) with the UAPI `set` semantics.
-    /// Raises UapiError uapi_errno (e.g. the listen port in use); a failed change changes nothing.
+    /// Raises UapiError uapi_errno (e.g. the listen port in use), in which case nothing changed, and
+    /// ValueError once stopped.
     fn apply(&self, py: Python<'_>, update: &Bound<'_, PyAny>) -> PyResult<()> {
         let update = update_arg(update)?;
-        let device = &self.device;
-        check(py.allow_threads(|| device.apply(&update)))
+        let result = py.allow_threads(|| match &*self.lock() {
+            Inner::Running(device) => Some(device.apply(&update)),
+            Inner::Stopped { .. } => None,
+        });
+        match result {
+            Some(result) => check(result),
+            None => Err(PyValueError::new_err(format!("the device {} is stopped", self.ifname))),
+        }
     }
 
-    /// Stops the device: its threads end, the interface and the UAPI socket are deleted. Idempotent;
+    /// Stops the device: its threads end, the UAPI socket and the interface are deleted. Idempotent;
     /// returns within a fraction of a second.
     fn stop(&self, py: Python<'_>) {
-        let device = &self.device;
-        py.allow_threads(|| device.stop());
+        py.allow_threads(|| {
+            let mut inner = self.lock();
+            if let Inner::Running(device) = &*inner {
+                device.stop();
+                let stopped = Inner::Stopped { state: device.state(), counters: device.counters(), reason: device.stop_reason() };
+                // Dropping the device closes the TUN: that deletes the interface.
+                *inner = stopped;
+            }
+        });
     }
 
     /// True once the device is stopping or stopped (requested, or its interface or socket went away).
     #[getter]
     fn is_stopped(&self) -> bool {
-        self.device.is_stopped()
+        match &*self.lock() {
+            Inner::Running(device) => device.is_stopped(),
+            Inner::Stopped { .. } => true,
+        }
     }
 
     /// Why it stopped: "requested", "interface_deleted", "socket_removed", "tun_failed"; None while it
     /// runs.
     #[getter]
     fn stop_reason(&self) -> Option<&'static str> {
-        self.device.stop_reason().map(reason_name)
+        self.reason().map(reason_name)
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -127,11 +173,20 @@ impl PyDevice {
     }
 
     fn __repr__(&self) -> String {
-        let status = match self.device.stop_reason() {
-            None if !self.device.is_stopped() => "running".to_string(),
-            None => "stopping".to_string(),
-            Some(reason) => format!("stopped: {}", reason_name(reason)),
+        let status = match (self.reason(), self.is_stopped()) {
+            (None, false) => "running".to_string(),
+            (None, true) => "stopping".to_string(),
+            (Some(reason), _) => format!("stopped: {}", reason_name(reason)),
         };
-        format!("Device(ifname='{}', {status})", self.device.ifname())
+        format!("Device(ifname='{}', {status})", self.ifname)
+    }
+}
+
+impl PyDevice {
+    fn reason(&self) -> Option<StopReason> {
+        match &*self.lock() {
+            Inner::Running(device) => device.stop_reason(),
+            Inner::Stopped { reason, .. } => *reason,
+        }
     }
 }

@@ -30,13 +30,19 @@
 #   cookie      a flood of initiations with a valid mac1 from a third address: the daemon answers with
 #               cookie replies, `wg show` stays answered, and a genuine peer still handshakes (through
 #               the cookie) and pings during the flood
+#   inproc      three devices started IN-PROCESS from one plan (no wiremeshd): a Rust program
+#               (examples/device_node.rs), a Python one (examples/python/device_node.py) and a Node one
+#               (examples/node/device_node.js), full mesh, one peer endpoint a DNS name (resolved through
+#               the namespaces' hosts files), one on the v6 underlay: every pair pings, each program sees
+#               its handshakes, applies a keepalive `wg show` then reports, and stops leaving no interface,
+#               UAPI socket or UDP socket. Needs the built bindings (see README.md: finding them)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-SCENARIOS=(pair interop spoof uapi lifecycle nat roam cookie)
+SCENARIOS=(pair interop spoof uapi lifecycle nat roam cookie inproc)
 if [[ ${1:-} == --list ]]; then
     printf '%s\n' "${SCENARIOS[@]}"
     exit 0
@@ -55,6 +61,7 @@ case $SCENARIO in
     nat) E2E_TAG=dn ;;
     roam) E2E_TAG=dr ;;
     cookie) E2E_TAG=dc ;;
+    inproc) E2E_TAG=dq ;;
 esac
 
 e2e_preflight
@@ -735,6 +742,187 @@ scenario_cookie() {
     if [[ -z $counted ]] || ((counted < cookies)); then e2e_fail "b counted ${counted:-no} cookie replies, the flooder received $cookies: $(cat "$E2E_WORK/b-foreground.log")"; fi
     e2e_log "cookie: $sent initiations in 15 s, $cookies cookie replies received ($counted sent); a handshook and pinged ${took}s into the flood"
     down a
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# inproc: the programs, found in the repository as scripts/test.sh leaves it (the binding suites run
+# before this one), or given explicitly:
+#   WIREMESH_DEVICE_NODE   the Rust example (default: examples/device_node next to wiremeshd's release dir,
+#                          built by `cargo build --release --features device --example device_node`)
+#   WIREMESH_PYTHON        a Python with the wiremesh package installed (default: the first of
+#                          target/py-venv and target/py-venv-wheel that bindings-python/run-tests.sh made)
+#   WIREMESH_NODE_PACKAGE  the built Node package directory (default: bindings-node, built by
+#                          bindings-node/run-tests.sh)
+# A missing one is a visible skip of this scenario, and a failure under WIREMESH_E2E_REQUIRED=1.
+REPO=$(cd "$here/../.." && pwd)
+INPROC_ETC=()   # /etc/netns/NS directories this scenario made (per-namespace hosts files)
+
+inproc_find_programs() {
+    local missing=() candidate
+    DEVICE_NODE=${WIREMESH_DEVICE_NODE:-$(dirname "$WIREMESHD")/examples/device_node}
+    [[ -x $DEVICE_NODE ]] || missing+=("the Rust example $DEVICE_NODE (cargo build --release --features device --example device_node)")
+    PYTHON_BIN=${WIREMESH_PYTHON:-}
+    if [[ -z $PYTHON_BIN ]]; then
+        for candidate in "$REPO/target/py-venv/bin/python" "$REPO/target/py-venv-wheel/bin/python"; do
+            if [[ -x $candidate ]] && timeout 20 "$candidate" -I -c 'import wiremesh; wiremesh.Device' >/dev/null 2>&1; then
+                PYTHON_BIN=$candidate
+                break
+            fi
+        done
+    fi
+    if [[ -z $PYTHON_BIN ]] || ! timeout 20 "$PYTHON_BIN" -I -c 'import wiremesh; wiremesh.Device' >/dev/null 2>&1; then
+        missing+=("a Python with wiremesh.Device (bash bindings-python/run-tests.sh, or WIREMESH_PYTHON=...)")
+    fi
+    NODE_PKG=${WIREMESH_NODE_PACKAGE:-$REPO/bindings-node}
+    if ! command -v node >/dev/null 2>&1 \
+        || ! timeout 20 node -e 'if (typeof require(process.argv[1]).Device !== "function") process.exit(1)' "$NODE_PKG" >/dev/null 2>&1; then
+        missing+=("the built Node package with Device at $NODE_PKG (bash bindings-node/run-tests.sh, or WIREMESH_NODE_PACKAGE=...)")
+    fi
+    if ((${#missing[@]})); then
+        local why
+        why=$(printf '%s; ' "${missing[@]}")
+        if [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
+            e2e_fail "inproc: missing ${why%; } (WIREMESH_E2E_REQUIRED=1: this scenario must run)"
+        fi
+        echo "SKIPPED (device-inproc): missing ${why%; }"
+        exit 0
+    fi
+}
+
+# The EXIT trap of inproc: the hosts files, then the usual cleanup (which reads the exit status from $?).
+inproc_cleanup() {
+    local rc=$?
+    trap - ERR
+    set +e
+    ((${#INPROC_ETC[@]} == 0)) || rm -rf "${INPROC_ETC[@]}"
+    (exit "$rc")
+    e2e_cleanup
+}
+
+# The public key of node NAME in mesh file MESH.
+mesh_pubkey() {
+    awk -v n="$2" '/^\[\[nodes\]\]/ { cur = "" } $1 == "name" { gsub(/"/, "", $3); cur = $3 }
+        $1 == "public_key" && cur == n { gsub(/"/, "", $3); print $3 }' "$1"
+}
+
+# The program of SHORT is still running (an exited one stays a zombie until `wait`: not running).
+inproc_alive() {
+    local state
+    state=$(ps -o stat= -p "${PROG_PID[$1]}" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z* ]]
+}
+inproc_exited() { ! inproc_alive "$1"; }
+# SHORT's log has a line starting with WORD (fails the scenario at once if the program died first).
+inproc_said() {
+    grep -q "^$2" "$E2E_WORK/$1.log" && return 0
+    inproc_alive "$1" || e2e_fail "the $1 program exited before printing '$2': $(tail -n 5 "$E2E_WORK/$1.log")"
+    return 1
+}
+
+declare -A PROG_PID
+scenario_inproc() {
+    inproc_find_programs
+    trap inproc_cleanup EXIT
+    e2e_log "inproc programs: $DEVICE_NODE; $PYTHON_BIN examples/python/device_node.py; node examples/node/device_node.js ($NODE_PKG)"
+    e2e_underlay_init
+    node r 1   # the Rust program
+    node p 2   # the Python program
+    node n 3   # the Node program
+    # n's endpoint is a DNS name: the other two namespaces resolve it through their own hosts file
+    # (ip netns exec bind-mounts /etc/netns/NS/hosts over /etc/hosts).
+    local s
+    for s in r p; do
+        INPROC_ETC+=("/etc/netns/${NSN[$s]}")
+        mkdir -p "/etc/netns/${NSN[$s]}"
+        printf '192.0.2.3 n.inproc.test\n' >"/etc/netns/${NSN[$s]}/hosts"
+    done
+
+    e2e_step "the mesh (CLI)"
+    local mesh="$E2E_WORK/mesh/inproc.toml"
+    mkdir -p "$E2E_WORK/mesh"
+    wm() { timeout 60 "$E2E_WIREMESH" "$@" >/dev/null || e2e_fail "wiremesh $* failed"; }
+    wm init "$mesh" --name inproc --network 10.78.0.0/24 --listen-port 51820
+    wm add "$mesh" r --address 10.78.0.1 --endpoint 192.0.2.1:51820
+    wm add "$mesh" p --address 10.78.0.2 --endpoint '[2001:db8::2]:51820'
+    wm add "$mesh" n --address 10.78.0.3 --endpoint n.inproc.test:51820
+    wm verify "$mesh"
+    declare -A MPUB KA
+    for s in r p n; do MPUB[$s]=$(mesh_pubkey "$mesh" "$s"); [[ -n ${MPUB[$s]} ]] || e2e_fail "no public key for $s in $mesh"; done
+    KA=([r]=17 [p]=19 [n]=23)   # the keepalive each program applies (see the programs)
+
+    e2e_step "starting the three in-process devices"
+    for s in r p n; do mkdir -p "$E2E_WORK/ctl-$s"; done
+    ip netns exec "${NSN[r]}" timeout 150 "$DEVICE_NODE" "$mesh" r "${IFN[r]}" "$E2E_WORK/ctl-r" >"$E2E_WORK/r.log" 2>&1 &
+    PROG_PID[r]=$!
+    ip netns exec "${NSN[p]}" timeout 150 "$PYTHON_BIN" -I "$REPO/examples/python/device_node.py" "$mesh" p "${IFN[p]}" "$E2E_WORK/ctl-p" >"$E2E_WORK/p.log" 2>&1 &
+    PROG_PID[p]=$!
+    ip netns exec "${NSN[n]}" timeout 150 env WIREMESH_NODE_PACKAGE="$NODE_PKG" node "$REPO/examples/node/device_node.js" "$mesh" n "${IFN[n]}" "$E2E_WORK/ctl-n" >"$E2E_WORK/n.log" 2>&1 &
+    PROG_PID[n]=$!
+    local i=0
+    for s in r p n; do
+        i=$((i + 1))
+        e2e_wait_for 30 "the $s program to start its device" inproc_said "$s" started
+        ip -n "${NSN[$s]}" link show dev "${IFN[$s]}" >/dev/null 2>&1 || e2e_fail "$s: no interface ${IFN[$s]} after 'started'"
+        [[ -S $E2E_SOCKET_DIR/${IFN[$s]}.sock ]] || e2e_fail "$s: no UAPI socket for ${IFN[$s]}"
+        e2e_assert_eq 2 "$(e2e_peer_count "${NSN[$s]}" "${IFN[$s]}")" "$s: peers in wg show"
+        ip -n "${NSN[$s]}" addr add "10.78.0.$i/24" dev "${IFN[$s]}"
+        ip -n "${NSN[$s]}" link set "${IFN[$s]}" mtu 1420 up
+    done
+    e2e_assert_eq "192.0.2.3:51820" "$(e2e_wg_peer_field "${NSN[r]}" "${IFN[r]}" endpoints "${MPUB[n]}")" \
+        "r's endpoint for n (n.inproc.test resolved at start)"
+    e2e_assert_eq "[2001:db8::2]:51820" "$(e2e_wg_peer_field "${NSN[n]}" "${IFN[n]}" endpoints "${MPUB[p]}")" \
+        "n's endpoint for p (v6 underlay)"
+
+    e2e_step "every pair pings over the overlay"
+    local a b ia ib
+    for a in r p n; do
+        for b in r p n; do
+            [[ $a != "$b" ]] || continue
+            ib=$(case $b in r) echo 1 ;; p) echo 2 ;; n) echo 3 ;; esac)
+            e2e_wait_for 30 "$a pings $b (10.78.0.$ib)" ping_once "${NSN[$a]}" "10.78.0.$ib"
+            ping_ok "${NSN[$a]}" "10.78.0.$ib" || e2e_fail "$a -> $b over the overlay"
+        done
+    done
+
+    e2e_step "each program reads its handshakes and applies a keepalive"
+    for s in r p n; do
+        e2e_wait_for 30 "the $s program to see its handshakes and apply its keepalive" inproc_said "$s" "applied keepalive"
+        grep -q '^handshakes 2/2$' "$E2E_WORK/$s.log" || e2e_fail "$s: expected 'handshakes 2/2': $(cat "$E2E_WORK/$s.log")"
+        for b in r p n; do
+            [[ $b != "$s" ]] || continue
+            e2e_handshake_nonzero "${NSN[$s]}" "${IFN[$s]}" "${MPUB[$b]}" || e2e_fail "wg show: $s has no handshake with $b"
+            e2e_assert_eq "${KA[$s]}" "$(e2e_wg_peer_field "${NSN[$s]}" "${IFN[$s]}" persistent-keepalive "${MPUB[$b]}")" \
+                "wg show $s persistent-keepalive for $b (applied in-process)"
+        done
+    done
+    ping_ok "${NSN[r]}" 10.78.0.3 || e2e_fail "r -> n after the change"
+
+    e2e_step "stopping the three devices"
+    for s in r p n; do touch "$E2E_WORK/ctl-$s/stop"; done
+    local rc
+    for s in r p n; do
+        e2e_wait_for 20 "the $s program to exit" inproc_exited "$s"
+        rc=0
+        wait "${PROG_PID[$s]}" || rc=$?
+        ((rc == 0)) || e2e_fail "the $s program exited with $rc: $(tail -n 5 "$E2E_WORK/$s.log")"
+        grep -q '^stopped ' "$E2E_WORK/$s.log" || e2e_fail "$s: no 'stopped' line: $(cat "$E2E_WORK/$s.log")"
+        ! ip -n "${NSN[$s]}" link show dev "${IFN[$s]}" >/dev/null 2>&1 || e2e_fail "$s: ${IFN[$s]} still exists"
+        [[ ! -e $E2E_SOCKET_DIR/${IFN[$s]}.sock ]] || e2e_fail "$s: $E2E_SOCKET_DIR/${IFN[$s]}.sock still exists"
+        [[ -z $(e2e_ns_pids "${NSN[$s]}") ]] || e2e_fail "$s: processes left in ${NSN[$s]}: $(e2e_ns_pids "${NSN[$s]}")"
+        [[ -z $(ip netns exec "${NSN[$s]}" ss -Huan 2>/dev/null) ]] || e2e_fail "$s: UDP sockets left: $(ip netns exec "${NSN[$s]}" ss -Huan)"
+        e2e_log "$s: $(tail -n 1 "$E2E_WORK/$s.log")"
+    done
+    # The bindings' repr/inspect name the interface and its status, and no output holds a private key.
+    grep -qF "Device(ifname='${IFN[p]}', running)" "$E2E_WORK/p.log" || e2e_fail "Python repr while running: $(head -n 1 "$E2E_WORK/p.log")"
+    grep -qF "Device(ifname='${IFN[p]}', stopped: requested)" "$E2E_WORK/p.log" || e2e_fail "Python repr after stop: $(tail -n 1 "$E2E_WORK/p.log")"
+    grep -qF "Device(${IFN[n]}, running)" "$E2E_WORK/n.log" || e2e_fail "Node inspect while running: $(head -n 1 "$E2E_WORK/n.log")"
+    grep -qF "Device(${IFN[n]}, stopped: requested)" "$E2E_WORK/n.log" || e2e_fail "Node inspect after stop: $(tail -n 1 "$E2E_WORK/n.log")"
+    local keyfile key
+    for keyfile in "$E2E_WORK"/mesh/inproc.keys/*.key; do
+        key=$(tr -d '[:space:]' <"$keyfile")
+        [[ -n $key ]] || e2e_fail "empty key file $keyfile"
+        ! grep -qF -- "$key" "$E2E_WORK/r.log" "$E2E_WORK/p.log" "$E2E_WORK/n.log" || e2e_fail "a private key appears in a program's output"
+    done
 }
 
 START=$SECONDS

@@ -228,6 +228,11 @@ e2e_sweep_run() {
         ip netns del "$ns" 2>/dev/null || true
         echo "swept leftover namespace $ns" >&2
     done
+    for ns in /etc/netns/wme2e-"$run"-*; do   # per-namespace hosts files (device.sh inproc)
+        [[ -e $ns ]] || continue
+        rm -rf "$ns"
+        echo "swept leftover $ns" >&2
+    done
     for sock in "$E2E_SOCKET_DIR"/wm"$run"*.sock; do
         [[ -e $sock ]] || continue
         rm -f "$sock"

@@ -466,8 +466,10 @@ impl Device {
         *self.shared.stop_reason.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stops the threads, deletes the interface and removes the UAPI socket. Idempotent; bounded
-    /// (every thread wakes up within a poll interval).
+    /// Stops the threads (waiting, at most 2 s, for those it does not own) and removes the UAPI socket.
+    /// Idempotent; bounded (every thread wakes up within a poll interval). The interface itself goes
+    /// when the `Device` is dropped (closing the TUN is what deletes it); `state()` and `counters()`
+    /// still answer until then.
     pub fn stop(&self) {
         self.shared.request_stop(StopReason::Requested);
         let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
@@ -476,6 +478,13 @@ impl Device {
         }
         if let Some(file) = self.shared.socket.lock().unwrap_or_else(|e| e.into_inner()).take() {
             file.remove();
+        }
+        // Threads this handle does not join (readers of sockets a rebind replaced, UAPI connections) hold
+        // the device too and end within a poll interval: wait for them (bounded), so that dropping the
+        // handle right after closes the TUN, deleting the interface.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Arc::strong_count(&self.shared) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
