@@ -18,7 +18,7 @@ if [[ ! -x "$venv/bin/wg-meshconf" ]]; then
   "$venv/bin/pip" install --quiet wg-meshconf
 fi
 cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin wiremesh
-wiremesh="$root/target/release/wiremesh"
+wiremesh="${CARGO_TARGET_DIR:-$root/target}/release/wiremesh"
 
 # The same database for both: every node public (documentation-range endpoints), one /16 network.
 db="$work/database.csv"
