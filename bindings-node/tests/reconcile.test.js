@@ -50,7 +50,10 @@ test('describe: plain objects, secrets described but never shown', async () => {
     ['remove_peer', 'update_peer', 'update_peer'],
   )
   assert.equal(changes[1].peer, 'hub')
-  assert.deepEqual(changes[1].allowed_ips_removed, ['10.77.0.0/16'])
+  // Something must go from the hub's AllowedIPs: the whole list is replaced (no allowed_ip=- lines).
+  assert.equal(changes[1].allowed_ips_replaced, true)
+  assert.deepEqual(changes[1].allowed_ips_added, ['10.88.0.0/24'])
+  assert.deepEqual(changes[1].allowed_ips_removed, [])
   const key = w.PrivateKey.generate()
   const psk = w.PresharedKey.generate()
   const peer = plan.node('n2').peers[0].publicKey

@@ -62,7 +62,9 @@ def test_describe_dicts_and_no_secrets(vectors: Path) -> None:
     state = wiremesh.parse_uapi_get_response(drift["state"])
     changes = wiremesh.describe(wiremesh.diff(plan, "n2", state), plan, "n2")
     assert [c["change"] for c in changes] == ["remove_peer", "update_peer", "update_peer"]
-    assert changes[1]["peer"] == "hub" and changes[1]["allowed_ips_removed"] == ["10.77.0.0/16"]
+    # Something must go from the hub's AllowedIPs: the whole list is replaced (no allowed_ip=- lines).
+    assert changes[1]["peer"] == "hub" and changes[1]["allowed_ips_replaced"] is True
+    assert changes[1]["allowed_ips_added"] == ["10.88.0.0/24"] and changes[1]["allowed_ips_removed"] == []
     assert changes[2]["endpoint"] == "192.0.2.11:51820" and changes[2]["persistent_keepalive"] == 25
     # A private key and a preshared key being set are described, never shown.
     key = wiremesh.PrivateKey.generate()
