@@ -545,11 +545,7 @@ pub fn write_configs(
     directory: &Bound<'_, PyAny>,
     format: &str,
 ) -> PyResult<Vec<String>> {
-    let format = convert::format(format)?;
-    let directory = convert::path(directory)?;
-    let inner = &plan.inner;
-    let written = check(py.allow_threads(|| wiremesh::write_configs(inner, &directory, format)))?;
-    Ok(written.iter().map(|p| p.display().to_string()).collect())
+    write_each(py, &plan, directory, format, wiremesh::write_configs)
 }
 
 /// Like `write_configs`, for a plan not yet proven: `verify` runs while the configs are written to
@@ -564,10 +560,21 @@ pub fn write_proven_configs(
     directory: &Bound<'_, PyAny>,
     format: &str,
 ) -> PyResult<Vec<String>> {
+    write_each(py, &plan, directory, format, wiremesh::write_proven_configs)
+}
+
+/// Converts the arguments, runs `write` with the GIL released and returns the paths as strings.
+fn write_each(
+    py: Python<'_>,
+    plan: &PyPlan,
+    directory: &Bound<'_, PyAny>,
+    format: &str,
+    write: fn(&wiremesh::Plan, &std::path::Path, wiremesh::ConfigFormat) -> Result<Vec<std::path::PathBuf>, wiremesh::Error>,
+) -> PyResult<Vec<String>> {
     let format = convert::format(format)?;
     let directory = convert::path(directory)?;
     let inner = &plan.inner;
-    let written = check(py.allow_threads(|| wiremesh::write_proven_configs(inner, &directory, format)))?;
+    let written = check(py.allow_threads(|| write(inner, &directory, format)))?;
     Ok(written.iter().map(|p| p.display().to_string()).collect())
 }
 
