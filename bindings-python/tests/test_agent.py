@@ -92,7 +92,8 @@ def test_agent_configures_the_device_and_reports_events(socket_dir: Path) -> Non
             two_hubs(), "hub-a", "wm0", on_event=events.append, tick=0.1, socket_path=device.path
         ) as agent:
             assert agent.running
-            wait_until(lambda: len(device.requests) >= 2)
+            # The device records a set before the agent counts it: wait for the agent's own events.
+            wait_until(lambda: len(device.requests) >= 2 and sum(e["event"] == "applied" for e in events) >= 2)
             status = agent.status()
             assert status["node"] == "hub-a" and status["interface"] == "wm0"
             assert status["device_present"] is True and status["running"] is True
