@@ -97,6 +97,24 @@ pub fn verify(plan: &Plan) -> Result<Proof, VerifyError> {
     }
 }
 
+/// `work(i)` for every node index `0..n`, in order, spread over the available cores for big meshes:
+/// every interface's checks are independent of the others'.
+fn per_node<T: Send>(n: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    if n < 64 || workers < 2 {
+        return (0..n).map(work).collect();
+    }
+    let chunk = n.div_ceil(workers);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|first| scope.spawn(move || (first..(first + chunk).min(n)).map(work).collect::<Vec<T>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("verification worker panicked")).collect()
+    })
+}
+
 fn problem(code: &'static str, message: String) -> Problem {
     Problem { code, pair: None, hop: None, prefix: None, message }
 }
@@ -105,7 +123,8 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
     let mut names = HashSet::new();
     let mut keys = HashMap::new();
     let mut addresses = HashMap::new();
-    for node in &plan.nodes {
+    let repeated_prefixes = per_node(plan.nodes.len(), |i| repeated_allowed_ips(&plan.nodes[i]));
+    for (node, repeated) in plan.nodes.iter().zip(repeated_prefixes) {
         if !names.insert(node.name.as_str()) {
             problems.push(Problem { hop: Some(node.name.clone()), ..problem("duplicate_name", format!("two nodes are called {}", node.name)) });
         }
@@ -130,22 +149,7 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
                 ..problem("relay_without_endpoint", format!("relay {} has no endpoint, so nodes behind NAT cannot reach it", node.name))
             });
         }
-        // Sorting finds repeated prefixes without hashing half a million of them.
-        let mut prefixes: Vec<(IpNet, usize)> =
-            node.peers.iter().enumerate().flat_map(|(i, p)| p.allowed_ips.iter().map(move |net| (net.trunc(), i))).collect();
-        prefixes.sort_unstable();
-        for pair in prefixes.windows(2) {
-            let ((prefix, first), (other, second)) = (pair[0], pair[1]);
-            if prefix == other {
-                let (first, second) = (&node.peers[first].name, &node.peers[second].name);
-                problems.push(Problem {
-                    pair: Some((first.clone(), second.clone())),
-                    hop: Some(node.name.clone()),
-                    prefix: Some(prefix),
-                    ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {second}", node.name))
-                });
-            }
-        }
+        problems.extend(repeated);
     }
     for (i, net) in plan.networks.iter().enumerate() {
         for other in &plan.networks[..i] {
@@ -167,6 +171,29 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
             routes.push((*subnet, format!("subnet of {}", node.name)));
         }
     }
+}
+
+/// `duplicate_allowed_ip` problems of one interface: a prefix on two of its peers.
+fn repeated_allowed_ips(node: &crate::plan::NodePlan) -> Vec<Problem> {
+    // Sorting finds repeated prefixes without hashing half a million of them.
+    let mut prefixes: Vec<(Prefix, usize)> =
+        node.peers.iter().enumerate().flat_map(|(i, p)| p.allowed_ips.iter().map(move |net| (Prefix::from_net(net), i))).collect();
+    prefixes.sort_unstable_by_key(|(prefix, peer)| (prefix.v6, prefix.bits, prefix.len, *peer));
+    let mut problems = Vec::new();
+    for pair in prefixes.windows(2) {
+        let ((prefix, first), (other, second)) = (pair[0], pair[1]);
+        if prefix == other {
+            let (first, second) = (&node.peers[first].name, &node.peers[second].name);
+            let prefix = prefix.to_net();
+            problems.push(Problem {
+                pair: Some((first.clone(), second.clone())),
+                hop: Some(node.name.clone()),
+                prefix: Some(prefix),
+                ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {second}", node.name))
+            });
+        }
+    }
+    problems
 }
 
 /// The prefixes of one length in a [`Table`]: sorted `(bits, peer node)` entries.
@@ -254,16 +281,16 @@ impl<'a> World<'a> {
         let by_key: rustc_hash::FxHashMap<_, u32> =
             plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
         let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
-        let mut tables = Vec::with_capacity(plan.nodes.len());
-        let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
-        for node in &plan.nodes {
+        let interfaces = per_node(plan.nodes.len(), |i| {
+            let node = &plan.nodes[i];
             let mut table = Table::default();
             let mut targets = Vec::with_capacity(node.peers.len());
+            let mut unknown = Vec::new();
             for peer in &node.peers {
                 let target = by_key.get(&peer.public_key).copied();
                 targets.push(target);
                 let Some(idx) = target else {
-                    problems.push(Problem {
+                    unknown.push(Problem {
                         hop: Some(node.name.clone()),
                         ..problem("unknown_peer", format!("{} has a peer {} whose key belongs to no node", node.name, peer.name))
                     });
@@ -274,8 +301,14 @@ impl<'a> World<'a> {
                 }
             }
             table.finish();
+            (table, targets, unknown)
+        });
+        let mut tables = Vec::with_capacity(plan.nodes.len());
+        let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
+        for (table, targets, unknown) in interfaces {
             tables.push(table);
             peer_nodes.push(targets);
+            problems.extend(unknown);
         }
         let owned = plan
             .nodes
@@ -471,11 +504,11 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
         for (peer, target) in node.peers.iter().zip(&world.peer_nodes[a]) {
             let Some(b) = target.map(|t| t as usize) else { continue };
             let other = &plan.nodes[b];
-            let pair = Some((node.name.clone(), other.name.clone()));
+            let pair = || Some((node.name.clone(), other.name.clone()));
             let entry = back[b * n + a];
             if entry == NONE {
                 problems.push(Problem {
-                    pair,
+                    pair: pair(),
                     hop: Some(other.name.clone()),
                     prefix: None,
                     code: "peer_not_mutual",
@@ -490,7 +523,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             let reverse = &other.peers[entry as usize];
             if peer.preshared_key != reverse.preshared_key {
                 problems.push(Problem {
-                    pair: pair.clone(),
+                    pair: pair(),
                     hop: None,
                     prefix: None,
                     code: "preshared_key_mismatch",
@@ -499,7 +532,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             }
             if peer.endpoint.is_none() && reverse.endpoint.is_none() {
                 problems.push(Problem {
-                    pair,
+                    pair: pair(),
                     hop: None,
                     prefix: None,
                     code: "no_endpoint",

@@ -354,6 +354,45 @@ impl<'a> Minimizer<'a> {
     }
 }
 
+/// The placements when every routed atom carries a label no other atom carries and nothing may be
+/// covered beyond the atoms (no fill relay): then each peer needs at least one prefix, one per atom
+/// reaches that minimum, and it is the narrowest — exactly what the full pass returns, without running
+/// it. This is the common full mesh (one address per node, every pair direct), where the pass would
+/// otherwise walk the whole trie for every interface. Returns `false`, leaving `out` untouched, when
+/// the shortcut does not apply (labels shared by several atoms, a fill relay, don't-care atoms, nested
+/// atoms); `seen` is scratch space.
+pub fn one_prefix_per_label(
+    trie: &DestTrie,
+    atom_labels: &[u32],
+    fill: u32,
+    seen: &mut Vec<bool>,
+    out: &mut Vec<(Prefix, u32)>,
+) -> bool {
+    if fill != UNROUTED {
+        return false;
+    }
+    seen.clear();
+    let start = out.len();
+    for node in &trie.nodes {
+        let Some(atom) = node.atom else { continue };
+        let label = atom_labels[atom as usize];
+        if label == UNROUTED {
+            continue;
+        }
+        let index = label as usize;
+        if label == DONT_CARE || node.children != [NO_CHILD; 2] || seen.get(index).copied().unwrap_or(false) {
+            out.truncate(start);
+            return false;
+        }
+        if index >= seen.len() {
+            seen.resize(index + 1, false);
+        }
+        seen[index] = true;
+        out.push((node.prefix, label));
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +428,20 @@ mod tests {
         let mut scratch = Scratch::default();
         let min = Minimizer::new(&trie, &labels, 0, &mut scratch);
         assert_eq!(shown(&placements(&min)), ["10.88.0.0/24>0"]);
+    }
+
+    #[test]
+    fn shortcut_declines_what_it_cannot_prove() {
+        let atoms = [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32")];
+        let trie = DestTrie::build(&[p("10.88.0.0/24")], &atoms);
+        let mut out = vec![(p("10.9.9.9/32"), 7)];
+        // A fill relay, a shared label, a don't-care atom: all left to the full pass, `out` untouched.
+        assert!(!one_prefix_per_label(&trie, &[0, 1, 2], 0, &mut Vec::new(), &mut out));
+        assert!(!one_prefix_per_label(&trie, &[0, 1, 1], UNROUTED, &mut Vec::new(), &mut out));
+        assert!(!one_prefix_per_label(&trie, &[0, DONT_CARE, 1], UNROUTED, &mut Vec::new(), &mut out));
+        assert_eq!(out.len(), 1);
+        assert!(one_prefix_per_label(&trie, &[0, UNROUTED, 1], UNROUTED, &mut Vec::new(), &mut out));
+        assert_eq!(shown(&out[1..]), ["10.88.0.1/32>0", "10.88.0.12/32>1"]);
     }
 
     #[test]
@@ -442,6 +495,32 @@ mod tests {
             }
             prop_assert_eq!(lookup(&placements, &p("10.0.0.64/32")), UNROUTED);
             prop_assert_eq!(lookup(&placements, &p("9.255.255.255/32")), UNROUTED);
+        }
+
+        /// Where the one-prefix-per-label shortcut applies, it gives exactly the full pass's placements.
+        #[test]
+        fn shortcut_matches_the_full_pass(
+            hosts in proptest::collection::btree_set(0u8..64, 1..24),
+            subnets in proptest::collection::btree_set(0u8..8, 0..4),
+            order in proptest::collection::vec(0u32..40, 40),
+            unrouted in proptest::collection::vec(prop::bool::weighted(0.2), 40),
+        ) {
+            // Hosts in 10.0.0.0/26 (adjacent ones tile wider prefixes), /29 subnets in 10.1.0.0/26.
+            let mut atoms: Vec<Prefix> = hosts.iter().map(|h| p(&format!("10.0.0.{h}/32"))).collect();
+            atoms.extend(subnets.iter().map(|s| p(&format!("10.1.0.{}/29", s * 8))));
+            // Distinct labels (a permutation-like choice), some atoms unrouted.
+            let mut used = std::collections::HashSet::new();
+            let labels: Vec<u32> = atoms.iter().enumerate().map(|(i, _)| {
+                let mut l = order[i];
+                while !used.insert(l) { l += 40; }
+                if unrouted[i] { UNROUTED } else { l }
+            }).collect();
+            let trie = DestTrie::build(&[p("10.0.0.0/26")], &atoms);
+            let mut scratch = Scratch::default();
+            let min = Minimizer::new(&trie, &labels, UNROUTED, &mut scratch);
+            let mut fast = Vec::new();
+            prop_assert!(one_prefix_per_label(&trie, &labels, UNROUTED, &mut Vec::new(), &mut fast));
+            prop_assert_eq!(shown(&fast), shown(&placements(&min)));
         }
 
         /// On small instances the DP matches brute force over all sets of labelled prefixes.

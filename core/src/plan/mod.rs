@@ -29,7 +29,7 @@ use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::mesh::endpoint::Endpoint;
 use crate::mesh::model::{LinkPolicy, Mesh, Node, Topology};
 use crate::mesh::name::Name;
-use allowed_ips::{Minimizer, Scratch, DONT_CARE, UNROUTED};
+use allowed_ips::{one_prefix_per_label, Minimizer, Scratch, DONT_CARE, UNROUTED};
 use prefix::Prefix;
 use trie::DestTrie;
 
@@ -352,6 +352,10 @@ struct Worker {
     labels: Vec<u32>,
     placements: Vec<(Prefix, u32)>,
     scratch: Scratch,
+    /// Scratch for the one-prefix-per-label shortcut.
+    seen: Vec<bool>,
+    /// Prefixes per peer, to size each peer's AllowedIPs exactly.
+    counts: Vec<u32>,
 }
 
 impl Worker {
@@ -362,6 +366,8 @@ impl Worker {
             labels: vec![UNROUTED; atoms],
             placements: Vec::new(),
             scratch: Scratch::default(),
+            seen: Vec::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -400,8 +406,16 @@ impl Worker {
             };
         }
         self.placements.clear();
-        Minimizer::new(shared.trie, &self.labels, fill, &mut self.scratch).placements(&mut self.placements);
-        let mut allowed: Vec<Vec<IpNet>> = vec![Vec::new(); peers_of_me.len()];
+        if !one_prefix_per_label(shared.trie, &self.labels, fill, &mut self.seen, &mut self.placements) {
+            Minimizer::new(shared.trie, &self.labels, fill, &mut self.scratch).placements(&mut self.placements);
+        }
+        // Exactly sized: a big mesh holds one such list per pair.
+        self.counts.clear();
+        self.counts.resize(peers_of_me.len(), 0);
+        for (_, label) in &self.placements {
+            self.counts[*label as usize] += 1;
+        }
+        let mut allowed: Vec<Vec<IpNet>> = self.counts.iter().map(|&count| Vec::with_capacity(count as usize)).collect();
         for (prefix, label) in &self.placements {
             allowed[*label as usize].push(prefix.to_net());
         }
