@@ -1009,11 +1009,47 @@ fn tun_loop(shared: &Shared) {
     });
 }
 
+/// When a reader sends what it has before reading on. A reader drains its descriptor into a batch and
+/// sends the batch when the descriptor runs dry, which costs one more (empty) read before the first
+/// packet goes out. While traffic is sparse (the last wake-up brought one packet: a ping, a keepalive, a
+/// request) that read is pure latency, so the first packet of a wake-up is sent before reading on, as
+/// boringtun and wireguard-go do; under load (several packets per wake-up) batches stay whole.
+#[derive(Default)]
+struct Pace {
+    /// Packets (or super-packets) read in this wake-up.
+    reads: usize,
+    /// Whether the previous wake-up brought more than one.
+    busy: bool,
+}
+
+impl Pace {
+    /// A wake-up begins.
+    fn start(&mut self) {
+        self.reads = 0;
+    }
+
+    /// One more packet read.
+    fn read(&mut self) {
+        self.reads += 1;
+    }
+
+    /// Whether to send the batch before the next read: right after the first packet of a quiet wake-up.
+    fn send_now(&self) -> bool {
+        self.reads == 1 && !self.busy
+    }
+
+    /// The wake-up is over.
+    fn finish(&mut self) {
+        self.busy = self.reads > 1;
+    }
+}
+
 fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
     let vnet = shared.tun.vnet_hdr();
     let mut packet = vec![0u8; BUF_LEN + offload::VNET_HDR_LEN];
     let mut segments = vec![0u8; 2 * BUF_LEN + MAX_SEGMENTS * SEGMENT_HEADROOM];
     let mut lens = vec![0usize; MAX_SEGMENTS];
+    let mut pace = Pace::default();
     while !shared.stopping() {
         match sys::poll_readable(shared.tun.raw_fd()) {
             Ok(false) => continue,
@@ -1024,12 +1060,16 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
             }
         }
         let snap = shared.snapshot();
+        pace.start();
         for _ in 0..BATCH {
-            if tx.batch.room() < BATCH_RESERVE {
+            if tx.batch.room() < BATCH_RESERVE || pace.send_now() {
                 tx.flush(&snap.sockets);
             }
             let n = match shared.tun.read(&mut packet) {
-                Ok(Some(n)) => n,
+                Ok(Some(n)) => {
+                    pace.read();
+                    n
+                }
                 Ok(None) => break,
                 Err(e) => {
                     let reason = if e.raw_os_error() == Some(libc::EBADFD) { StopReason::InterfaceDeleted } else { StopReason::TunFailed };
@@ -1063,6 +1103,7 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
             encrypt(&shared.counters, &snap, std::iter::once(&*pkt), tx);
         }
         tx.flush(&snap.sockets);
+        pace.finish();
     }
 }
 
@@ -1125,6 +1166,7 @@ impl RxPipe {
 
 fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPipe) {
     let mut datagrams = vec![0u8; BUF_LEN];
+    let mut pace = Pace::default();
     while !shared.stopping() {
         let snap = shared.snapshot();
         if snap.sockets.generation != generation {
@@ -1135,9 +1177,14 @@ fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPi
             Ok(false) => continue,
             Err(_) => return,
         }
+        pace.start();
         for _ in 0..BATCH {
+            if pace.send_now() {
+                rx.flush(shared);
+            }
             match socket.recv_gro(&mut datagrams) {
                 Ok(Some((n, from, segment))) => {
+                    pace.read();
                     for datagram in datagrams[..n].chunks(segment.max(1)) {
                         if rx.batch.room() < datagram.len().max(BATCH_RESERVE) {
                             rx.flush(shared);
@@ -1150,6 +1197,7 @@ fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPi
             }
         }
         rx.flush(shared);
+        pace.finish();
     }
 }
 
