@@ -224,11 +224,15 @@ fn load_complete(path: &Path) -> Result<Mesh, Error> {
 /// Wipes a large plan's secrets (private and preshared keys, zeroized on drop) and leaves the rest of
 /// its memory to the operating system: the process is about to exit, and freeing a big mesh's hundred
 /// thousand small allocations one by one would take longer than writing its configs did.
-fn release_at_exit(mut plan: Plan) {
+/// `has_preshared_keys` is the mesh's setting: without it no peer entry holds one, and the walk over
+/// every peer entry (the whole plan's memory, again) is skipped.
+fn release_at_exit(mut plan: Plan, has_preshared_keys: bool) {
     for node in &mut plan.nodes {
         node.private_key = wiremesh::KeySource::Unknown;
-        for peer in &mut node.peers {
-            peer.preshared_key = None;
+        if has_preshared_keys {
+            for peer in &mut node.peers {
+                peer.preshared_key = None;
+            }
         }
     }
     std::mem::forget(plan);
@@ -460,7 +464,7 @@ fn run(command: Command) -> Result<(), Error> {
                         write_configs(&plan, &dir, format)?
                     };
                     println!("wrote {} config(s) to {}", written.len(), dir.display());
-                    release_at_exit(plan);
+                    release_at_exit(plan, mesh.mesh.preshared_keys);
                     Ok(())
                 }
                 (Some(name), Some(dir)) => {
