@@ -69,20 +69,24 @@ impl VnetHdr {
 /// The ones'-complement sum of `data` added to `initial`, not yet folded (big-endian 16-bit words; an
 /// odd last byte is padded with zero).
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    let mut acc = initial;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Two 32-bit halves into a 64-bit accumulator: no overflow for any packet size we handle.
-        acc += w >> 32;
-        acc += w & 0xffff_ffff;
-    }
-    let rest = chunks.remainder();
-    let mut words = rest.chunks_exact(2);
+    // Ones'-complement sums do not depend on byte order (RFC 1071, 2(B)): add the 32-bit words in the
+    // machine's order into a wide accumulator — a plain widening sum the compiler vectorises, with no
+    // byte swap per word — fold, and swap the 16-bit result once. Equal to the big-endian sum modulo
+    // 0xffff, and zero only when it is, so folding either gives the same checksum.
+    let mut words = data.chunks_exact(4);
+    let mut native = 0u64;
     for w in &mut words {
+        native += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let folded = fold(native);
+    let mut acc = initial + u64::from(if cfg!(target_endian = "little") { folded.swap_bytes() } else { folded });
+    // The 0 to 3 bytes left start at an even offset: big-endian words, an odd last byte padded.
+    let rest = words.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for w in &mut pairs {
         acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
     }
-    if let [last] = words.remainder() {
+    if let [last] = pairs.remainder() {
         acc += u64::from(*last) << 8;
     }
     acc
@@ -437,6 +441,26 @@ mod tests {
         h.write(&mut b);
         assert_eq!(VnetHdr::parse(&b), Some(h));
         assert_eq!(VnetHdr::parse(&b[..9]), None);
+    }
+
+    /// The RFC 1071 definition, word by word: what [`sum`] must equal after folding.
+    fn reference_sum(data: &[u8], initial: u64) -> u64 {
+        let mut acc = initial;
+        for w in data.chunks(2) {
+            acc += u64::from(w[0]) << 8 | u64::from(w.get(1).copied().unwrap_or(0));
+        }
+        acc
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sum_folds_like_the_definition(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000), initial in 0u64..0x1_0000_0000, zeros in 0usize..64) {
+            proptest::prop_assert_eq!(fold(sum(&data, initial)), fold(reference_sum(&data, initial)));
+            // Runs of zeros and all-ones words (sums that are multiples of 0xffff) fold the same too.
+            let mut edge = vec![0u8; zeros];
+            edge.extend(std::iter::repeat(0xff).take(zeros * 2));
+            proptest::prop_assert_eq!(fold(sum(&edge, initial % 2)), fold(reference_sum(&edge, initial % 2)));
+        }
     }
 
     #[test]
