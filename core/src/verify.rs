@@ -196,44 +196,101 @@ fn repeated_allowed_ips(node: &crate::plan::NodePlan) -> Vec<Problem> {
     problems
 }
 
-/// The prefixes of one length in a [`Table`]: sorted `(bits, peer node)` entries.
-type SameLength = (u8, Vec<(u128, u32)>);
+/// The prefixes of one length in a [`Table`], sorted, with the node index of the peer each routes to.
+/// IPv4 keys are kept as `u32` (a quarter of the memory of the `u128` prefix bits): a proof looks up
+/// every table once per source node, and compact tables stay in cache.
+struct SameLength {
+    len: u8,
+    keys: Keys,
+    peers: Vec<u32>,
+}
+
+/// Sorted prefix bits of one length: IPv4 as the address's 32 bits, IPv6 as all 128.
+enum Keys {
+    V4(Vec<u32>),
+    V6(Vec<u128>),
+}
+
+impl Keys {
+    fn key_v4(bits: u128) -> u32 {
+        (bits >> 96) as u32
+    }
+
+    /// The index of an entry equal to `bits`, if any.
+    fn find(&self, bits: u128) -> Option<usize> {
+        match self {
+            Keys::V4(keys) => keys.binary_search(&Self::key_v4(bits)).ok(),
+            Keys::V6(keys) => keys.binary_search(&bits).ok(),
+        }
+    }
+
+    /// The index of the first entry not below `bits`.
+    fn first_not_below(&self, bits: u128) -> usize {
+        match self {
+            Keys::V4(keys) => keys.partition_point(|k| *k < Self::key_v4(bits)),
+            Keys::V6(keys) => keys.partition_point(|k| *k < bits),
+        }
+    }
+
+    /// Entry `i` as prefix bits.
+    fn bits(&self, i: usize) -> u128 {
+        match self {
+            Keys::V4(keys) => u128::from(keys[i]) << 96,
+            Keys::V6(keys) => keys[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::V4(keys) => keys.len(),
+            Keys::V6(keys) => keys.len(),
+        }
+    }
+}
 
 /// One interface's cryptokey routing table: for each prefix length present, the sorted prefixes of
 /// that length with the node index of the peer they route to.
 #[derive(Default)]
 struct Table {
-    /// Per family (v4, v6): lengths in descending order with their entries.
+    /// Per family (v4, v6) while inserting: `(length, bits, peer)`.
+    pending: [Vec<(u8, u128, u32)>; 2],
+    /// Per family (v4, v6), after [`Table::finish`]: lengths in descending order with their entries.
     by_len: [Vec<SameLength>; 2],
 }
 
 impl Table {
     fn insert(&mut self, prefix: Prefix, peer: u32) {
-        let family = &mut self.by_len[usize::from(prefix.v6)];
-        match family.iter_mut().find(|(len, _)| *len == prefix.len) {
-            Some((_, entries)) => entries.push((prefix.bits, peer)),
-            None => family.push((prefix.len, vec![(prefix.bits, peer)])),
-        }
+        self.pending[usize::from(prefix.v6)].push((prefix.len, prefix.bits, peer));
     }
 
     fn finish(&mut self) {
-        for family in &mut self.by_len {
-            family.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
-            for (_, entries) in family.iter_mut() {
-                entries.sort_unstable();
+        for (family, pending) in self.pending.iter_mut().enumerate() {
+            // Longest first, then by bits and peer: each length's run is sorted as lookups need.
+            pending.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let mut rest = &pending[..];
+            while let Some(&(len, _, _)) = rest.first() {
+                let run = rest.iter().take_while(|e| e.0 == len).count();
+                let (same, tail) = rest.split_at(run);
+                let keys = if family == 0 {
+                    Keys::V4(same.iter().map(|e| Keys::key_v4(e.1)).collect())
+                } else {
+                    Keys::V6(same.iter().map(|e| e.1).collect())
+                };
+                self.by_len[family].push(SameLength { len, keys, peers: same.iter().map(|e| e.2).collect() });
+                rest = tail;
             }
+            *pending = Vec::new();
         }
     }
 
     /// Longest-prefix match of the whole prefix `target`: the longest entry containing it.
     fn lookup(&self, target: &Prefix) -> Option<u32> {
-        for (len, entries) in &self.by_len[usize::from(target.v6)] {
-            if *len > target.len {
+        for bucket in &self.by_len[usize::from(target.v6)] {
+            if bucket.len > target.len {
                 continue;
             }
-            let bits = mask(target.bits, *len);
-            if let Ok(i) = entries.binary_search_by(|(b, _)| b.cmp(&bits)) {
-                return Some(entries[i].1);
+            if let Some(i) = bucket.keys.find(mask(target.bits, bucket.len)) {
+                return Some(bucket.peers[i]);
             }
         }
         None
@@ -244,17 +301,16 @@ impl Table {
         if target.len == target.max_len() {
             return None;
         }
-        for (len, entries) in &self.by_len[usize::from(target.v6)] {
-            if *len <= target.len {
+        for bucket in &self.by_len[usize::from(target.v6)] {
+            if bucket.len <= target.len {
                 continue;
             }
-            let start = entries.partition_point(|(b, _)| *b < target.bits);
-            for (bits, peer) in &entries[start..] {
-                if mask(*bits, target.len) != target.bits {
+            for i in bucket.keys.first_not_below(target.bits)..bucket.keys.len() {
+                if mask(bucket.keys.bits(i), target.len) != target.bits {
                     break;
                 }
-                if Some(*peer) != expected {
-                    return Some(*peer);
+                if Some(bucket.peers[i]) != expected {
+                    return Some(bucket.peers[i]);
                 }
             }
         }
@@ -404,18 +460,20 @@ impl<'a> World<'a> {
         let mut proof = Proof::default();
         let mut problems = Vec::new();
         let nodes = &self.plan.nodes;
+        // Per source: which destinations policy blocks (a flag per node, reset for each source).
+        let mut blocked = vec![false; nodes.len()];
         for a in from_range {
-            let blocked: HashSet<u32> = nodes[a]
-                .routes
-                .iter()
-                .filter(|r| r.reach == Reach::Blocked)
-                .filter_map(|r| self.by_name.get(r.node.as_str()).copied())
-                .collect();
+            blocked.fill(false);
+            for route in nodes[a].routes.iter().filter(|r| r.reach == Reach::Blocked) {
+                if let Some(&b) = self.by_name.get(route.node.as_str()) {
+                    blocked[b as usize] = true;
+                }
+            }
             for b in 0..nodes.len() {
                 if a == b {
                     continue;
                 }
-                let expect_reach = !blocked.contains(&(b as u32));
+                let expect_reach = !blocked[b];
                 let mut pair_ok = true;
                 let mut pair_relayed = false;
                 for src in &self.owned[a] {
