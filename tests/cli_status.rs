@@ -56,6 +56,31 @@ fn status_from_a_dump_with_the_plan() {
     assert!(text.contains("  node-3           never  handshake never"), "{text}");
     assert!(text.contains("problem peer_never: node-3 has never completed a handshake"), "{text}");
     assert!(!text.contains("oDuvp+rFXrag"), "the private key never shows");
+
+    // --check: the same output, and exit status 3 while unhealthy ...
+    let out = run(&["status", "wm-hub", "--check", "--dump", "-", "--mesh", mesh, "--node", "hub"], seed["dump"].as_str());
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+    // ... and 0 once every peer has a fresh handshake (the same dump, handshakes 5 s ago).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let fresh: Vec<String> = seed["dump"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut fields: Vec<String> = line.split('\t').map(str::to_string).collect();
+            if i > 0 {
+                fields[4] = (now - 5).to_string();
+            }
+            fields.join("\t")
+        })
+        .collect();
+    let fresh = fresh.join("\n") + "\n";
+    let out = run(&["status", "wm-hub", "--check", "--json", "--dump", "-", "--mesh", mesh, "--node", "hub"], Some(&fresh));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["peers_up"], 3);
 }
 
 #[test]

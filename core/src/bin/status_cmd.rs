@@ -41,7 +41,15 @@ pub struct StatusArgs {
     /// Read `wg show IFNAME dump` or `wg show all dump` text from FILE (`-`: stdin) instead of the device.
     #[arg(long, conflicts_with = "wg")]
     pub dump: Option<PathBuf>,
+    /// Exit with status 3 when the device is unhealthy (after printing the status), for scripts and
+    /// monitoring checks; 0 when it is healthy.
+    #[arg(long)]
+    pub check: bool,
 }
+
+/// `wiremesh status --check`'s exit status for an unhealthy device (Nagios' "unknown" is 3 too, but
+/// systemctl and LSB use 3 for "not running", the nearest meaning here).
+pub const UNHEALTHY_EXIT: u8 = 3;
 
 /// `wiremesh serve`.
 #[derive(Args)]
@@ -105,8 +113,8 @@ fn read_dump(path: &Path, ifname: &str) -> Result<wiremesh::uapi::DeviceState, E
     state
 }
 
-/// `wiremesh status`.
-pub fn status(args: StatusArgs) -> Result<(), Error> {
+/// `wiremesh status`: `Ok(true)` when the device is healthy (always, without `--check`).
+pub fn status(args: StatusArgs) -> Result<bool, Error> {
     let source = match &args.dump {
         Some(path) => {
             let state = read_dump(path, &args.device.ifname)?;
@@ -118,9 +126,11 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
     let reader = StatusReader::new(source, options(&args.device, None)?)?;
     let snapshot = reader.snapshot()?;
     if args.json {
-        return crate::write_stdout(&(serde_json::to_string_pretty(&snapshot.status).expect("json") + "\n"));
+        crate::write_stdout(&(serde_json::to_string_pretty(&snapshot.status).expect("json") + "\n"))?;
+    } else {
+        crate::write_stdout(&render_text(&snapshot))?;
     }
-    crate::write_stdout(&render_text(&snapshot))
+    Ok(!args.check || snapshot.health.healthy)
 }
 
 fn bytes(n: u64) -> String {

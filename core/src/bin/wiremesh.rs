@@ -511,7 +511,13 @@ fn run(command: Command) -> Result<(), Error> {
             let mesh = load_complete(&path)?;
             write_stdout(&render_dot(&plan(&mesh)?))
         }
-        Command::Status(args) => status_cmd::status(args),
+        Command::Status(args) => {
+            if !status_cmd::status(args)? {
+                // --check on an unhealthy device: the status is printed (and flushed); say so by the exit status.
+                std::process::exit(i32::from(status_cmd::UNHEALTHY_EXIT));
+            }
+            Ok(())
+        }
         Command::Serve(args) => status_cmd::serve(args),
         Command::Genkey => write_secret_line(PrivateKey::generate().to_base64()),
         Command::Genpsk => write_secret_line(PresharedKey::generate().to_base64()),
