@@ -4,25 +4,16 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn wiremesh(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wiremesh")).current_dir(dir).args(args).output().expect("run wiremesh")
-}
+mod common;
 
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = wiremesh(dir, args);
-    assert!(out.status.success(), "wiremesh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::ok;
 
-/// Runs a command that must fail; returns its one-line error and checks its shape and code.
+/// Runs a command that must fail (see `common::fails`); its error must also be one line.
 fn fails(dir: &Path, args: &[&str], code: &str) -> String {
-    let out = wiremesh(dir, args);
-    assert_eq!(out.status.code(), Some(1), "wiremesh {args:?} should fail");
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = common::fails(dir, args, code);
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with(&format!("wiremesh: error[{code}]: ")), "{stderr}");
     stderr
 }
 

@@ -5,10 +5,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
+use common::{fails, ok};
 use wiremesh::uapi::{apply_update, parse_set_request, render_errno, render_get_response, DeviceState};
 
 struct FakeDevice {
@@ -59,24 +61,6 @@ fn fake_device(path: &Path, refuse: bool) -> FakeDevice {
         }
     });
     FakeDevice { state, sets, path: path.to_path_buf() }
-}
-
-fn wiremesh(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wiremesh")).current_dir(dir).args(args).output().expect("run wiremesh")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = wiremesh(dir, args);
-    assert!(out.status.success(), "wiremesh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(dir: &Path, args: &[&str], code: &str) -> String {
-    let out = wiremesh(dir, args);
-    assert_eq!(out.status.code(), Some(1), "wiremesh {args:?} should fail");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with(&format!("wiremesh: error[{code}]: ")), "{stderr}");
-    stderr
 }
 
 fn apply_args<'a>(device: &'a FakeDevice, extra: &[&'a str]) -> Vec<&'a str> {
