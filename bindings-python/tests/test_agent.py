@@ -3,68 +3,16 @@ thread (no root, no network: the node used has no relays to probe)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
 import wiremesh
 
-
-class FakeDevice:
-    """Answers get=1 with an empty device and records every set=1 request."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.requests: list[str] = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(path))
-        self.listener.listen(8)
-        self.listener.settimeout(0.1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            with conn:
-                conn.settimeout(2)
-                buffer = b""
-                try:
-                    while b"\n\n" not in buffer:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        buffer += chunk
-                except socket.timeout:
-                    continue
-                request = buffer.decode()
-                if request.startswith("set=1\n"):
-                    self.requests.append(request)
-                conn.sendall(b"errno=0\n\n")
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.listener.close()
-
-
-@pytest.fixture()
-def socket_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="wm-agent-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+if TYPE_CHECKING:
+    from conftest import FakeDevice
 
 
 def two_hubs() -> wiremesh.Mesh:
@@ -84,8 +32,8 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_agent_configures_the_device_and_reports_events(socket_dir: Path) -> None:
-    device = FakeDevice(socket_dir / "wm0.sock")
+def test_agent_configures_the_device_and_reports_events(fake_device: Callable[..., FakeDevice]) -> None:
+    device = fake_device("errno=0\n\n")  # answers get=1 with an empty device, keeps no state
     events: list[dict[str, Any]] = []
     try:
         with wiremesh.Agent(

@@ -4,16 +4,15 @@ apply_update(), and apply() through a UapiClient against a fake device that keep
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import tempfile
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
 import wiremesh
+
+if TYPE_CHECKING:
+    from conftest import FakeDevice
 
 
 def load(vectors: Path) -> dict[str, Any]:
@@ -83,83 +82,22 @@ def test_describe_dicts_and_no_secrets(vectors: Path) -> None:
     assert described[1]["preshared_key"] == "set"
 
 
-class StatefulDevice:
-    """A fake UAPI device keeping a DeviceState: get=1 renders it, set=1 applies the request with
-    wiremesh.apply_update (or answers `refuse`)."""
-
-    def __init__(self, path: Path, state: wiremesh.DeviceState, refuse: str | None = None) -> None:
-        self.path = path
-        self.state = state
-        self.refuse = refuse
-        self.sets: list[str] = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(path))
-        self.listener.listen(4)
-        self.listener.settimeout(0.1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            with conn:
-                conn.settimeout(5)
-                buffer = b""
-                while True:
-                    while b"\n\n" not in buffer:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        buffer += chunk
-                    if b"\n\n" not in buffer:
-                        break
-                    end = buffer.index(b"\n\n") + 2
-                    request, buffer = buffer[:end].decode(), buffer[end:]
-                    if request == "get=1\n\n":
-                        answer = wiremesh.render_uapi_get_response(self.state)
-                    elif self.refuse is not None:
-                        answer = self.refuse
-                    else:
-                        self.sets.append(request)
-                        self.state = wiremesh.apply_update(self.state, wiremesh.parse_uapi_set_request(request))
-                        answer = "errno=0\n\n"
-                    conn.sendall(answer.encode())
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.listener.close()
-
-
-@pytest.fixture()
-def socket_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="wm-rec-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def test_apply_through_a_client(vectors: Path, socket_dir: Path) -> None:
+def test_apply_through_a_client(vectors: Path, fake_device: Callable[..., FakeDevice]) -> None:
     doc = load(vectors)
     plan = plan_of(vectors, doc["mesh"])
     drift = next(c for c in doc["cases"] if c["name"].startswith("drift"))
     state = wiremesh.parse_uapi_get_response(drift["state"])
-    device = StatefulDevice(socket_dir / "dev.sock", state)
+    device = fake_device(state)  # keeps its state: sets are applied to it
     try:
         with wiremesh.UapiClient.connect_path(device.path) as client:
             dry = wiremesh.apply(plan, "n2", client, dry_run=True)
             assert dry["applied"] is False
             assert [c["text"] for c in dry["changes"]] == drift["changes"]
             assert wiremesh.render_uapi_set_request(dry["update"]) == drift["update"]
-            assert device.sets == []
+            assert device.requests == []
             done = wiremesh.apply(plan, "n2", client)
             assert done["applied"] is True
-            assert device.sets == [drift["update"]]
+            assert device.requests == [drift["update"]]
             again = wiremesh.apply(plan, "n2", client)
             assert again == {"applied": False, "changes": [], "update": wiremesh.DeviceUpdate()}
         # The untouched peer (n3) kept its handshake and counters.
@@ -169,11 +107,11 @@ def test_apply_through_a_client(vectors: Path, socket_dir: Path) -> None:
         device.stop()
 
 
-def test_apply_refused_and_unknown_node(vectors: Path, socket_dir: Path) -> None:
+def test_apply_refused_and_unknown_node(vectors: Path, fake_device: Callable[..., FakeDevice]) -> None:
     doc = load(vectors)
     plan = plan_of(vectors, doc["mesh"])
     fresh = next(c for c in doc["cases"] if c["name"].startswith("fresh"))
-    device = StatefulDevice(socket_dir / "dev.sock", wiremesh.parse_uapi_get_response(fresh["state"]), refuse="errno=-22\n\n")
+    device = fake_device(wiremesh.parse_uapi_get_response(fresh["state"]), set_reply="errno=-22\n\n")
     try:
         with wiremesh.UapiClient.connect_path(device.path) as client:
             with pytest.raises(wiremesh.UapiError) as info:

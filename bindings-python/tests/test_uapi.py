@@ -8,20 +8,20 @@ import ipaddress
 import json
 import pickle
 import random
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import pytest
 
 import wiremesh
+
+if TYPE_CHECKING:
+    from conftest import FakeDevice
 
 REPO = Path(__file__).resolve().parents[2]
 NANOS = 1_000_000_000
@@ -495,90 +495,7 @@ def test_values_holding_secrets_cannot_be_pickled() -> None:
             pickle.dumps(value)
 
 
-# The client against a fake device ------------------------------------------------------------------
-
-
-@dataclass
-class FakeDevice:
-    """A UAPI server on a Unix socket, served by a Python thread: answers get=1 with `state_text` and
-    set=1 with `set_reply`, keeping every set request; several requests per connection, like
-    wireguard-go."""
-
-    path: Path
-    state_text: str
-    set_reply: str = "errno=0\n\n"
-    delay: float = 0.0
-    cut_answers: bool = False
-    requests: list[str] = field(default_factory=list)
-    connections: int = 0
-
-    def __post_init__(self) -> None:
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(self.path))
-        self.listener.listen(8)
-        self.listener.settimeout(0.1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        workers = []
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            self.connections += 1
-            worker = threading.Thread(target=self.handle, args=(conn,), daemon=True)
-            worker.start()
-            workers.append(worker)
-        for worker in workers:
-            worker.join(5)
-
-    def handle(self, conn: socket.socket) -> None:
-        buffer = b""
-        conn.settimeout(0.1)
-        with conn:
-            while not self.stopping.is_set():
-                while b"\n\n" not in buffer:
-                    try:
-                        chunk = conn.recv(4096)
-                    except socket.timeout:
-                        if self.stopping.is_set():
-                            return
-                        continue
-                    if not chunk:
-                        return
-                    buffer += chunk
-                end = buffer.index(b"\n\n") + 2
-                request, buffer = buffer[:end].decode(), buffer[end:]
-                time.sleep(self.delay)
-                if request == "get=1\n\n":
-                    answer = self.state_text
-                elif request.startswith("set=1\n"):
-                    self.requests.append(request)
-                    answer = self.set_reply
-                else:
-                    answer = "errno=-71\n\n"
-                if self.cut_answers:
-                    conn.sendall(answer.encode()[: len(answer) // 2])
-                    return
-                conn.sendall(answer.encode())
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.listener.close()
-
-
-@pytest.fixture()
-def socket_dir() -> Iterator[Path]:
-    # Unix socket paths are limited to ~100 bytes: a short directory rather than pytest's tmp_path.
-    path = Path(tempfile.mkdtemp(prefix="wm-uapi-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+# The client against a fake device (conftest.py: FakeDevice, fake_device) ---------------------------
 
 
 @pytest.fixture()
@@ -586,12 +503,8 @@ def device_text(vectors: Path) -> str:
     return transcripts(vectors)["get_responses"][0]["text"]  # type: ignore[no-any-return]
 
 
-def serve(socket_dir: Path, state_text: str, **options: Any) -> FakeDevice:
-    return FakeDevice(socket_dir / "wg-test.sock", state_text, **options)
-
-
-def test_client_get_and_set(socket_dir: Path, device_text: str) -> None:
-    device = serve(socket_dir, device_text)
+def test_client_get_and_set(fake_device: Callable[..., FakeDevice], device_text: str) -> None:
+    device = fake_device(device_text)
     try:
         with wiremesh.UapiClient.connect_path(device.path) as client:
             assert client.path == str(device.path)
@@ -618,8 +531,8 @@ def test_client_get_and_set(socket_dir: Path, device_text: str) -> None:
         device.stop()
 
 
-def test_client_set_refused_with_errno(socket_dir: Path, device_text: str) -> None:
-    device = serve(socket_dir, device_text, set_reply="errno=-22\n\n")
+def test_client_set_refused_with_errno(fake_device: Callable[..., FakeDevice], device_text: str) -> None:
+    device = fake_device(device_text, set_reply="errno=-22\n\n")
     try:
         client = wiremesh.UapiClient.connect_path(str(device.path))
         with pytest.raises(wiremesh.UapiError) as info:
@@ -633,8 +546,8 @@ def test_client_set_refused_with_errno(socket_dir: Path, device_text: str) -> No
         device.stop()
 
 
-def test_client_reports_a_device_that_hangs_up_mid_answer(socket_dir: Path, device_text: str) -> None:
-    device = serve(socket_dir, device_text, cut_answers=True)
+def test_client_reports_a_device_that_hangs_up_mid_answer(fake_device: Callable[..., FakeDevice], device_text: str) -> None:
+    device = fake_device(device_text, cut_answers=True)
     try:
         with wiremesh.UapiClient.connect_path(device.path) as client:
             with pytest.raises(wiremesh.UapiError) as info:
@@ -677,10 +590,10 @@ def test_socket_paths() -> None:
     assert wiremesh.UAPI_MAX_MESSAGE_BYTES == 64 << 20
 
 
-def test_client_releases_the_gil_and_serialises_threads(socket_dir: Path, device_text: str) -> None:
+def test_client_releases_the_gil_and_serialises_threads(fake_device: Callable[..., FakeDevice], device_text: str) -> None:
     # The fake device is Python code: it can only answer while the caller has released the GIL. With a
     # slow device, several threads sharing one client take turns on the connection.
-    device = serve(socket_dir, device_text, delay=0.05)
+    device = fake_device(device_text, delay=0.05)
     try:
         with wiremesh.UapiClient.connect_path(device.path) as client:
             results: list[Optional[wiremesh.DeviceState]] = []
@@ -722,8 +635,8 @@ def test_client_releases_the_gil_and_serialises_threads(socket_dir: Path, device
         device.stop()
 
 
-def test_uapi_show_example(socket_dir: Path, device_text: str) -> None:
-    device = serve(socket_dir, device_text)
+def test_uapi_show_example(fake_device: Callable[..., FakeDevice], device_text: str) -> None:
+    device = fake_device(device_text)
     try:
         result = subprocess.run(
             [sys.executable, "-I", str(REPO / "examples" / "python" / "uapi_show.py"), "--socket", str(device.path)],
