@@ -3,10 +3,9 @@
 // process (no root, no network: the node used has no relays to probe).
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const path = require('node:path')
 const w = require('..')
-const { tempDir } = require('./helpers')
+const { fakeDevice, tempDir } = require('./helpers')
 
 function twoHubs() {
   const mesh = new w.Mesh({ name: 't', networks: ['10.77.0.0/24'], topology: 'hub-and-spoke' })
@@ -18,36 +17,14 @@ function twoHubs() {
   return mesh
 }
 
-/** Answers get=1 with an empty device and records set=1 requests. */
-async function fakeDevice(t) {
-  const file = path.join(tempDir(t, 'wm-agent-'), 'wm0.sock')
+/** Answers get=1 with an empty device and keeps the set=1 requests in `sets`. */
+async function emptyDevice(t) {
   const sets = []
-  const sockets = new Set()
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    let buffer = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (chunk) => {
-      buffer += chunk
-      let end
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const request = buffer.slice(0, end + 2)
-        buffer = buffer.slice(end + 2)
-        if (request.startsWith('set=1\n')) sets.push(request)
-        socket.write('errno=0\n\n')
-      }
-    })
+  const device = await fakeDevice(t, (request) => {
+    if (request.startsWith('set=1\n')) sets.push(request)
+    return 'errno=0\n\n'
   })
-  await new Promise((resolve, reject) => server.listen(file, resolve).once('error', reject))
-  t.after(
-    () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(resolve)
-      }),
-  )
-  return { path: file, sets }
+  return { path: device.path, sets }
 }
 
 async function waitUntil(predicate, ms = 10000) {
@@ -59,7 +36,7 @@ async function waitUntil(predicate, ms = 10000) {
 }
 
 test('Agent: configures the device, reports events, stops', async (t) => {
-  const device = await fakeDevice(t)
+  const device = await emptyDevice(t)
   const events = []
   const agent = new w.Agent(twoHubs(), 'hub-a', { interface: 'wm0', socketPath: device.path, tick: 0.1 }, (e) => events.push(e))
   assert.equal(agent.running, true)

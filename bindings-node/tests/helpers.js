@@ -1,8 +1,9 @@
 'use strict'
-// Shared helpers of the node:test suite: where the shared vectors are and how their snake_case wire
-// format maps onto the JavaScript objects.
+// Shared helpers of the node:test suite: where the shared vectors are, how their snake_case wire
+// format maps onto the JavaScript objects, and a fake UAPI device on a unix socket.
 
 const fs = require('node:fs')
+const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const wiremesh = require('..')
@@ -101,4 +102,52 @@ function confVectors(dir) {
     .map((f) => ({ name: f, conf: path.join(dir, f), json: path.join(dir, f.replace(/\.conf$/, '.json')) }))
 }
 
-module.exports = { VECTORS, readJson, camelize, dropNulls, configToVector, configFromVector, tempDir, confVectors }
+/**
+ * A fake UAPI device on a unix socket in a fresh temp dir, served by this process and closed when the
+ * test ends: `answer(request, socket)` gives the reply to each request (every message up to its blank
+ * line; several per connection); `undefined` sends nothing. Resolves to { path, requests }, `requests`
+ * holding every request received.
+ */
+async function fakeDevice(t, answer) {
+  const file = path.join(tempDir(t, 'wiremesh-uapi-'), 'wg-test.sock')
+  const requests = []
+  const sockets = new Set()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    let buffer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk) => {
+      buffer += chunk
+      let end
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const request = buffer.slice(0, end + 2)
+        buffer = buffer.slice(end + 2)
+        requests.push(request)
+        const reply = answer(request, socket)
+        if (reply !== undefined) socket.write(reply)
+      }
+    })
+  })
+  await new Promise((resolve, reject) => server.listen(file, resolve).once('error', reject))
+  t.after(
+    () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(resolve)
+      }),
+  )
+  return { path: file, requests }
+}
+
+module.exports = {
+  VECTORS,
+  readJson,
+  camelize,
+  dropNulls,
+  configToVector,
+  configFromVector,
+  tempDir,
+  confVectors,
+  fakeDevice,
+}

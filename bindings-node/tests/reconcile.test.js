@@ -4,10 +4,9 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const path = require('node:path')
 const w = require('..')
-const { VECTORS, readJson, tempDir } = require('./helpers')
+const { VECTORS, readJson, fakeDevice } = require('./helpers')
 
 const DIR = path.join(VECTORS, 'reconcile')
 const doc = readJson(path.join(DIR, 'cases.json'))
@@ -71,42 +70,20 @@ test('describe: plain objects, secrets described but never shown', async () => {
   assert.throws(() => w.describe({ peers: [] }, plan, 'nobody'), { code: 'mesh_unknown_node' })
 })
 
-/** A fake device keeping a DeviceState: get renders it, set applies the request with applyUpdate. */
+/**
+ * A fake device keeping a DeviceState: get renders it, set applies the request with applyUpdate (or,
+ * with `refuse`, answers that and changes nothing). Accepted set requests are kept in `sets`.
+ */
 async function statefulDevice(t, state, refuse) {
-  const file = path.join(tempDir(t, 'wiremesh-rec-'), 'dev.sock')
-  const device = { path: file, state, sets: [] }
-  const sockets = new Set()
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    let buffer = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (chunk) => {
-      buffer += chunk
-      let end
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const request = buffer.slice(0, end + 2)
-        buffer = buffer.slice(end + 2)
-        if (request === 'get=1\n\n') {
-          socket.write(w.renderUapiGetResponse(device.state))
-        } else if (refuse) {
-          socket.write(refuse)
-        } else {
-          device.sets.push(request)
-          device.state = w.applyUpdate(device.state, w.parseUapiSetRequest(request))
-          socket.write(w.renderUapiErrno(0))
-        }
-      }
-    })
-  })
-  await new Promise((resolve, reject) => server.listen(file, resolve).once('error', reject))
-  t.after(
-    () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(resolve)
-      }),
-  )
+  const device = { state, sets: [] }
+  const answer = (request) => {
+    if (request === 'get=1\n\n') return w.renderUapiGetResponse(device.state)
+    if (refuse) return refuse
+    device.sets.push(request)
+    device.state = w.applyUpdate(device.state, w.parseUapiSetRequest(request))
+    return w.renderUapiErrno(0)
+  }
+  device.path = (await fakeDevice(t, answer)).path
   return device
 }
 

@@ -3,10 +3,9 @@
 // before they reach the wire, and UapiClient against fake devices on unix sockets.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const path = require('node:path')
 const w = require('..')
-const { VECTORS, readJson, tempDir } = require('./helpers')
+const { VECTORS, readJson, tempDir, fakeDevice } = require('./helpers')
 
 const transcripts = readJson(path.join(VECTORS, 'uapi', 'transcripts.json'))
 const hexToBase64 = (hex) => Buffer.from(hex, 'hex').toString('base64')
@@ -251,44 +250,6 @@ test('values the protocol cannot carry are refused before rendering', () => {
   // Secrets are key objects only (wrong JavaScript types are napi's argument errors).
   assert.throws(() => w.renderUapiSetRequest({ privateKey: k1.toBase64() }), (err) => !w.isWiremeshError(err))
 })
-
-// Fake devices ------------------------------------------------------------------------------------
-
-/**
- * A fake UAPI device on a unix socket in a temp dir: `answer(request)` gives the reply to each
- * request (every message up to its blank line). Resolves to { path, requests }.
- */
-async function fakeDevice(t, answer) {
-  const file = path.join(tempDir(t, 'wiremesh-uapi-'), 'wg-test.sock')
-  const requests = []
-  const sockets = new Set()
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    let buffer = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (chunk) => {
-      buffer += chunk
-      let end
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const request = buffer.slice(0, end + 2)
-        buffer = buffer.slice(end + 2)
-        requests.push(request)
-        const reply = answer(request, socket)
-        if (reply !== undefined) socket.write(reply)
-      }
-    })
-  })
-  await new Promise((resolve, reject) => server.listen(file, resolve).once('error', reject))
-  t.after(
-    () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(resolve)
-      }),
-  )
-  return { path: file, requests }
-}
 
 const canned = transcripts.get_responses[0].text
 
