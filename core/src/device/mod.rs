@@ -1164,8 +1164,11 @@ impl RxPipe {
     }
 }
 
+/// Messages one `recvmmsg` call may return (each up to 64 KiB: a datagram, or a GRO run).
+const RECV_SLOTS: usize = 16;
+
 fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPipe) {
-    let mut datagrams = vec![0u8; BUF_LEN];
+    let mut received = sys::RecvBatch::new(RECV_SLOTS, BUF_LEN);
     let mut pace = Pace::default();
     while !shared.stopping() {
         let snap = shared.snapshot();
@@ -1182,18 +1185,19 @@ fn udp_reader(shared: &Shared, socket: &sys::Udp, generation: u64, rx: &mut RxPi
             if pace.send_now() {
                 rx.flush(shared);
             }
-            match socket.recv_gro(&mut datagrams) {
-                Ok(Some((n, from, segment))) => {
-                    pace.read();
-                    for datagram in datagrams[..n].chunks(segment.max(1)) {
-                        if rx.batch.room() < datagram.len().max(BATCH_RESERVE) {
-                            rx.flush(shared);
+            match socket.recv_many(&mut received) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    for (bytes, from, segment) in received.received() {
+                        pace.read();
+                        for datagram in bytes.chunks(segment.max(1)) {
+                            if rx.batch.room() < datagram.len().max(BATCH_RESERVE) {
+                                rx.flush(shared);
+                            }
+                            handle_datagram(&shared.counters, &snap, datagram, from, &mut rx.batch);
                         }
-                        handle_datagram(&shared.counters, &snap, datagram, from, &mut rx.batch);
                     }
                 }
-                Ok(None) => break,
-                Err(_) => break,
             }
         }
         rx.flush(shared);

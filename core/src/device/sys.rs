@@ -214,6 +214,49 @@ pub struct Udp {
     gro: bool,
 }
 
+/// Buffers for [`Udp::recv_many`]: `slots` messages of up to `slot_len` bytes each (with their
+/// addresses and GRO control data), reused from call to call.
+pub struct RecvBatch {
+    buf: Vec<u8>,
+    slot_len: usize,
+    storage: Vec<libc::sockaddr_storage>,
+    control: Vec<[u64; 8]>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    /// (slot, length, sender, GRO segment size) of each message the last call received.
+    received: Vec<(usize, usize, SocketAddr, usize)>,
+}
+
+// SAFETY: the raw pointers in `iovecs` and `headers` point into this batch's own buffers and are only
+// used during a `recv_many` call on the thread that owns the batch.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    /// Room for `slots` messages of up to `slot_len` bytes.
+    pub fn new(slots: usize, slot_len: usize) -> RecvBatch {
+        // SAFETY: all-zero sockaddr_storage, iovec and mmsghdr are valid values.
+        let (storage, iovec, header) = unsafe { (std::mem::zeroed(), std::mem::zeroed(), std::mem::zeroed()) };
+        RecvBatch {
+            buf: vec![0; slots * slot_len],
+            slot_len,
+            storage: vec![storage; slots],
+            control: vec![[0; 8]; slots],
+            iovecs: vec![iovec; slots],
+            headers: vec![header; slots],
+            received: Vec::with_capacity(slots),
+        }
+    }
+
+    /// The messages the last [`Udp::recv_many`] received: bytes (datagrams of `segment` bytes laid end
+    /// to end), sender and segment size.
+    pub fn received(&self) -> impl Iterator<Item = (&[u8], SocketAddr, usize)> + '_ {
+        self.received.iter().map(|&(slot, len, from, segment)| {
+            let start = slot * self.slot_len;
+            (&self.buf[start..start + len], from, segment)
+        })
+    }
+}
+
 /// Largest run of datagrams one `UDP_SEGMENT` send carries (the kernel's UDP_MAX_SEGMENTS is 64 on
 /// older kernels).
 pub const GSO_MAX_SEGMENTS: usize = 64;
@@ -362,50 +405,65 @@ impl Udp {
         self.gro
     }
 
-    /// Receives one datagram, or with GRO a run of datagrams of one sender laid end to end: Ok(Some((n,
-    /// from, segment))) where every `segment` bytes of `buf[..n]` start a datagram (the last may be
-    /// shorter; `segment` is n for a single one). Ok(None) when none is waiting.
-    pub fn recv_gro(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr, usize)>> {
-        if !self.gro {
-            return Ok(self.recv_from(buf)?.map(|(n, a)| (n, a, n)));
+    /// Receives up to [`RecvBatch`]'s number of slots of messages in one `recvmmsg` call, each a datagram or (with GRO) a
+    /// run of one sender's datagrams of one size: afterwards `batch.received()` lists them. Ok(0) when
+    /// none is waiting.
+    pub fn recv_many(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.received.clear();
+        let slots = batch.storage.len();
+        for i in 0..slots {
+            batch.iovecs[i] = libc::iovec { iov_base: batch.buf[i * batch.slot_len..].as_mut_ptr().cast(), iov_len: batch.slot_len };
+            // SAFETY: an all-zero msghdr is valid; the pointers set below stay valid for the call.
+            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_name = (&mut batch.storage[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut batch.iovecs[i];
+            hdr.msg_iovlen = 1;
+            if self.gro {
+                hdr.msg_control = batch.control[i].as_mut_ptr().cast();
+                hdr.msg_controllen = std::mem::size_of_val(&batch.control[i]) as _;
+            }
+            batch.headers[i] = libc::mmsghdr { msg_hdr: hdr, msg_len: 0 };
         }
-        // SAFETY: all-zero sockaddr_storage, msghdr and control buffer are valid.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut control = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        // SAFETY: as above.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut storage as *mut libc::sockaddr_storage).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: msg points at live buffers of the lengths it gives.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        // SAFETY: every header points at live buffers of the lengths it gives (set just above).
+        let n = unsafe {
+            libc::recvmmsg(self.fd.as_raw_fd(), batch.headers.as_mut_ptr(), slots as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
                 _ => Err(err),
             };
         }
-        let n = n as usize;
-        let mut segment = n;
-        // SAFETY: walking the control messages the kernel wrote into msg's buffer.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
-                    let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>());
-                    if size > 0 {
-                        segment = usize::from(size);
+        for i in 0..n as usize {
+            let hdr = &batch.headers[i].msg_hdr;
+            let len = batch.headers[i].msg_len as usize;
+            let mut segment = len;
+            if self.gro {
+                // SAFETY: walking the control messages the kernel wrote into this header's buffer.
+                unsafe {
+                    let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+                    while !cmsg.is_null() {
+                        if (*cmsg).cmsg_level == SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                            let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>());
+                            if size > 0 {
+                                segment = usize::from(size);
+                            }
+                        }
+                        cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
                     }
                 }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+            // A datagram cut short (MSG_TRUNC) cannot authenticate: leave it out.
+            if hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                continue;
+            }
+            if let Some(from) = addr_of(&batch.storage[i]) {
+                batch.received.push((i, len, from, segment));
             }
         }
-        Ok(addr_of(&storage).map(|a| (n, a, segment)))
+        Ok(n as usize)
     }
 
     /// Sends `buf` as datagrams of `segment` bytes each (the last may be shorter) to `to` in one
