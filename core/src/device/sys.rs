@@ -483,11 +483,50 @@ impl Udp {
                 Err(_) => return false,
             }
         }
-        let mut ok = true;
-        for chunk in buf.chunks(segment) {
-            ok &= self.send_to(chunk, to).is_ok();
+        self.send_many(buf, segment, to)
+    }
+
+    /// Sends `buf` as datagrams of `segment` bytes each to `to` with `sendmmsg`, up to
+    /// [`GSO_MAX_SEGMENTS`] per call (the path without `UDP_SEGMENT`). True when all were sent.
+    fn send_many(&self, buf: &[u8], segment: usize, to: SocketAddr) -> bool {
+        let (storage, name_len) = sockaddr_of(&to);
+        // SAFETY: all-zero iovec and mmsghdr are valid; filled below before use.
+        let mut iovecs: [libc::iovec; GSO_MAX_SEGMENTS] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; GSO_MAX_SEGMENTS] = unsafe { std::mem::zeroed() };
+        let mut chunks = buf.chunks(segment.max(1)).peekable();
+        while chunks.peek().is_some() {
+            let mut count = 0;
+            for chunk in chunks.by_ref().take(GSO_MAX_SEGMENTS) {
+                iovecs[count] = libc::iovec { iov_base: chunk.as_ptr() as *mut libc::c_void, iov_len: chunk.len() };
+                // SAFETY: an all-zero msghdr is valid.
+                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                hdr.msg_name = (&storage as *const libc::sockaddr_storage as *mut libc::sockaddr_storage).cast();
+                hdr.msg_namelen = name_len;
+                hdr.msg_iov = &mut iovecs[count];
+                hdr.msg_iovlen = 1;
+                headers[count] = libc::mmsghdr { msg_hdr: hdr, msg_len: 0 };
+                count += 1;
+            }
+            let mut sent = 0;
+            while sent < count {
+                // SAFETY: headers[sent..count] point at live buffers (buf, storage, iovecs) for the call.
+                let n = unsafe {
+                    libc::sendmmsg(self.fd.as_raw_fd(), headers[sent..].as_mut_ptr(), (count - sent) as libc::c_uint, 0)
+                };
+                if n < 0 {
+                    if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    // Like a failed send: the rest of the run is dropped (WireGuard tolerates loss).
+                    return false;
+                }
+                if n == 0 {
+                    return false;
+                }
+                sent += n as usize;
+            }
         }
-        ok
+        true
     }
 
     fn send_gso(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
