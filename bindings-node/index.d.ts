@@ -216,6 +216,11 @@ export declare class Device {
    * the last ones).
    */
   state(): DeviceState
+  /**
+   * The offloads in use, as the kernel granted them at start; all false with `offload: false`
+   * (after `stop()`: the last values).
+   */
+  offloads(): DeviceOffloads
   /** The drop and cookie counters since start (after `stop()`: the last values). */
   counters(): DeviceCounters
   /**
@@ -683,6 +688,20 @@ export interface DeviceCounters {
   cookiesSent: number
 }
 
+/** The offloads a device uses, as the kernel granted them at start. */
+export interface DeviceOffloads {
+  /** The TUN carries virtio-net headers (super-packets possible). */
+  vnetHdr: boolean
+  /** The TUN hands over TCP super-packets. */
+  tso: boolean
+  /** The TUN hands over UDP super-packets. */
+  uso: boolean
+  /** The IPv4 UDP socket sends with `UDP_SEGMENT`. */
+  udpGso: boolean
+  /** The IPv4 UDP socket receives with `UDP_GRO`. */
+  udpGro: boolean
+}
+
 /** How to start a device. */
 export interface DeviceOptionsObject {
   /** The interface name (1-15 characters, no `/`, `:` or whitespace). */
@@ -692,6 +711,13 @@ export interface DeviceOptionsObject {
    * it. Default true.
    */
   uapi?: boolean
+  /**
+   * Use segmentation offloads and batched UDP where the kernel has them; false forces one packet per
+   * system call. Default: on unless `WIREMESH_OFFLOAD` is `off`.
+   */
+  offload?: boolean
+  /** The UDP sockets' buffer size in bytes. Default: `WIREMESH_SOCKET_BUFFER`, else 7 MiB. */
+  socketBufferBytes?: number
 }
 
 /**

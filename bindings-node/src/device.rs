@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use wiremesh::device::{self, CounterValues, DeviceOptions, StopReason};
+use wiremesh::device::{self, CounterValues, DeviceOptions, OffloadState, StopReason};
 
 use crate::error::{js_error, CoreResult, IntoJs};
 use crate::plan::Plan;
@@ -24,6 +24,26 @@ pub struct DeviceOptionsObject {
     /// Serve the UAPI on `/var/run/wireguard/IFNAME.sock` (mode 0600), so `wg show` / `wg set` work on
     /// it. Default true.
     pub uapi: Option<bool>,
+    /// Use segmentation offloads and batched UDP where the kernel has them; false forces one packet per
+    /// system call. Default: on unless `WIREMESH_OFFLOAD` is `off`.
+    pub offload: Option<bool>,
+    /// The UDP sockets' buffer size in bytes. Default: `WIREMESH_SOCKET_BUFFER`, else 7 MiB.
+    pub socket_buffer_bytes: Option<u32>,
+}
+
+/// The offloads a device uses, as the kernel granted them at start.
+#[napi(object)]
+pub struct DeviceOffloads {
+    /// The TUN carries virtio-net headers (super-packets possible).
+    pub vnet_hdr: bool,
+    /// The TUN hands over TCP super-packets.
+    pub tso: bool,
+    /// The TUN hands over UDP super-packets.
+    pub uso: bool,
+    /// The IPv4 UDP socket sends with `UDP_SEGMENT`.
+    pub udp_gso: bool,
+    /// The IPv4 UDP socket receives with `UDP_GRO`.
+    pub udp_gro: bool,
 }
 
 /// The device's counters since start.
@@ -42,7 +62,13 @@ pub struct DeviceCounters {
 }
 
 fn options_of(options: DeviceOptionsObject) -> DeviceOptions {
-    DeviceOptions { uapi: options.uapi.unwrap_or(true), ..DeviceOptions::new(&options.ifname) }
+    let defaults = DeviceOptions::new(&options.ifname);
+    DeviceOptions {
+        uapi: options.uapi.unwrap_or(true),
+        offload: options.offload.unwrap_or(defaults.offload),
+        socket_buffer_bytes: options.socket_buffer_bytes.map_or(defaults.socket_buffer_bytes, |b| b as usize),
+        ..defaults
+    }
 }
 
 /// The stable spelling of a stop reason.
@@ -58,7 +84,7 @@ fn reason_name(reason: StopReason) -> &'static str {
 /// The core device while it runs; what it last reported once stopped (and dropped).
 enum Inner {
     Running(device::Device),
-    Stopped { state: wiremesh::uapi::DeviceState, counters: CounterValues, reason: Option<StopReason> },
+    Stopped { state: wiremesh::uapi::DeviceState, counters: CounterValues, offloads: OffloadState, reason: Option<StopReason> },
 }
 
 /// The device shared by its handle and the jobs in flight.
@@ -162,7 +188,12 @@ impl Task for StopDevice {
         let mut inner = self.shared.lock();
         if let Inner::Running(device) = &*inner {
             device.stop();
-            let stopped = Inner::Stopped { state: device.state(), counters: device.counters(), reason: device.stop_reason() };
+            let stopped = Inner::Stopped {
+                state: device.state(),
+                counters: device.counters(),
+                offloads: device.offloads(),
+                reason: device.stop_reason(),
+            };
             // Dropping the device closes the TUN: that deletes the interface.
             *inner = stopped;
         }
@@ -208,6 +239,17 @@ impl Device {
             Inner::Stopped { state, .. } => state.clone(),
         };
         state_object(env, &state)
+    }
+
+    /// The offloads in use, as the kernel granted them at start; all false with `offload: false`
+    /// (after `stop()`: the last values).
+    #[napi]
+    pub fn offloads(&self) -> DeviceOffloads {
+        let o = match &*self.shared.lock() {
+            Inner::Running(device) => device.offloads(),
+            Inner::Stopped { offloads, .. } => *offloads,
+        };
+        DeviceOffloads { vnet_hdr: o.vnet_hdr, tso: o.tso, uso: o.uso, udp_gso: o.udp_gso, udp_gro: o.udp_gro }
     }
 
     /// The drop and cookie counters since start (after `stop()`: the last values).

@@ -29,7 +29,7 @@ async function rejectsWith(promise, code) {
 test('Device is exported with its API', { skip: !linux && 'the userspace device runs on Linux only' }, () => {
   assert.equal(typeof w.Device, 'function')
   for (const name of ['start', 'startNode']) assert.equal(typeof w.Device[name], 'function', name)
-  for (const name of ['state', 'counters', 'apply', 'stop', 'toString']) {
+  for (const name of ['state', 'counters', 'offloads', 'apply', 'stop', 'toString']) {
     assert.equal(typeof w.Device.prototype[name], 'function', name)
   }
   assert.throws(() => new w.Device())
@@ -63,4 +63,12 @@ test('arguments are checked', { skip: !linux }, () => {
   assert.throws(() => w.Device.start({}))
   // util.inspect goes through toString (interface and status, never a key).
   assert.equal(typeof w.Device.prototype[util.inspect.custom], 'function')
+})
+
+test('offload options are accepted and typed', { skip: !linux }, async () => {
+  // Accepted: the bad name is what fails, before anything is created.
+  await rejectsWith(w.Device.start({ ifname: 'bad/name', offload: false, socketBufferBytes: 1 << 20 }), 'io_other')
+  await rejectsWith(w.Device.startNode(smallPlan(), 'a', { ifname: 'bad/name', offload: true }), 'io_other')
+  assert.throws(() => w.Device.start({ ifname: 'wm0', offload: 'no' }))
+  assert.throws(() => w.Device.start({ ifname: 'wm0', socketBufferBytes: 'big' }))
 })

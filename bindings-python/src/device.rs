@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use wiremesh::device::{CounterValues, Device, DeviceOptions, StopReason};
+use wiremesh::device::{CounterValues, Device, DeviceOptions, OffloadState, StopReason};
 use wiremesh::uapi::DeviceState;
 
 use crate::errors::check;
@@ -38,10 +38,32 @@ fn counters_dict<'py>(py: Python<'py>, c: CounterValues) -> PyResult<Bound<'py, 
     Ok(dict)
 }
 
+fn offloads_dict<'py>(py: Python<'py>, o: OffloadState) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("vnet_hdr", o.vnet_hdr)?;
+    dict.set_item("tso", o.tso)?;
+    dict.set_item("uso", o.uso)?;
+    dict.set_item("udp_gso", o.udp_gso)?;
+    dict.set_item("udp_gro", o.udp_gro)?;
+    Ok(dict)
+}
+
+/// DeviceOptions for IFNAME: the environment's defaults (`WIREMESH_OFFLOAD`, `WIREMESH_SOCKET_BUFFER`)
+/// unless `offload` / `socket_buffer_bytes` are given.
+fn device_options(ifname: &str, uapi: bool, offload: Option<bool>, socket_buffer_bytes: Option<usize>) -> DeviceOptions {
+    let defaults = DeviceOptions::new(ifname);
+    DeviceOptions {
+        uapi,
+        offload: offload.unwrap_or(defaults.offload),
+        socket_buffer_bytes: socket_buffer_bytes.unwrap_or(defaults.socket_buffer_bytes),
+        ..defaults
+    }
+}
+
 /// The core device while it runs; what it last reported once stopped (and dropped).
 enum Inner {
     Running(Device),
-    Stopped { state: DeviceState, counters: CounterValues, reason: Option<StopReason> },
+    Stopped { state: DeviceState, counters: CounterValues, offloads: OffloadState, reason: Option<StopReason> },
 }
 
 /// A running userspace WireGuard interface in this process (needs root, or CAP_NET_ADMIN, and
@@ -70,24 +92,34 @@ impl PyDevice {
 #[pymethods]
 impl PyDevice {
     /// Creates the interface IFNAME (1-15 characters) with UDP sockets on a random port and, with
-    /// `uapi=True`, its UAPI socket. Raises WiremeshOSError (io_other: a bad name or no TUN support;
-    /// PermissionDeniedError without root).
+    /// `uapi=True`, its UAPI socket. `offload=False` forces one packet per system call (no TUN
+    /// segmentation offloads, no UDP GSO/GRO); `socket_buffer_bytes` sizes the UDP sockets' buffers;
+    /// left out, both follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER`. Raises WiremeshOSError
+    /// (io_other: a bad name or no TUN support; PermissionDeniedError without root).
     #[staticmethod]
-    #[pyo3(signature = (ifname, uapi = true))]
-    fn start(py: Python<'_>, ifname: &str, uapi: bool) -> PyResult<Self> {
-        let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
+    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None))]
+    fn start(py: Python<'_>, ifname: &str, uapi: bool, offload: Option<bool>, socket_buffer_bytes: Option<usize>) -> PyResult<Self> {
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start(&options)))?))
     }
 
     /// Starts a device for node NODE of PLAN: its private key (which must be in the plan), listen port,
     /// fwmark and every peer. Peers' DNS endpoints are resolved now. Raises MeshError
     /// (mesh_unknown_node, mesh_missing_key) or PlanError (plan_unresolved_endpoint) before creating anything, or
-    /// what `start()` raises.
+    /// what `start()` raises. `offload` and `socket_buffer_bytes` as for `start()`.
     #[staticmethod]
-    #[pyo3(signature = (plan, node, ifname, uapi = true))]
-    fn start_node(py: Python<'_>, plan: PyRef<'_, PyPlan>, node: &str, ifname: &str, uapi: bool) -> PyResult<Self> {
+    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None))]
+    fn start_node(
+        py: Python<'_>,
+        plan: PyRef<'_, PyPlan>,
+        node: &str,
+        ifname: &str,
+        uapi: bool,
+        offload: Option<bool>,
+        socket_buffer_bytes: Option<usize>,
+    ) -> PyResult<Self> {
         let plan = plan.inner.clone();
-        let options = DeviceOptions { uapi, ..DeviceOptions::new(ifname) };
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?))
     }
 
@@ -118,6 +150,18 @@ impl PyDevice {
         counters_dict(py, counters)
     }
 
+    /// The offloads in use, as the kernel granted them at start, as a dict of bools: `vnet_hdr` (the TUN
+    /// carries virtio-net headers), `tso` / `uso` (it hands over TCP / UDP super-packets), `udp_gso` /
+    /// `udp_gro` (the IPv4 socket sends with UDP_SEGMENT / receives with UDP_GRO). All false with
+    /// `offload=False` (after `stop()`: the last values).
+    fn offloads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let offloads = py.allow_threads(|| match &*self.lock() {
+            Inner::Running(device) => device.offloads(),
+            Inner::Stopped { offloads, .. } => *offloads,
+        });
+        offloads_dict(py, offloads)
+    }
+
     /// Applies UPDATE (a DeviceUpdate or a dict of its keyword arguments) with the UAPI `set` semantics.
     /// Raises UapiError uapi_errno (e.g. the listen port in use), in which case nothing changed, and
     /// ValueError once stopped.
@@ -140,7 +184,12 @@ impl PyDevice {
             let mut inner = self.lock();
             if let Inner::Running(device) = &*inner {
                 device.stop();
-                let stopped = Inner::Stopped { state: device.state(), counters: device.counters(), reason: device.stop_reason() };
+                let stopped = Inner::Stopped {
+                    state: device.state(),
+                    counters: device.counters(),
+                    offloads: device.offloads(),
+                    reason: device.stop_reason(),
+                };
                 // Dropping the device closes the TUN: that deletes the interface.
                 *inner = stopped;
             }

@@ -26,7 +26,7 @@ def small_plan(a_endpoint: str = "192.0.2.1:51820") -> wiremesh.Plan:
 def test_device_is_exported_with_its_api() -> None:
     assert "Device" in wiremesh.__all__
     assert wiremesh.Device.__module__ == "wiremesh"
-    for name in ("start", "start_node", "state", "counters", "apply", "stop", "ifname", "is_stopped", "stop_reason"):
+    for name in ("start", "start_node", "state", "counters", "offloads", "apply", "stop", "ifname", "is_stopped", "stop_reason"):
         assert hasattr(wiremesh.Device, name), name
         assert inspect.getdoc(getattr(wiremesh.Device, name)), name
     with pytest.raises(TypeError):
@@ -76,3 +76,17 @@ def test_arguments_are_typed() -> None:
         wiremesh.Device.start_node("not a plan", "a", "wm0")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         wiremesh.Device.start(123)  # type: ignore[arg-type]
+
+
+def test_offload_options_are_keyword_only_and_typed() -> None:
+    # Accepted as keywords: the bad name is what fails, before anything is created.
+    with pytest.raises(wiremesh.WiremeshOSError) as err:
+        wiremesh.Device.start("bad/name", offload=False, socket_buffer_bytes=1 << 20)
+    assert err.value.code == "io_other"
+    with pytest.raises(wiremesh.WiremeshOSError):
+        wiremesh.Device.start_node(small_plan(), "a", "bad/name", offload=True, socket_buffer_bytes=1 << 20)
+    with pytest.raises(TypeError):
+        wiremesh.Device.start("wm0", True, False)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        wiremesh.Device.start("wm0", socket_buffer_bytes="big")  # type: ignore[arg-type]
+    assert callable(wiremesh.Device.offloads)

@@ -34,10 +34,14 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function run(meshPath, node, ifname, control) {
   const p = plan(await Mesh.load(meshPath))
-  const device = await Device.startNode(p, node, { ifname })
+  const device = await Device.startNode(p, node, { ifname, socketBufferBytes: 4 << 20 })
   let counters, port
   try {
-    console.log(`started ${device.ifname} for ${node}: ${util.inspect(device)}`)
+    const offloads = device.offloads()
+    for (const key of ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro']) {
+      if (typeof offloads[key] !== 'boolean') throw new Error(`offloads().${key} is not a boolean: ${util.inspect(offloads)}`)
+    }
+    console.log(`started ${device.ifname} for ${node}: ${util.inspect(device)}, offloads ${JSON.stringify(offloads)}`)
     const peers = device.state().peers.length
     let deadline = Date.now() + WAIT_MS
     for (;;) {

@@ -1,5 +1,6 @@
 """A WireGuard node embedded in this Python process (Linux, root): loads a mesh file, plans it, and
-starts the userspace device for one node with ``wiremesh.Device.start_node``; then waits until every
+starts the userspace device for one node with ``wiremesh.Device.start_node`` (offloads off, to show
+the option); then waits until every
 peer has handshaken, turns on a persistent keepalive with ``Device.apply`` (visible in ``wg show``: the
 device serves its UAPI socket), and stops when ``CONTROL_DIR/stop`` appears. The packet path runs in
 native threads; Python only controls it.
@@ -27,8 +28,13 @@ WAIT = 60.0  # seconds, for each wait
 
 def run(mesh_path: str, node: str, ifname: str, control: Path) -> None:
     plan = wiremesh.plan(wiremesh.Mesh.load(mesh_path))
-    with wiremesh.Device.start_node(plan, node, ifname) as device:
-        print(f"started {device.ifname} for {node}: {device!r}", flush=True)
+    # offload=False: one packet per system call (no TUN super-packets, no UDP GSO/GRO) — this node
+    # talks to the other two, which use offloads, so the scenario also checks that the two paths agree.
+    with wiremesh.Device.start_node(plan, node, ifname, offload=False, socket_buffer_bytes=4 << 20) as device:
+        offloads = device.offloads()
+        if any(offloads.values()):
+            raise SystemExit(f"offload=False, yet the device reports offloads {offloads}")
+        print(f"started {device.ifname} for {node}: {device!r}, offloads {offloads}", flush=True)
         peers = len(device.state().peers)
         deadline = time.monotonic() + WAIT
         while True:
