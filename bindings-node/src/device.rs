@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use wiremesh::device::{self, CounterValues, DeviceOptions, OffloadState, StopReason};
+use wiremesh::device::{self, DeviceOptions, DeviceReadings, StopReason};
 
 use crate::error::{js_error, CoreResult, IntoJs};
 use crate::plan::Plan;
@@ -84,7 +84,7 @@ fn reason_name(reason: StopReason) -> &'static str {
 /// The core device while it runs; what it last reported once stopped (and dropped).
 enum Inner {
     Running(device::Device),
-    Stopped { state: wiremesh::uapi::DeviceState, counters: CounterValues, offloads: OffloadState, reason: Option<StopReason> },
+    Stopped(DeviceReadings),
 }
 
 /// The device shared by its handle and the jobs in flight.
@@ -101,14 +101,14 @@ impl Shared {
     fn reason(&self) -> Option<StopReason> {
         match &*self.lock() {
             Inner::Running(device) => device.stop_reason(),
-            Inner::Stopped { reason, .. } => *reason,
+            Inner::Stopped(last) => last.stop_reason,
         }
     }
 
     fn is_stopped(&self) -> bool {
         match &*self.lock() {
             Inner::Running(device) => device.is_stopped(),
-            Inner::Stopped { .. } => true,
+            Inner::Stopped(_) => true,
         }
     }
 }
@@ -161,7 +161,7 @@ impl Task for ApplyDevice {
     fn compute(&mut self) -> Result<Self::Output> {
         match &*self.shared.lock() {
             Inner::Running(device) => Ok(device.apply(&self.update)),
-            Inner::Stopped { .. } => Ok(Err(wiremesh::IoError::invalid(
+            Inner::Stopped(_) => Ok(Err(wiremesh::IoError::invalid(
                 "apply",
                 std::path::Path::new(&self.shared.ifname),
                 "the device is stopped",
@@ -188,12 +188,7 @@ impl Task for StopDevice {
         let mut inner = self.shared.lock();
         if let Inner::Running(device) = &*inner {
             device.stop();
-            let stopped = Inner::Stopped {
-                state: device.state(),
-                counters: device.counters(),
-                offloads: device.offloads(),
-                reason: device.stop_reason(),
-            };
+            let stopped = Inner::Stopped(device.readings());
             // Dropping the device closes the TUN: that deletes the interface.
             *inner = stopped;
         }
@@ -236,7 +231,7 @@ impl Device {
     pub fn state<'env>(&self, env: &'env Env) -> Result<DeviceState<'env>> {
         let state = match &*self.shared.lock() {
             Inner::Running(device) => device.state(),
-            Inner::Stopped { state, .. } => state.clone(),
+            Inner::Stopped(last) => last.state.clone(),
         };
         state_object(env, &state)
     }
@@ -247,7 +242,7 @@ impl Device {
     pub fn offloads(&self) -> DeviceOffloads {
         let o = match &*self.shared.lock() {
             Inner::Running(device) => device.offloads(),
-            Inner::Stopped { offloads, .. } => *offloads,
+            Inner::Stopped(last) => last.offloads,
         };
         DeviceOffloads { vnet_hdr: o.vnet_hdr, tso: o.tso, uso: o.uso, udp_gso: o.udp_gso, udp_gro: o.udp_gro }
     }
@@ -257,7 +252,7 @@ impl Device {
     pub fn counters(&self) -> DeviceCounters {
         let c = match &*self.shared.lock() {
             Inner::Running(device) => device.counters(),
-            Inner::Stopped { counters, .. } => *counters,
+            Inner::Stopped(last) => last.counters,
         };
         DeviceCounters {
             ingress_dropped: c.ingress_dropped as f64,

@@ -11,8 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use wiremesh::device::{CounterValues, Device, DeviceOptions, OffloadState, StopReason};
-use wiremesh::uapi::DeviceState;
+use wiremesh::device::{CounterValues, Device, DeviceOptions, DeviceReadings, OffloadState, StopReason};
 
 use crate::errors::check;
 use crate::plan::PyPlan;
@@ -63,7 +62,7 @@ fn device_options(ifname: &str, uapi: bool, offload: Option<bool>, socket_buffer
 /// The core device while it runs; what it last reported once stopped (and dropped).
 enum Inner {
     Running(Device),
-    Stopped { state: DeviceState, counters: CounterValues, offloads: OffloadState, reason: Option<StopReason> },
+    Stopped(DeviceReadings),
 }
 
 /// A running userspace WireGuard interface in this process (needs root, or CAP_NET_ADMIN, and
@@ -134,7 +133,7 @@ impl PyDevice {
     fn state(&self, py: Python<'_>) -> PyDeviceState {
         let state = py.allow_threads(|| match &*self.lock() {
             Inner::Running(device) => device.state(),
-            Inner::Stopped { state, .. } => state.clone(),
+            Inner::Stopped(last) => last.state.clone(),
         });
         PyDeviceState { inner: state }
     }
@@ -145,7 +144,7 @@ impl PyDevice {
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = py.allow_threads(|| match &*self.lock() {
             Inner::Running(device) => device.counters(),
-            Inner::Stopped { counters, .. } => *counters,
+            Inner::Stopped(last) => last.counters,
         });
         counters_dict(py, counters)
     }
@@ -157,7 +156,7 @@ impl PyDevice {
     fn offloads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let offloads = py.allow_threads(|| match &*self.lock() {
             Inner::Running(device) => device.offloads(),
-            Inner::Stopped { offloads, .. } => *offloads,
+            Inner::Stopped(last) => last.offloads,
         });
         offloads_dict(py, offloads)
     }
@@ -169,7 +168,7 @@ impl PyDevice {
         let update = update_arg(update)?;
         let result = py.allow_threads(|| match &*self.lock() {
             Inner::Running(device) => Some(device.apply(&update)),
-            Inner::Stopped { .. } => None,
+            Inner::Stopped(_) => None,
         });
         match result {
             Some(result) => check(result),
@@ -184,12 +183,7 @@ impl PyDevice {
             let mut inner = self.lock();
             if let Inner::Running(device) = &*inner {
                 device.stop();
-                let stopped = Inner::Stopped {
-                    state: device.state(),
-                    counters: device.counters(),
-                    offloads: device.offloads(),
-                    reason: device.stop_reason(),
-                };
+                let stopped = Inner::Stopped(device.readings());
                 // Dropping the device closes the TUN: that deletes the interface.
                 *inner = stopped;
             }
@@ -201,7 +195,7 @@ impl PyDevice {
     fn is_stopped(&self) -> bool {
         match &*self.lock() {
             Inner::Running(device) => device.is_stopped(),
-            Inner::Stopped { .. } => true,
+            Inner::Stopped(_) => true,
         }
     }
 
@@ -235,7 +229,7 @@ impl PyDevice {
     fn reason(&self) -> Option<StopReason> {
         match &*self.lock() {
             Inner::Running(device) => device.stop_reason(),
-            Inner::Stopped { reason, .. } => *reason,
+            Inner::Stopped(last) => last.stop_reason,
         }
     }
 }

@@ -157,6 +157,19 @@ pub struct OffloadState {
     pub udp_gro: bool,
 }
 
+/// A device's [`Device::readings`]: its state, counters, offloads and stop reason at one moment.
+#[derive(Debug, Clone)]
+pub struct DeviceReadings {
+    /// As [`Device::state`].
+    pub state: DeviceState,
+    /// As [`Device::counters`].
+    pub counters: CounterValues,
+    /// As [`Device::offloads`].
+    pub offloads: OffloadState,
+    /// As [`Device::stop_reason`].
+    pub stop_reason: Option<StopReason>,
+}
+
 struct Identity {
     secret: x25519::StaticSecret,
     public: x25519::PublicKey,
@@ -449,6 +462,12 @@ impl Device {
             udp_gso: v4.is_some_and(|s| s.gso()),
             udp_gro: v4.is_some_and(|s| s.gro()),
         }
+    }
+
+    /// Everything a handle can read, taken at once: what language bindings keep to answer with after
+    /// `stop()`, once they have dropped the device (which deletes the interface).
+    pub fn readings(&self) -> DeviceReadings {
+        DeviceReadings { state: self.state(), counters: self.counters(), offloads: self.offloads(), stop_reason: self.stop_reason() }
     }
 
     /// Applies a change (the UAPI `set` semantics). A failure (the listen port in use) changes nothing.
