@@ -229,8 +229,10 @@ scenario_hubs() {
     failback=$(secs "$restarted" "$switched_at")
     e2e_log "FAILBACK: traffic returned to hub A ${failback} s after it restarted (hold-down ${HOLD_DOWN} s)"
     awk -v f="$failback" -v h="$HOLD_DOWN" 'BEGIN { exit !(f >= h - 1) }' || e2e_fail "traffic returned to hub A before the hold-down (${failback} s < ${HOLD_DOWN} s)"
-    # No flapping: B, then (a transition second) then A only, and one way back per spoke.
-    [[ $samples =~ ^[B-]*[XB-]?A+$ ]] || e2e_fail "forwarding flapped between the hubs: $samples"
+    # No flapping: B, then the transition, then A only, and one way back per spoke. Each spoke's agent
+    # fails back on its own probes, so for a second or two one direction already goes through A while
+    # the other still goes through B (both hubs forward: X); B never comes back after that.
+    [[ $samples =~ ^[B-]*[X-]*A+$ ]] || e2e_fail "forwarding flapped between the hubs: $samples"
     local s
     for s in s1 s2; do
         (($(events "$s" relay_up) == 1)) || e2e_fail "$s: expected exactly one relay_up, got $(events "$s" relay_up)"
