@@ -49,7 +49,8 @@ where
 {
     write_many_atomic_gated(
         count,
-        |i| produce(i).map(|(path, text)| (path, SecretText::whole(text))),
+        || (),
+        |(), i| produce(i).map(|(path, text)| (path, SecretText::whole(text))),
         mode,
         || Ok(()),
     )
@@ -68,44 +69,61 @@ impl SecretText {
         let secret_len = text.len();
         SecretText { text, secret_len }
     }
+
+    /// Wipes the part that may hold secrets and frees the text.
+    pub fn wipe(self) {
+        let mut bytes = self.text.into_bytes();
+        let secret_len = self.secret_len.min(bytes.len());
+        zeroize::Zeroize::zeroize(&mut bytes[..secret_len]);
+    }
+}
+
+/// How many writer threads [`write_many_atomic_gated`] runs for `count` files: flushing is mostly
+/// waiting, so more than the cores (at most 8), and never more than there are files.
+pub(crate) fn writer_threads(count: usize) -> usize {
+    const IO_WORKERS: usize = 8;
+    count.min(IO_WORKERS)
 }
 
 /// [`write_many_atomic_with`], plus a `gate` run on its own thread while the files are produced and
 /// written to temporaries: they are renamed into place only when the gate (e.g. proving a plan) and
-/// every file succeeded; the gate's error comes first.
-pub(crate) fn write_many_atomic_gated<F, G>(count: usize, produce: F, mode: u32, gate: G) -> Result<(), crate::Error>
+/// every file succeeded; the gate's error comes first. The [`writer_threads`] writers take files in
+/// index order, each as soon as it is free; each makes its own state with `make_state` (buffers…) and
+/// hands it to `produce` for every file it writes.
+pub(crate) fn write_many_atomic_gated<S, M, F, G>(count: usize, make_state: M, produce: F, mode: u32, gate: G) -> Result<(), crate::Error>
 where
-    F: Fn(usize) -> Result<(PathBuf, SecretText), crate::Error> + Sync,
+    M: Fn() -> S + Sync,
+    F: Fn(&mut S, usize) -> Result<(PathBuf, SecretText), crate::Error> + Sync,
     G: FnOnce() -> Result<(), crate::Error> + Send,
 {
-    const IO_WORKERS: usize = 8;
-    let chunk = count.div_ceil(IO_WORKERS).max(1);
-    let produce = &produce;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let (produce, make_state, next) = (&produce, &make_state, &next);
     let (gate_result, results) = std::thread::scope(|scope| {
         let gate = scope.spawn(gate);
-        let handles: Vec<_> = (0..count)
-            .step_by(chunk)
-            .map(|first| {
+        let handles: Vec<_> = (0..writer_threads(count))
+            .map(|_| {
                 scope.spawn(move || {
-                    (first..(first + chunk).min(count))
-                        .filter_map(|i| {
-                            let (target, produced) = match produce(i) {
-                                Ok(file) => file,
-                                Err(err) => return Some(Err(err)),
-                            };
-                            let SecretText { text, secret_len } = produced;
-                            let result = if unchanged(&target, text.as_bytes(), mode) {
-                                None
-                            } else {
-                                Some(write_temp(&target, text.as_bytes(), mode).map(|tmp| (tmp, target)).map_err(Into::into))
-                            };
-                            // Rendered configs and key files hold secrets: wipe our copy of them.
-                            let mut bytes = text.into_bytes();
-                            let secret_len = secret_len.min(bytes.len());
-                            zeroize::Zeroize::zeroize(&mut bytes[..secret_len]);
-                            result
-                        })
-                        .collect::<Vec<Result<(PathBuf, PathBuf), crate::Error>>>()
+                    let mut state = make_state();
+                    let mut results: Vec<Result<(PathBuf, PathBuf), crate::Error>> = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            break results;
+                        }
+                        let (target, produced) = match produce(&mut state, i) {
+                            Ok(file) => file,
+                            Err(err) => {
+                                results.push(Err(err));
+                                continue;
+                            }
+                        };
+                        if !unchanged(&target, produced.text.as_bytes(), mode) {
+                            results.push(write_temp(&target, produced.text.as_bytes(), mode).map(|tmp| (tmp, target)).map_err(Into::into));
+                        }
+                        // Rendered configs and key files hold secrets: wipe our copy of them.
+                        produced.wipe();
+                    }
                 })
             })
             .collect();

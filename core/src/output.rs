@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use crate::config::{render_interface, render_peer, Dialect, InterfaceSection, PeerSection, PeerView, WgConfig};
 use crate::error::MeshError;
 use crate::fsutil;
-use crate::plan::{KeySource, NodePlan, PeerPlan, Plan};
+use crate::mesh::model::Mesh;
+use crate::plan::{KeySource, NodePlan, PeerPlan, Plan, Planner};
 
 /// The text formats a node's configuration can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -115,22 +117,51 @@ pub fn render_node(node: &NodePlan, format: ConfigFormat) -> Result<String, crat
 /// most nodes see a given peer with the same key, AllowedIPs, endpoint and keepalive, so its section is
 /// rendered once and copied into every other config that has it unchanged (a full mesh of N nodes
 /// renders N sections instead of N×(N−1)). Sections with a preshared key are never kept.
-struct PeerSections<'p> {
+struct PeerSections<'n> {
     /// Peer name → slot.
-    slot_of: rustc_hash::FxHashMap<&'p str, usize>,
-    /// The first section rendered for each node as a peer, with the plan entry it was rendered from.
-    slots: Vec<OnceLock<(&'p PeerPlan, String)>>,
+    slot_of: rustc_hash::FxHashMap<&'n str, usize>,
+    /// The first section rendered for each node as a peer, with what it was rendered from.
+    slots: Vec<OnceLock<(SectionSource, String)>>,
 }
 
-impl<'p> PeerSections<'p> {
-    fn new(plan: &'p Plan) -> Self {
-        PeerSections {
-            slot_of: plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect(),
-            slots: (0..plan.nodes.len()).map(|_| OnceLock::new()).collect(),
+/// What a kept `[Peer]` section was rendered from (the peer's name is its slot's): an owned copy, so
+/// sections can be shared while the node plans they came from are still being made or handed on.
+#[derive(PartialEq, Eq)]
+struct SectionSource {
+    public_key: crate::keys::PublicKey,
+    persistent_keepalive: Option<u16>,
+    allowed_ips: Vec<ipnet::IpNet>,
+    endpoint: Option<crate::mesh::endpoint::Endpoint>,
+}
+
+impl SectionSource {
+    fn of(peer: &PeerPlan) -> Self {
+        SectionSource {
+            public_key: peer.public_key,
+            persistent_keepalive: peer.persistent_keepalive,
+            allowed_ips: peer.allowed_ips.clone(),
+            endpoint: peer.endpoint.clone(),
         }
     }
 
-    fn slot(&self, peer: &PeerPlan) -> Option<&OnceLock<(&'p PeerPlan, String)>> {
+    /// Whether `peer` (in the same slot, so with the same name) renders the same section.
+    fn matches(&self, peer: &PeerPlan) -> bool {
+        peer.preshared_key.is_none()
+            && self.public_key == peer.public_key
+            && self.persistent_keepalive == peer.persistent_keepalive
+            && self.allowed_ips == peer.allowed_ips
+            && self.endpoint == peer.endpoint
+    }
+}
+
+impl<'n> PeerSections<'n> {
+    /// Empty sections for the nodes called `names`.
+    fn new<I: ExactSizeIterator<Item = &'n str>>(names: I) -> Self {
+        let count = names.len();
+        PeerSections { slot_of: names.enumerate().map(|(i, name)| (name, i)).collect(), slots: (0..count).map(|_| OnceLock::new()).collect() }
+    }
+
+    fn slot(&self, peer: &PeerPlan) -> Option<&OnceLock<(SectionSource, String)>> {
         if peer.preshared_key.is_some() {
             return None;
         }
@@ -138,23 +169,12 @@ impl<'p> PeerSections<'p> {
     }
 }
 
-/// Whether two plan entries render the same `[Peer]` section.
-fn same_section(a: &PeerPlan, b: &PeerPlan) -> bool {
-    a.name == b.name
-        && a.public_key == b.public_key
-        && a.preshared_key.is_none()
-        && b.preshared_key.is_none()
-        && a.persistent_keepalive == b.persistent_keepalive
-        && a.allowed_ips == b.allowed_ips
-        && a.endpoint == b.endpoint
-}
-
 /// Renders one node, knowing which prefix of the text holds its secrets (for wiping after a write),
 /// reusing and filling `sections` when given.
-fn render_node_with<'p>(
-    node: &'p NodePlan,
+fn render_node_with(
+    node: &NodePlan,
     format: ConfigFormat,
-    sections: Option<&PeerSections<'p>>,
+    sections: Option<&PeerSections<'_>>,
 ) -> Result<fsutil::SecretText, crate::Error> {
     let interface = interface_section(node)?;
     let dialect = match format {
@@ -167,7 +187,7 @@ fn render_node_with<'p>(
     for (index, peer) in node.peers.iter().enumerate() {
         text.push('\n');
         let slot = sections.and_then(|s| s.slot(peer));
-        if let Some((_, section)) = slot.and_then(|slot| slot.get()).filter(|(seen, _)| same_section(seen, peer)) {
+        if let Some((_, section)) = slot.and_then(|slot| slot.get()).filter(|(seen, _)| seen.matches(peer)) {
             text.push_str(section);
             continue;
         }
@@ -178,7 +198,7 @@ fn render_node_with<'p>(
         }
         if let Some(slot) = slot {
             if slot.get().is_none() {
-                let _ = slot.set((peer, text[start..].to_string()));
+                let _ = slot.set((SectionSource::of(peer), text[start..].to_string()));
             }
         }
     }
@@ -210,7 +230,7 @@ where
 
     let n = plan.nodes.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
-    let sections = PeerSections::new(plan);
+    let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
     if n < 16 || workers < 2 {
         for (index, node) in plan.nodes.iter().enumerate() {
             consume(index, render_node_with(node, format, Some(&sections))?.text)?;
@@ -272,16 +292,143 @@ pub fn write_proven_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Re
     write_configs_gated(plan, dir, format, || crate::verify(plan).map(drop).map_err(Into::into))
 }
 
+/// Plans `mesh`, proves the plan and writes every node's `<dir>/<node>.conf`, in one pass: planning
+/// threads (one per core) plan and render the nodes in order, writer threads flush each config to a
+/// synced temporary as soon as it is rendered, the plan is proven as soon as every interface is planned
+/// (while the last files are still being flushed), and the files are renamed into place only if it is
+/// proven. The same files and errors as `write_proven_configs(&plan(mesh)?, dir, format)`, sooner:
+/// writing, which is mostly waiting for the disk, starts before planning ends. Returns the plan and the
+/// paths written.
+pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Result<(Plan, Vec<PathBuf>), crate::Error> {
+    let planner = Planner::new(mesh, &[])?;
+    fsutil::create_private_dir(dir)?;
+    let n = mesh.nodes.len();
+    let paths: Vec<PathBuf> = mesh.nodes.iter().map(|node| dir.join(format!("{}.conf", node.name))).collect();
+    let sections = PeerSections::new(mesh.nodes.iter().map(|node| node.name.as_str()));
+    let rendered = Rendered::new(n);
+    let proven: Mutex<Option<Plan>> = Mutex::new(None);
+    let (planner, sections, targets, rendered_ref, proven_slot) = (&planner, &sections, &paths, &rendered, &proven);
+    fsutil::write_many_atomic_gated(
+        n,
+        || (),
+        |(), i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
+        fsutil::SECRET_FILE_MODE,
+        move || {
+            let next = AtomicUsize::new(0);
+            let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
+            let mut planned: Vec<(usize, NodePlan)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        let next = &next;
+                        scope.spawn(move || {
+                            // Should this thread unwind, the writers waiting for its nodes are told.
+                            let _abandon = rendered_ref.abandon_on_unwind();
+                            let mut worker = planner.worker();
+                            let mut mine = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= n {
+                                    break mine;
+                                }
+                                let node = worker.node(planner, i);
+                                rendered_ref.put(i, render_node_with(&node, format, Some(sections)));
+                                mine.push((i, node));
+                            }
+                        })
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().expect("planning thread panicked")).collect()
+            });
+            planned.sort_unstable_by_key(|(i, _)| *i);
+            let plan = planner.finish(planned.into_iter().map(|(_, node)| node).collect());
+            crate::verify(&plan)?;
+            *proven_slot.lock().expect("proven plan") = Some(plan);
+            Ok(())
+        },
+    )?;
+    let plan = proven.into_inner().expect("proven plan").expect("the gate proved the plan before the files landed");
+    Ok((plan, paths))
+}
+
+/// Configs rendered by the planning threads of [`write_mesh_configs`], waiting for a writer. One lock
+/// and condition variable per config: a rendered config wakes only the writer waiting for it.
+struct Rendered {
+    slots: Vec<(Mutex<Option<RenderedText>>, Condvar)>,
+    /// A planning thread unwound: the configs it was to render never come.
+    abandoned: AtomicBool,
+}
+
+type RenderedText = Result<fsutil::SecretText, crate::Error>;
+
+/// Marks [`Rendered`] abandoned when dropped while its thread unwinds, and wakes every writer.
+struct AbandonOnUnwind<'r>(&'r Rendered);
+
+impl Drop for AbandonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.abandoned.store(true, Ordering::SeqCst);
+            for (slot, ready) in &self.0.slots {
+                // Taking the lock orders the flag before a writer's next check.
+                drop(slot.lock().unwrap_or_else(|e| e.into_inner()));
+                ready.notify_all();
+            }
+        }
+    }
+}
+
+impl Rendered {
+    fn new(count: usize) -> Self {
+        Rendered { slots: (0..count).map(|_| (Mutex::new(None), Condvar::new())).collect(), abandoned: AtomicBool::new(false) }
+    }
+
+    fn abandon_on_unwind(&self) -> AbandonOnUnwind<'_> {
+        AbandonOnUnwind(self)
+    }
+
+    fn put(&self, index: usize, text: RenderedText) {
+        let (slot, ready) = &self.slots[index];
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+        ready.notify_one();
+    }
+
+    /// Waits for config `index` to be rendered and takes it.
+    fn take(&self, index: usize) -> RenderedText {
+        let (slot, ready) = &self.slots[index];
+        let mut text = slot.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(text) = text.take() {
+                return text;
+            }
+            if self.abandoned.load(Ordering::SeqCst) {
+                return Err(MeshError::InvalidValue { field: "plan".into(), reason: "a planning thread failed".into() }.into());
+            }
+            text = ready.wait(text).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Rendered {
+    /// Texts never written (after an error) still hold secrets: wipe them.
+    fn drop(&mut self) {
+        for (slot, _) in self.slots.drain(..) {
+            if let Some(Ok(text)) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                text.wipe();
+            }
+        }
+    }
+}
+
 fn write_configs_gated<G>(plan: &Plan, dir: &Path, format: ConfigFormat, gate: G) -> Result<Vec<PathBuf>, crate::Error>
 where
     G: FnOnce() -> Result<(), crate::Error> + Send,
 {
     fsutil::create_private_dir(dir)?;
     let path_of = |node: &NodePlan| dir.join(format!("{}.conf", node.name));
-    let sections = PeerSections::new(plan);
+    let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
     fsutil::write_many_atomic_gated(
         plan.nodes.len(),
-        |i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
+        || (),
+        |(), i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
         fsutil::SECRET_FILE_MODE,
         gate,
     )?;

@@ -78,9 +78,21 @@ pub struct Proof {
 
 /// Checks `plan` and returns every problem found (empty when the plan is proven).
 pub fn check(plan: &Plan) -> (Proof, Vec<Problem>) {
+    check_with(plan, true)
+}
+
+/// [`check`] following every packet hop by hop with the tables' own lookups, without the precomputed
+/// answers: what the fast path must agree with.
+#[cfg(test)]
+pub(crate) fn check_hop_by_hop(plan: &Plan) -> (Proof, Vec<Problem>) {
+    check_with(plan, false)
+}
+
+fn check_with(plan: &Plan, use_resolved: bool) -> (Proof, Vec<Problem>) {
     let mut problems = Vec::new();
     static_checks(plan, &mut problems);
-    let world = World::new(plan, &mut problems);
+    let mut world = World::new(plan, &mut problems);
+    world.use_resolved = use_resolved;
     link_checks(plan, &world, &mut problems);
     let (proof, pair_problems) = world.follow_all_pairs();
     problems.extend(pair_problems);
@@ -328,6 +340,91 @@ struct World<'a> {
     by_name: HashMap<&'a str, u32>,
     /// Per node, per peer entry: the node index it points to (`None` for unknown keys).
     peer_nodes: Vec<Vec<Option<u32>>>,
+    /// Every node's owned prefixes, numbered: [`World::owned`] flattened.
+    atoms: Vec<Prefix>,
+    /// Per node: the numbers of its owned prefixes in [`World::atoms`].
+    owned_ids: Vec<Vec<u32>>,
+    /// Every table's answers for every owned prefix, worked out once (see [`Resolved`]).
+    resolved: Resolved,
+    /// Whether packets are first followed through [`World::resolved`] (off only to test that path).
+    use_resolved: bool,
+}
+
+/// What each interface's table says about each owned prefix, computed with one sorted merge per table
+/// and prefix length instead of a binary search per hop of every followed packet: `route` is
+/// [`Table::lookup`] and `split` is whether [`Table::split_by`] finds a more specific entry going
+/// elsewhere. Row `t` (table of node `t`) holds one entry per atom.
+struct Resolved {
+    atoms: usize,
+    route: Vec<u32>,
+    split: Vec<bool>,
+}
+
+/// No entry covers the prefix.
+const NO_ROUTE: u32 = u32::MAX;
+/// Two entries of one length hold the prefix (a duplicate AllowedIP): the answer depends on which one a
+/// lookup finds, so packets through it are followed the slow way.
+const AMBIGUOUS: u32 = u32::MAX - 1;
+
+impl Resolved {
+    fn new(tables: &[Table], atoms: &[Prefix]) -> Self {
+        // Atom numbers per family, sorted by bits: masking keeps that order, so one pass per length
+        // meets them in the order of each length's sorted keys.
+        let mut sorted: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        for (id, atom) in atoms.iter().enumerate() {
+            sorted[usize::from(atom.v6)].push(id as u32);
+        }
+        for family in &mut sorted {
+            family.sort_unstable_by_key(|&id| atoms[id as usize].bits);
+        }
+        let rows = per_node(tables.len(), |t| {
+            let table = &tables[t];
+            let mut route = vec![NO_ROUTE; atoms.len()];
+            for (family, order) in sorted.iter().enumerate() {
+                for bucket in &table.by_len[family] {
+                    let mut j = 0;
+                    for &id in order {
+                        let atom = &atoms[id as usize];
+                        if route[id as usize] != NO_ROUTE || atom.len < bucket.len {
+                            continue;
+                        }
+                        let key = mask(atom.bits, bucket.len);
+                        while j < bucket.keys.len() && bucket.keys.bits(j) < key {
+                            j += 1;
+                        }
+                        if j < bucket.keys.len() && bucket.keys.bits(j) == key {
+                            let duplicate = j + 1 < bucket.keys.len() && bucket.keys.bits(j + 1) == key;
+                            route[id as usize] = if duplicate { AMBIGUOUS } else { bucket.peers[j] };
+                        }
+                    }
+                }
+            }
+            // Host prefixes cannot be split; the rest (subnets) are few.
+            let split: Vec<bool> = atoms
+                .iter()
+                .zip(&route)
+                .map(|(atom, &next)| {
+                    atom.len != atom.max_len() && table.split_by(atom, (next != NO_ROUTE).then_some(next)).is_some()
+                })
+                .collect();
+            (route, split)
+        });
+        let mut route = Vec::with_capacity(tables.len() * atoms.len());
+        let mut split = Vec::with_capacity(tables.len() * atoms.len());
+        for (r, s) in rows {
+            route.extend(r);
+            split.extend(s);
+        }
+        Resolved { atoms: atoms.len(), route, split }
+    }
+
+    fn route(&self, table: u32, atom: u32) -> u32 {
+        self.route[table as usize * self.atoms + atom as usize]
+    }
+
+    fn split(&self, table: u32, atom: u32) -> bool {
+        self.split[table as usize * self.atoms + atom as usize]
+    }
 }
 
 impl<'a> World<'a> {
@@ -366,14 +463,60 @@ impl<'a> World<'a> {
             peer_nodes.push(targets);
             problems.extend(unknown);
         }
-        let owned = plan
+        let owned: Vec<Vec<Prefix>> = plan
             .nodes
             .iter()
             .map(|n| {
                 n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net)).collect()
             })
             .collect();
-        World { plan, tables, owned, by_name, peer_nodes }
+        let mut atoms = Vec::new();
+        let owned_ids = owned
+            .iter()
+            .map(|prefixes| {
+                prefixes
+                    .iter()
+                    .map(|p| {
+                        atoms.push(*p);
+                        (atoms.len() - 1) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        let resolved = Resolved::new(&tables, &atoms);
+        World { plan, tables, owned, by_name, peer_nodes, atoms, owned_ids, resolved, use_resolved: true }
+    }
+
+    /// [`World::follow`] from the tables' precomputed answers: the relay hops when the packet and its
+    /// reply get through exactly as `follow` would find, `None` when anything is off (then `follow`
+    /// says what).
+    fn follow_resolved(&self, from: u32, src: u32, dst: u32) -> Option<usize> {
+        let dst_prefix = &self.atoms[dst as usize];
+        let mut current = from;
+        let mut relays = 0;
+        let limit = self.plan.nodes.len();
+        loop {
+            if current != from && self.owned[current as usize].iter().any(|p| p.contains(dst_prefix)) {
+                return Some(relays);
+            }
+            if current != from && !self.plan.nodes[current as usize].relay {
+                return None;
+            }
+            let next = self.resolved.route(current, dst);
+            if next == NO_ROUTE || next == AMBIGUOUS || self.resolved.split(current, dst) {
+                return None;
+            }
+            if self.resolved.route(next, src) != current || self.resolved.split(next, src) {
+                return None;
+            }
+            if current != from {
+                relays += 1;
+            }
+            current = next;
+            if relays > limit || current == from {
+                return None;
+            }
+        }
     }
 
     fn name(&self, idx: u32) -> Name {
@@ -476,13 +619,19 @@ impl<'a> World<'a> {
                 let expect_reach = !blocked[b];
                 let mut pair_ok = true;
                 let mut pair_relayed = false;
-                for src in &self.owned[a] {
-                    for dst in &self.owned[b] {
+                for &src_id in &self.owned_ids[a] {
+                    for &dst_id in &self.owned_ids[b] {
+                        let (src, dst) = (&self.atoms[src_id as usize], &self.atoms[dst_id as usize]);
                         if src.v6 != dst.v6 {
                             continue;
                         }
                         proof.paths_followed += 1;
-                        match (self.follow(a as u32, b as u32, src, dst), expect_reach) {
+                        let resolved = if self.use_resolved { self.follow_resolved(a as u32, src_id, dst_id) } else { None };
+                        let followed = match resolved {
+                            Some(relays) => Ok(relays),
+                            None => self.follow(a as u32, b as u32, src, dst),
+                        };
+                        match (followed, expect_reach) {
                             (Ok(relays), true) => pair_relayed |= relays > 0,
                             (Err(p), true) => {
                                 pair_ok = false;

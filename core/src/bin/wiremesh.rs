@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod status_cmd;
 use ipnet::IpNet;
 use wiremesh::{
-    import_meshconf_csv, import_wg_quick, plan, render_dot, render_node, verify, write_configs, write_proven_configs, AllocationStrategy,
+    import_meshconf_csv, import_wg_quick, plan, render_dot, render_node, verify, write_configs, AllocationStrategy,
     ConfigFormat, Endpoint, Error, IoError, Mesh, MeshError, MeshSettings, Name, Node, Plan, PresharedKey, PrivateKey,
     PublicKey, Reach, Topology,
 };
@@ -446,10 +446,15 @@ fn run(command: Command) -> Result<(), Error> {
                 FormatArg::Setconf => ConfigFormat::Setconf,
             };
             let mesh = load_complete(&path)?;
-            // Every config into a directory: the plan is proven while the files are written, and they
-            // land only if it is (write_proven_configs); otherwise prove it first.
-            let prove_while_writing = !no_verify && node.is_none() && out.is_some();
-            let plan = if no_verify || prove_while_writing { plan(&mesh)? } else { proven_plan(&mesh)? };
+            // Every config into a directory: planned, proven and written in one pass, the files landing
+            // only if the plan is proven (write_mesh_configs); otherwise prove it first.
+            if let (false, None, Some(dir)) = (no_verify, &node, &out) {
+                let (plan, written) = wiremesh::write_mesh_configs(&mesh, dir, format)?;
+                println!("wrote {} config(s) to {}", written.len(), dir.display());
+                release_at_exit(plan, mesh.mesh.preshared_keys);
+                return Ok(());
+            }
+            let plan = if no_verify { plan(&mesh)? } else { proven_plan(&mesh)? };
             match (node, out) {
                 (Some(name), None) => {
                     let node = plan
@@ -458,11 +463,7 @@ fn run(command: Command) -> Result<(), Error> {
                     write_stdout(&render_node(node, format)?)
                 }
                 (None, Some(dir)) => {
-                    let written = if prove_while_writing {
-                        write_proven_configs(&plan, &dir, format)?
-                    } else {
-                        write_configs(&plan, &dir, format)?
-                    };
+                    let written = write_configs(&plan, &dir, format)?;
                     println!("wrote {} config(s) to {}", written.len(), dir.display());
                     release_at_exit(plan, mesh.mesh.preshared_keys);
                     Ok(())

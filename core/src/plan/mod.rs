@@ -240,111 +240,122 @@ pub fn plan_with_relays_down<S: AsRef<str>>(mesh: &Mesh, down: &[S]) -> Result<P
 }
 
 fn plan_inner(mesh: &Mesh, down: &[bool]) -> Result<Plan, crate::Error> {
-    mesh.validate()?;
-    let nodes = &mesh.nodes;
-    let keys = public_keys(mesh)?;
-    check_addresses(mesh)?;
-    let seed = match (mesh.mesh.preshared_keys, &mesh.preshared_key_seed) {
-        (true, None) => return Err(MeshError::MissingKey { node: mesh.mesh.name.to_string(), what: "preshared key seed" }.into()),
-        (true, Some(seed)) => Some(seed),
-        (false, _) => None,
-    };
-    let down: Vec<bool> = if down.is_empty() { vec![false; mesh.nodes.len()] } else { down.to_vec() };
-    let connections = connect(mesh, &down)?;
-
-    // Destinations: every node's addresses and subnets.
-    let mut atoms = Vec::new();
-    let mut atom_owner = Vec::new();
-    let mut atom_is_subnet = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        for address in &node.addresses {
-            atoms.push(Prefix::host(*address));
-            atom_owner.push(i);
-            atom_is_subnet.push(false);
-        }
-        for subnet in &node.subnets {
-            atoms.push(Prefix::from_net(subnet));
-            atom_owner.push(i);
-            atom_is_subnet.push(true);
-        }
-    }
-    let anchors: Vec<Prefix> = mesh.mesh.networks.iter().map(Prefix::from_net).collect();
-    let trie = DestTrie::build(&anchors, &atoms);
-    let relay_order: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].relay).collect();
-    let live_relays: Vec<usize> = relay_order.iter().copied().filter(|&i| !down[i]).collect();
-    let used_as_relay: Vec<bool> = {
-        // Primaries, and the backups that forward once a primary is down: they need forwarding too.
-        let mut used = vec![false; nodes.len()];
-        let n = connections.n;
-        let mut unmarked: Vec<usize> = relay_order.clone();
-        for (i, &cell) in connections.cells.iter().enumerate() {
-            if cell == DIRECT || cell == BLOCKED {
-                continue;
-            }
-            used[cell as usize] = true;
-            let (a, b) = (i / n, i % n);
-            unmarked.retain(|&r| {
-                let backup = r != a && r != b && connections.direct[a * n + r] && connections.direct[b * n + r];
-                used[r] |= backup;
-                !used[r]
-            });
-        }
-        used
-    };
-
-    let shared = Shared {
-        mesh,
-        keys: &keys,
-        seed,
-        connections: &connections,
-        trie: &trie,
-        atom_owner: &atom_owner,
-        atom_is_subnet: &atom_is_subnet,
-        relay_order: &relay_order,
-        live_relays: &live_relays,
-        used_as_relay: &used_as_relay,
-    };
+    let planner = Planner::new(mesh, down)?;
     // Every interface is independent: spread them over the cores, each worker with its own buffers.
-    let n = nodes.len();
+    let n = mesh.nodes.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
     let plans: Vec<NodePlan> = if n < 64 || workers < 2 {
-        let mut worker = Worker::new(mesh, atom_owner.len());
-        (0..n).map(|me| worker.node(&shared, me)).collect()
+        let mut worker = planner.worker();
+        (0..n).map(|me| worker.node(&planner, me)).collect()
     } else {
         let chunk = n.div_ceil(workers);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
                 .step_by(chunk)
                 .map(|first| {
-                    let shared = &shared;
+                    let planner = &planner;
                     scope.spawn(move || {
-                        let mut worker = Worker::new(shared.mesh, shared.atom_owner.len());
-                        (first..(first + chunk).min(n)).map(|me| worker.node(shared, me)).collect::<Vec<_>>()
+                        let mut worker = planner.worker();
+                        (first..(first + chunk).min(n)).map(|me| worker.node(planner, me)).collect::<Vec<_>>()
                     })
                 })
                 .collect();
             handles.into_iter().flat_map(|h| h.join().expect("planning worker panicked")).collect()
         })
     };
-    Ok(Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes: plans })
+    Ok(planner.finish(plans))
 }
 
-/// Read-only inputs every interface's computation shares.
-struct Shared<'a> {
-    mesh: &'a Mesh,
-    keys: &'a [PublicKey],
-    seed: Option<&'a PresharedKey>,
-    connections: &'a Connections,
-    trie: &'a DestTrie,
-    atom_owner: &'a [usize],
-    atom_is_subnet: &'a [bool],
-    relay_order: &'a [usize],
-    live_relays: &'a [usize],
-    used_as_relay: &'a [bool],
+/// The mesh-wide part of planning, computed once: validated inputs, the pairwise connection decisions
+/// and the destination trie. Each node's interface is then planned independently by a [`PlanWorker`],
+/// so callers can plan nodes on several threads and in any order — and, like
+/// [`crate::write_mesh_configs`], render and write a node's config while others are still being planned.
+pub(crate) struct Planner<'m> {
+    mesh: &'m Mesh,
+    keys: Vec<PublicKey>,
+    seed: Option<&'m PresharedKey>,
+    connections: Connections,
+    trie: DestTrie,
+    atom_owner: Vec<usize>,
+    atom_is_subnet: Vec<bool>,
+    relay_order: Vec<usize>,
+    live_relays: Vec<usize>,
+    used_as_relay: Vec<bool>,
+}
+
+impl<'m> Planner<'m> {
+    /// Validates `mesh` and computes what every interface's plan shares, with the relays flagged in
+    /// `down` (empty: none) treated as down.
+    pub(crate) fn new(mesh: &'m Mesh, down: &[bool]) -> Result<Self, crate::Error> {
+        mesh.validate()?;
+        let nodes = &mesh.nodes;
+        let keys = public_keys(mesh)?;
+        check_addresses(mesh)?;
+        let seed = match (mesh.mesh.preshared_keys, &mesh.preshared_key_seed) {
+            (true, None) => return Err(MeshError::MissingKey { node: mesh.mesh.name.to_string(), what: "preshared key seed" }.into()),
+            (true, Some(seed)) => Some(seed),
+            (false, _) => None,
+        };
+        let down: Vec<bool> = if down.is_empty() { vec![false; mesh.nodes.len()] } else { down.to_vec() };
+        let connections = connect(mesh, &down)?;
+
+        // Destinations: every node's addresses and subnets.
+        let mut atoms = Vec::new();
+        let mut atom_owner = Vec::new();
+        let mut atom_is_subnet = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            for address in &node.addresses {
+                atoms.push(Prefix::host(*address));
+                atom_owner.push(i);
+                atom_is_subnet.push(false);
+            }
+            for subnet in &node.subnets {
+                atoms.push(Prefix::from_net(subnet));
+                atom_owner.push(i);
+                atom_is_subnet.push(true);
+            }
+        }
+        let anchors: Vec<Prefix> = mesh.mesh.networks.iter().map(Prefix::from_net).collect();
+        let trie = DestTrie::build(&anchors, &atoms);
+        let relay_order: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].relay).collect();
+        let live_relays: Vec<usize> = relay_order.iter().copied().filter(|&i| !down[i]).collect();
+        let used_as_relay: Vec<bool> = {
+            // Primaries, and the backups that forward once a primary is down: they need forwarding too.
+            let mut used = vec![false; nodes.len()];
+            let n = connections.n;
+            let mut unmarked: Vec<usize> = relay_order.clone();
+            for (i, &cell) in connections.cells.iter().enumerate() {
+                if cell == DIRECT || cell == BLOCKED {
+                    continue;
+                }
+                used[cell as usize] = true;
+                let (a, b) = (i / n, i % n);
+                unmarked.retain(|&r| {
+                    let backup = r != a && r != b && connections.direct[a * n + r] && connections.direct[b * n + r];
+                    used[r] |= backup;
+                    !used[r]
+                });
+            }
+            used
+        };
+        Ok(Planner { mesh, keys, seed, connections, trie, atom_owner, atom_is_subnet, relay_order, live_relays, used_as_relay })
+    }
+
+    /// A worker with its own buffers: one per thread.
+    pub(crate) fn worker(&self) -> PlanWorker {
+        PlanWorker::new(self.mesh, self.atom_owner.len())
+    }
+
+    /// The plan made of every node's interface, in declaration order.
+    pub(crate) fn finish(&self, nodes: Vec<NodePlan>) -> Plan {
+        debug_assert_eq!(nodes.len(), self.mesh.nodes.len());
+        let mesh = self.mesh;
+        Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes }
+    }
 }
 
 /// One planning thread's reusable buffers.
-struct Worker {
+pub(crate) struct PlanWorker {
     /// This thread's own copies of the node names: a plan clones each name once per pair, and clones
     /// of shared names from two threads would fight over the same reference counts.
     names: Vec<Name>,
@@ -358,9 +369,9 @@ struct Worker {
     counts: Vec<u32>,
 }
 
-impl Worker {
+impl PlanWorker {
     fn new(mesh: &Mesh, atoms: usize) -> Self {
-        Worker {
+        PlanWorker {
             names: mesh.nodes.iter().map(|n| n.name.deep_clone()).collect(),
             peer_index: vec![UNROUTED; mesh.nodes.len()],
             labels: vec![UNROUTED; atoms],
@@ -372,10 +383,10 @@ impl Worker {
     }
 
     /// Plans the interface of node `me`.
-    fn node(&mut self, shared: &Shared<'_>, me: usize) -> NodePlan {
+    pub(crate) fn node(&mut self, shared: &Planner<'_>, me: usize) -> NodePlan {
         let nodes = &shared.mesh.nodes;
         let node = &nodes[me];
-        let connections = shared.connections;
+        let connections = &shared.connections;
         let peers_of_me: Vec<usize> = (0..nodes.len()).filter(|&o| o != me && connections.get(me, o) == DIRECT).collect();
         for (idx, &o) in peers_of_me.iter().enumerate() {
             self.peer_index[o] = idx as u32;
@@ -406,8 +417,8 @@ impl Worker {
             };
         }
         self.placements.clear();
-        if !one_prefix_per_label(shared.trie, &self.labels, fill, &mut self.seen, &mut self.placements) {
-            Minimizer::new(shared.trie, &self.labels, fill, &mut self.scratch).placements(&mut self.placements);
+        if !one_prefix_per_label(&shared.trie, &self.labels, fill, &mut self.seen, &mut self.placements) {
+            Minimizer::new(&shared.trie, &self.labels, fill, &mut self.scratch).placements(&mut self.placements);
         }
         // Exactly sized: a big mesh holds one such list per pair.
         self.counts.clear();
@@ -437,7 +448,7 @@ impl Worker {
         }
         let failover = self.failover(shared, me);
         let keepalive = node.persistent_keepalive.unwrap_or(shared.mesh.mesh.persistent_keepalive);
-        let keys = shared.keys;
+        let keys = &shared.keys;
         let peers = peers_of_me
             .iter()
             .zip(allowed)
@@ -461,9 +472,9 @@ impl Worker {
     }
 
     /// Node `me`'s failover table: every relayed destination with its primary and backup relays.
-    fn failover(&self, shared: &Shared<'_>, me: usize) -> Vec<FailoverRoute> {
+    fn failover(&self, shared: &Planner<'_>, me: usize) -> Vec<FailoverRoute> {
         let nodes = &shared.mesh.nodes;
-        let connections = shared.connections;
+        let connections = &shared.connections;
         let n = connections.n;
         let mut table = Vec::new();
         for (o, other) in nodes.iter().enumerate() {

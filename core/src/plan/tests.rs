@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use crate::config::parse_wg_quick;
 use crate::mesh::model::{LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
-use crate::output::{render_all, render_node, write_configs, write_proven_configs, ConfigFormat};
+use crate::output::{render_all, render_node, write_configs, write_mesh_configs, write_proven_configs, ConfigFormat};
 use crate::verify::{check, verify};
 use crate::{plan, Endpoint, Name, PrivateKey, Reach};
 
@@ -326,6 +326,45 @@ proptest! {
         }
     }
 
+    /// Verification's precomputed table answers agree with following every packet hop by hop, on
+    /// sound plans and on plans broken at random: an AllowedIP moved to another peer, repeated on a
+    /// second peer, dropped, shadowed by a covering prefix or split by a narrower one (same proof, same
+    /// problems).
+    #[test]
+    fn resolved_lookups_agree_with_hop_by_hop(m in arb_mesh(), edits in proptest::collection::vec((0usize..64, 0usize..64, 0usize..64, 0u8..5), 0..4)) {
+        let mut p = plan(&m).unwrap();
+        for (node, peer, other, kind) in edits {
+            let node = &mut p.nodes[node % m.nodes.len()];
+            if node.peers.len() < 2 {
+                continue;
+            }
+            let (peer, other) = (peer % node.peers.len(), other % node.peers.len());
+            let count = node.peers[peer].allowed_ips.len();
+            if count == 0 {
+                continue;
+            }
+            // The last prefix: a subnet when the peer has one (hosts sort first).
+            let at = count - 1;
+            let prefix = node.peers[peer].allowed_ips[at];
+            match kind {
+                0 => {
+                    node.peers[peer].allowed_ips.remove(at);
+                    node.peers[other].allowed_ips.push(prefix);
+                }
+                1 => node.peers[other].allowed_ips.push(prefix),
+                2 => {
+                    node.peers[peer].allowed_ips.remove(at);
+                }
+                3 => node.peers[other].allowed_ips.push(ipnet::IpNet::new(prefix.addr(), prefix.prefix_len().saturating_sub(8)).unwrap().trunc()),
+                _ => node.peers[other].allowed_ips.push(ipnet::IpNet::new(prefix.addr(), (prefix.prefix_len() + 4).min(prefix.max_prefix_len())).unwrap()),
+            }
+        }
+        let (fast, fast_problems) = check(&p);
+        let (slow, slow_problems) = crate::verify::check_hop_by_hop(&p);
+        prop_assert_eq!(fast, slow);
+        prop_assert_eq!(fast_problems, slow_problems);
+    }
+
     /// Whatever text goes into a free-text field, it either enters the model safe or is refused with a
     /// typed code — and what renders never gains a line, section or comment.
     #[test]
@@ -390,7 +429,47 @@ fn shared_peer_sections_render_like_each_node_alone() {
                 assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
             }
         }
+        // Planned, proven and written in one pass: the same plan and the same files.
+        let dir = tempfile::tempdir().unwrap();
+        let (planned, paths) = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap();
+        assert_eq!(planned, p);
+        assert_eq!(paths.len(), alone.len());
+        for (path, text) in paths.iter().zip(&alone) {
+            assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
+        }
+        let setconf = write_mesh_configs(&m, dir.path(), ConfigFormat::Setconf).unwrap().1;
+        for (path, node) in setconf.iter().zip(&p.nodes) {
+            assert_eq!(std::fs::read_to_string(path).unwrap(), render_node(node, ConfigFormat::Setconf).unwrap());
+        }
     }
+}
+
+/// `write_mesh_configs` lands nothing when any node fails: a node whose config cannot be rendered (its
+/// private key unknown) fails the whole write with that node's error, every writer stops waiting, and the
+/// directory keeps what it had. A mesh that does not plan fails before the directory is touched.
+#[test]
+fn one_pass_writes_land_all_or_nothing() {
+    let mut m = Mesh::new(MeshSettings::new(name("big"), vec!["10.88.0.0/24".parse().unwrap()]));
+    for i in 0..40 {
+        m.nodes.push(node(&format!("n{i}"), Some(&format!("198.51.100.{}:51820", i + 1)), false));
+    }
+    m.generate_missing().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, first) = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap();
+    let before: Vec<String> = first.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
+    let n = m.node_mut("n27").unwrap();
+    n.private_key = None;
+    n.public_key = Some(PrivateKey::generate().public_key());
+    let err = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err();
+    assert_eq!(err.code(), "mesh_missing_key");
+    let after: Vec<String> = first.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
+    assert_eq!(after, before, "no config changed");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 40, "no temporary left");
+
+    m.nodes[1].addresses = m.nodes[0].addresses.clone();
+    let fresh = dir.path().join("never");
+    assert!(write_mesh_configs(&m, &fresh, ConfigFormat::WgQuick).is_err());
+    assert!(!fresh.exists());
 }
 
 /// `write_proven_configs` proves the plan while writing: a plan with problems gets verify's error and
