@@ -1,5 +1,6 @@
 //! `Plan` (every node's interface and peers), its views `NodePlan` and `PeerPlan`, the proof types
-//! `Proof` and `Problem`, and the functions over plans: plan, verify, check, write_configs, render_dot.
+//! `Proof` and `Problem`, and the functions over plans: plan, verify, check, write_configs,
+//! write_proven_configs, write_mesh_configs, render_dot.
 //!
 //! A `Plan` shares one immutable core plan; `NodePlan`/`PeerPlan` are cheap views into it. Dict views
 //! are the core's JSON reports, which never contain a secret.
@@ -561,6 +562,26 @@ pub fn write_proven_configs(
     format: &str,
 ) -> PyResult<Vec<String>> {
     write_each(py, &plan, directory, format, wiremesh::write_proven_configs)
+}
+
+/// Plans `mesh`, proves the plan and writes `<directory>/<node>.conf` for every node in one pass (GIL
+/// released): configs are written to temporaries while the rest of the mesh is still being planned, and
+/// they are moved into place (directory 0700, files 0600) only if the plan is proven. The same files and
+/// errors as `write_proven_configs(plan(mesh), directory, format)`, sooner. Returns `(plan, paths)`; an
+/// error (MeshError, PlanError, VerifyError, an OSError) leaves no partial files.
+#[pyfunction]
+#[pyo3(signature = (mesh, directory, format = "wg-quick"))]
+pub fn write_mesh_configs(
+    py: Python<'_>,
+    mesh: PyRef<'_, PyMesh>,
+    directory: &Bound<'_, PyAny>,
+    format: &str,
+) -> PyResult<(PyPlan, Vec<String>)> {
+    let format = convert::format(format)?;
+    let directory = convert::path(directory)?;
+    let inner = &mesh.inner;
+    let (plan, written) = check(py.allow_threads(|| wiremesh::write_mesh_configs(inner, &directory, format)))?;
+    Ok((PyPlan { inner: Arc::new(plan) }, written.iter().map(|p| p.display().to_string()).collect()))
 }
 
 /// Converts the arguments, runs `write` with the GIL released and returns the paths as strings.

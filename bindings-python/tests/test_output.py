@@ -1,8 +1,9 @@
-"""Rendering and writing: formats, file modes and atomicity of write_configs, the GIL released during
-heavy work, and secrets absent from every repr/str."""
+"""Rendering and writing: formats, file modes and atomicity of write_configs, write_proven_configs and
+write_mesh_configs, the GIL released during heavy work, and secrets absent from every repr/str."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -162,3 +163,159 @@ def test_write_proven_configs_writes_nothing_on_error(tmp_path: Path) -> None:
     assert info.value.code == "mesh_missing_key"
     assert os.listdir(out) == ["hub.conf"]
     assert (out / "hub.conf").read_text() == "old\n"
+
+
+def with_private_keys(mesh: wiremesh.Mesh) -> wiremesh.Mesh:
+    """The mesh with its declared public keys dropped and fresh key pairs generated, so that every node's
+    config can be rendered (the vector meshes hold only public keys)."""
+    data = mesh.to_dict()
+    for node in data["nodes"]:
+        node.pop("public_key", None)
+    keyed = wiremesh.Mesh.from_dict(data)
+    keyed.generate_missing()
+    assert all(node.private_key is not None for node in keyed.nodes)
+    return keyed
+
+
+def mesh_vectors(vectors: Path) -> list[Path]:
+    files = sorted((vectors / "meshes").glob("*.toml"))
+    assert len(files) >= 4
+    return files
+
+
+def file_texts(directory: Path) -> dict[str, str]:
+    return {name: (directory / name).read_text() for name in sorted(os.listdir(directory))}
+
+
+def test_write_mesh_configs_writes_what_write_proven_configs_writes(tmp_path: Path, vectors: Path) -> None:
+    meshes = [("seed-psk", seed_mesh())]
+    meshes += [(path.stem, with_private_keys(wiremesh.Mesh.load(path))) for path in mesh_vectors(vectors)]
+    for name, mesh in meshes:
+        expected_plan = wiremesh.plan(mesh)
+        for format in ("wg-quick", "setconf"):
+            out = tmp_path / f"{name}-{format}"
+            plan, written = wiremesh.write_mesh_configs(mesh, out, format)
+            expected = wiremesh.write_proven_configs(expected_plan, tmp_path / f"{name}-{format}-expected", format)
+            assert isinstance(plan, wiremesh.Plan)
+            assert plan == expected_plan, name
+            assert plan.to_dict() == expected_plan.to_dict()
+            assert [Path(p).name for p in written] == [Path(p).name for p in expected], name
+            assert written == [str(out / f"{node.name}.conf") for node in mesh.nodes]
+            assert file_texts(out) == file_texts(Path(expected[0]).parent), (name, format)
+            assert file_texts(out) == {f"{n}.conf": text for n, text in plan.render_all(format).items()}
+            assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
+            for path in written:
+                assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_write_mesh_configs_returns_a_plan_that_works_like_plan(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    plan, written = wiremesh.write_mesh_configs(mesh, str(tmp_path / "out"))
+    assert plan == wiremesh.plan(mesh)
+    assert wiremesh.verify(plan).pairs_proven == 12
+    assert [n.name for n in plan.nodes] == ["hub", "node-1", "node-2", "node-3"]
+    assert Path(written[0]).read_text() == plan.render("hub")
+    # Rewriting an existing directory replaces its configs and tightens it to 0700.
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    (loose / "hub.conf").write_text("old\n")
+    (loose / "notes.txt").write_text("kept\n")
+    os.chmod(loose, 0o755)
+    wiremesh.write_mesh_configs(mesh, loose, format="setconf")
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
+    assert (loose / "hub.conf").read_text() == plan.render("hub", "setconf")
+    assert (loose / "notes.txt").read_text() == "kept\n"
+    assert sorted(os.listdir(loose)) == ["hub.conf", "node-1.conf", "node-2.conf", "node-3.conf", "notes.txt"]
+
+
+def test_write_mesh_configs_writes_nothing_on_error(tmp_path: Path, vectors: Path) -> None:
+    mesh = seed_mesh()
+    # node-3's private key is unknown (only its public key is declared): its config cannot be rendered.
+    mesh.update_node("node-3", public_key=wiremesh.PrivateKey.generate().public_key())
+    # The vector meshes hold only public keys: no node's config can be rendered.
+    meshes = [mesh] + [wiremesh.Mesh.load(path) for path in mesh_vectors(vectors)]
+    for index, unrenderable in enumerate(meshes):
+        out = tmp_path / f"configs-{index}"
+        out.mkdir()
+        (out / "hub.conf").write_text("old\n")
+        with pytest.raises(wiremesh.MeshError) as info:
+            wiremesh.write_mesh_configs(unrenderable, out)
+        assert info.value.code == "mesh_missing_key"
+        with pytest.raises(wiremesh.MeshError) as proven:
+            wiremesh.write_proven_configs(wiremesh.plan(unrenderable), out)
+        assert proven.value.code == "mesh_missing_key"
+        assert os.listdir(out) == ["hub.conf"], "no file added, no temporary left"
+        assert (out / "hub.conf").read_text() == "old\n"
+
+
+def test_write_mesh_configs_raises_what_plan_and_verify_raise(tmp_path: Path, vectors: Path) -> None:
+    cases = json.loads((vectors / "errors.json").read_text())["cases"]
+    cases = [c for c in cases if c["operation"] in ("plan_toml", "verify_toml")]
+    assert {c["operation"] for c in cases} == {"plan_toml", "verify_toml"}
+    for index, case in enumerate(cases):
+        mesh = wiremesh.Mesh.from_toml(case["input"])
+        out = tmp_path / f"configs-{index}"
+        out.mkdir()
+        (out / "keep.conf").write_text("old\n")
+        with pytest.raises(wiremesh.WiremeshError) as info:
+            wiremesh.write_mesh_configs(mesh, out)
+        assert info.value.code == case["code"], case["name"]
+        with pytest.raises(wiremesh.WiremeshError) as separately:
+            wiremesh.write_proven_configs(wiremesh.plan(mesh), out)
+        assert type(info.value) is type(separately.value), case["name"]
+        assert info.value.code == separately.value.code
+        if isinstance(info.value, wiremesh.VerifyError):
+            assert isinstance(separately.value, wiremesh.VerifyError)
+            assert info.value.problems
+            assert [p.to_dict() for p in info.value.problems] == [p.to_dict() for p in separately.value.problems]
+        if isinstance(info.value, wiremesh.PlanError):
+            assert isinstance(separately.value, wiremesh.PlanError)
+            assert info.value.pairs and info.value.pairs == separately.value.pairs
+        assert os.listdir(out) == ["keep.conf"], case["name"]
+
+
+def test_write_mesh_configs_refuses_a_bad_format_as_write_configs_does(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    with pytest.raises(ValueError) as expected:
+        wiremesh.write_configs(wiremesh.plan(mesh), tmp_path / "plain", "yaml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as info:
+        wiremesh.write_mesh_configs(mesh, tmp_path / "configs", "yaml")  # type: ignore[arg-type]
+    assert type(info.value) is type(expected.value) and str(info.value) == str(expected.value)
+    assert not (tmp_path / "configs").exists() and not (tmp_path / "plain").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as io:
+        wiremesh.write_mesh_configs(mesh, blocker / "configs")
+    assert isinstance(io.value, wiremesh.WiremeshError)
+    assert io.value.code.startswith("io_")  # type: ignore[attr-defined]
+
+
+def test_write_mesh_configs_releases_the_gil(tmp_path: Path) -> None:
+    mesh = wiremesh.Mesh("big", ["10.88.0.0/16"])
+    for i in range(120):
+        mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i}:51820")
+    mesh.generate_missing()
+    ticks = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0)
+
+    # As in test_heavy_work_releases_the_gil: the counter only advances while the GIL is released.
+    interval = sys.getswitchinterval()
+    counter = threading.Thread(target=count)
+    counter.start()
+    sys.setswitchinterval(60.0)
+    try:
+        before = ticks
+        plan, written = wiremesh.write_mesh_configs(mesh, tmp_path / "out")
+        progressed = ticks - before
+    finally:
+        sys.setswitchinterval(interval)
+        done.set()
+        counter.join()
+    assert len(written) == 120 and len(plan) == 120
+    assert progressed > 0, "no other Python thread ran during write_mesh_configs"

@@ -110,6 +110,7 @@ from ._native import (
     verify,
     verify_failover,
     write_configs,
+    write_mesh_configs,
     write_proven_configs,
 )
 
@@ -182,6 +183,7 @@ __all__ = [
     "verify",
     "verify_failover",
     "write_configs",
+    "write_mesh_configs",
     "write_proven_configs",
 ]
 
