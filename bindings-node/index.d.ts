@@ -883,6 +883,14 @@ export interface KeySourceInfo {
 /** The longest node or mesh name accepted. */
 export declare const MAX_NAME_LEN: number
 
+/** What `writeMeshConfigs` resolves to. */
+export interface MeshConfigsWritten {
+  /** The proven plan the configs were rendered from (equal to `plan(mesh)`). */
+  plan: Plan
+  /** The paths written, in node declaration order. */
+  paths: Array<string>
+}
+
 /**
  * One machine of the mesh (a `[[nodes]]` entry). Only `name` is required.
  *
@@ -1399,6 +1407,16 @@ export interface WgPeer {
  * directory as it was. Resolves to the paths written.
  */
 export declare function writeConfigs(plan: Plan, dir: string, format?: 'wg-quick' | 'setconf'): Promise<string[]>
+
+/**
+ * Plans `mesh`, proves the plan and writes `<dir>/<node>.conf` for every node in one pass: configs are
+ * written to synced temporaries while the rest of the mesh is still being planned, and renamed into
+ * place (directory 0700, files 0600) only if the plan is proven. The same files and errors as
+ * `writeProvenConfigs(plan(mesh), dir, format)`, sooner; the mesh is read as it is at the call. Resolves
+ * to `{ plan, paths }`; rejects with `plan`'s, `verify`'s (`verify_failed`, with `problems`),
+ * `mesh_missing_key` or an `io_*` code, leaving the directory as it was.
+ */
+export declare function writeMeshConfigs(mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'): Promise<MeshConfigsWritten>
 
 /**
  * Like `writeConfigs`, for a plan not yet proven: `verify` runs while the configs are written to

@@ -20,6 +20,7 @@ export const {
   check,
   writeConfigs,
   writeProvenConfigs,
+  writeMeshConfigs,
   renderDot,
   planWithRelaysDown,
   checkFailover,

@@ -1,5 +1,5 @@
 //! Planning, verification, rendering and writing: `plan`, `Plan`, `verify`, `check`, `writeConfigs`,
-//! `renderDot`.
+//! `writeProvenConfigs`, `writeMeshConfigs`, `renderDot`.
 //!
 //! Plain objects of a plan come from the core's JSON report ([`wiremesh::plan_json`]), which holds no
 //! secret (a peer only says whether it has a preshared key). `plan.toJson()` and `JSON.stringify(plan)`
@@ -471,6 +471,53 @@ pub fn write_configs(plan: &Plan, dir: String, format: Option<String>) -> AsyncT
 #[napi(ts_args_type = "plan: Plan, dir: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "Promise<string[]>")]
 pub fn write_proven_configs(plan: &Plan, dir: String, format: Option<String>) -> AsyncTask<WriteConfigs> {
     AsyncTask::new(WriteConfigs { plan: Arc::clone(&plan.inner), dir: PathBuf::from(dir), format, prove: true })
+}
+
+/// Plans `mesh`, proves the plan and writes `<dir>/<node>.conf` for every node in one pass: configs are
+/// written to synced temporaries while the rest of the mesh is still being planned, and renamed into
+/// place (directory 0700, files 0600) only if the plan is proven. The same files and errors as
+/// `writeProvenConfigs(plan(mesh), dir, format)`, sooner; the mesh is read as it is at the call. Resolves
+/// to `{ plan, paths }`; rejects with `plan`'s, `verify`'s (`verify_failed`, with `problems`),
+/// `mesh_missing_key` or an `io_*` code, leaving the directory as it was.
+#[napi(ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "Promise<MeshConfigsWritten>")]
+pub fn write_mesh_configs(mesh: &Mesh, dir: String, format: Option<String>) -> AsyncTask<WriteMeshConfigs> {
+    AsyncTask::new(WriteMeshConfigs { mesh: mesh.lock().clone(), dir: PathBuf::from(dir), format })
+}
+
+/// What `writeMeshConfigs` resolves to.
+#[napi(object, object_from_js = false)]
+pub struct MeshConfigsWritten {
+    /// The proven plan the configs were rendered from (equal to `plan(mesh)`).
+    pub plan: Plan,
+    /// The paths written, in node declaration order.
+    pub paths: Vec<String>,
+}
+
+/// Background job: plan a mesh and write every node's config.
+pub struct WriteMeshConfigs {
+    /// A copy of the mesh taken at the call, so later changes to it do not race the job.
+    mesh: wiremesh::Mesh,
+    dir: PathBuf,
+    format: Option<String>,
+}
+
+impl Task for WriteMeshConfigs {
+    type Output = CoreResult<(wiremesh::Plan, Vec<String>)>;
+    type JsValue = MeshConfigsWritten;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || -> CoreResult<(wiremesh::Plan, Vec<String>)> {
+            let format = format_arg(self.format.as_deref())?;
+            let (plan, paths) = wiremesh::write_mesh_configs(&self.mesh, &self.dir, format)?;
+            Ok((plan, paths.iter().map(|p| p.display().to_string()).collect()))
+        };
+        Ok(run())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<MeshConfigsWritten> {
+        let (plan, paths) = output.map_err(|e| js_error(&env, e))?;
+        Ok(MeshConfigsWritten { plan: Plan::new(&env, plan)?, paths })
+    }
 }
 
 /// Background job: write every node's config.

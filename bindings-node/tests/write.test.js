@@ -3,8 +3,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Mesh, plan, writeConfigs, writeProvenConfigs } = require('..')
-const { VECTORS, tempDir } = require('./helpers')
+const { Mesh, Plan, PrivateKey, plan, verify, writeConfigs, writeProvenConfigs, writeMeshConfigs } = require('..')
+const { VECTORS, readJson, tempDir } = require('./helpers')
 
 function seed() {
   const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'] })
@@ -73,4 +73,151 @@ test('writeProvenConfigs writes nothing when a node cannot be rendered', async (
   await assert.rejects(writeProvenConfigs(plan(mesh), dir), { code: 'mesh_missing_key' })
   assert.deepEqual(fs.readdirSync(dir), ['hub.conf'])
   assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n')
+})
+
+function seedWithPresharedKeys() {
+  const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'], presharedKeys: true })
+  mesh.addNode({ name: 'hub', endpoint: '167.172.142.145:51820', relay: true })
+  for (const name of ['node-1', 'node-2', 'node-3']) mesh.addNode({ name })
+  mesh.generateMissing()
+  return mesh
+}
+
+/** The vector meshes (they hold only public keys: no node's config can be rendered). */
+function meshVectors() {
+  const files = fs.readdirSync(path.join(VECTORS, 'meshes')).filter((f) => f.endsWith('.toml')).sort()
+  assert.ok(files.length >= 4)
+  return files.map((f) => ({ name: f, mesh: Mesh.fromToml(fs.readFileSync(path.join(VECTORS, 'meshes', f), 'utf8')) }))
+}
+
+/** The mesh with its declared public keys dropped and fresh key pairs generated. */
+function withPrivateKeys(mesh) {
+  const object = mesh.toObject()
+  for (const node of object.nodes) delete node.publicKey
+  const keyed = Mesh.fromObject(object)
+  keyed.generateMissing()
+  assert.ok(keyed.nodes.every((node) => node.privateKey))
+  return keyed
+}
+
+function fileTexts(dir) {
+  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]))
+}
+
+test('writeMeshConfigs writes what writeProvenConfigs(plan(mesh)) writes and resolves to { plan, paths }', async (t) => {
+  const meshes = [{ name: 'seed-psk', mesh: seedWithPresharedKeys() }, ...meshVectors().map(({ name, mesh }) => ({ name, mesh: withPrivateKeys(mesh) }))]
+  for (const { name, mesh } of meshes) {
+    const expectedPlan = plan(mesh)
+    for (const format of ['wg-quick', 'setconf']) {
+      const dir = path.join(tempDir(t), 'out')
+      const expectedDir = path.join(tempDir(t), 'expected')
+      const result = await writeMeshConfigs(mesh, dir, format)
+      const expected = await writeProvenConfigs(expectedPlan, expectedDir, format)
+      assert.deepEqual(Object.keys(result).sort(), ['paths', 'plan'])
+      assert.ok(result.plan instanceof Plan, name)
+      assert.deepEqual(result.paths, mesh.nodes.map((n) => path.join(dir, `${n.name}.conf`)), name)
+      assert.deepEqual(result.paths.map((f) => path.basename(f)), expected.map((f) => path.basename(f)))
+      assert.equal(result.plan.toJson(), expectedPlan.toJson(), name)
+      assert.deepEqual(result.plan.renderAll(format), expectedPlan.renderAll(format), name)
+      assert.deepEqual(fileTexts(dir), fileTexts(expectedDir), `${name} ${format}`)
+      assert.deepEqual(fileTexts(dir), Object.fromEntries(result.plan.renderAll(format).map((c) => [`${c.name}.conf`, c.text])))
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700)
+      for (const file of result.paths) assert.equal(fs.statSync(file).mode & 0o777, 0o600, file)
+    }
+  }
+})
+
+test('writeMeshConfigs: the plan works like plan(mesh); an existing directory is tightened, other files kept', async (t) => {
+  const mesh = seedWithPresharedKeys()
+  const { plan: p, paths } = await writeMeshConfigs(mesh, path.join(tempDir(t), 'out'))
+  assert.equal(verify(p).pairsProven, 12)
+  assert.deepEqual(p.nodeNames, ['hub', 'node-1', 'node-2', 'node-3'])
+  assert.equal(fs.readFileSync(paths[0], 'utf8'), p.render('hub'))
+  const loose = path.join(tempDir(t), 'loose')
+  fs.mkdirSync(loose, { mode: 0o755 })
+  fs.chmodSync(loose, 0o755)
+  fs.writeFileSync(path.join(loose, 'hub.conf'), 'old\n')
+  fs.writeFileSync(path.join(loose, 'notes.txt'), 'kept\n')
+  await writeMeshConfigs(mesh, loose, 'setconf')
+  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
+  assert.equal(fs.readFileSync(path.join(loose, 'hub.conf'), 'utf8'), p.render('hub', 'setconf'))
+  assert.equal(fs.readFileSync(path.join(loose, 'notes.txt'), 'utf8'), 'kept\n')
+  assert.deepEqual(fs.readdirSync(loose).sort(), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf', 'notes.txt'])
+})
+
+test('writeMeshConfigs reads the mesh as it is at the call', async (t) => {
+  const mesh = seedWithPresharedKeys()
+  const expected = plan(mesh)
+  const pending = writeMeshConfigs(mesh, path.join(tempDir(t), 'out'))
+  mesh.removeNode('node-3')
+  const { plan: p, paths } = await pending
+  assert.equal(paths.length, 4)
+  assert.deepEqual(p.renderAll(), expected.renderAll())
+})
+
+test('writeMeshConfigs writes nothing when a node cannot be rendered', async (t) => {
+  const mesh = seedWithPresharedKeys()
+  // node-4 has only a public key: its private key is unknown, so its config cannot be rendered.
+  mesh.addNode({ name: 'node-4', publicKey: PrivateKey.generate().publicKey().toBase64() })
+  mesh.generateMissing()
+  for (const { name, mesh: unrenderable } of [{ name: 'seed + node-4', mesh }, ...meshVectors()]) {
+    const dir = tempDir(t)
+    fs.writeFileSync(path.join(dir, 'hub.conf'), 'old\n')
+    await assert.rejects(writeMeshConfigs(unrenderable, dir), (err) => {
+      assert.equal(err.code, 'mesh_missing_key', name)
+      assert.equal(err.family, 'mesh')
+      return true
+    })
+    await assert.rejects(writeProvenConfigs(plan(unrenderable), dir), { code: 'mesh_missing_key' })
+    assert.deepEqual(fs.readdirSync(dir), ['hub.conf'], `${name}: no file added, no temporary left`)
+    assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n', `${name}: existing file untouched`)
+  }
+})
+
+test('writeMeshConfigs rejects with what plan and verify throw (the plan_toml and verify_toml error vectors)', async (t) => {
+  const cases = readJson(path.join(VECTORS, 'errors.json')).cases.filter((c) => ['plan_toml', 'verify_toml'].includes(c.operation))
+  assert.deepEqual([...new Set(cases.map((c) => c.operation))].sort(), ['plan_toml', 'verify_toml'])
+  for (const c of cases) {
+    const mesh = Mesh.fromToml(c.input)
+    const dir = tempDir(t)
+    fs.writeFileSync(path.join(dir, 'keep.conf'), 'old\n')
+    let separately
+    try {
+      await writeProvenConfigs(plan(mesh), dir)
+    } catch (err) {
+      separately = err
+    }
+    assert.ok(separately, c.name)
+    await assert.rejects(writeMeshConfigs(mesh, dir), (err) => {
+      assert.equal(err.code, c.code, c.name)
+      assert.equal(err.code, separately.code)
+      assert.equal(err.family, separately.family)
+      assert.deepEqual(err.pairs, separately.pairs)
+      assert.deepEqual(err.problems, separately.problems)
+      if (err.code === 'verify_failed') assert.ok(err.problems.length > 0)
+      if (err.code === 'plan_unroutable_pair') assert.ok(err.pairs.length > 0)
+      return true
+    })
+    assert.deepEqual(fs.readdirSync(dir), ['keep.conf'], c.name)
+  }
+})
+
+test('writeMeshConfigs refuses a bad format as writeConfigs does, and reports io errors', async (t) => {
+  const mesh = seedWithPresharedKeys()
+  const base = tempDir(t)
+  let expected
+  await assert.rejects(writeConfigs(plan(mesh), path.join(base, 'plain'), 'yaml'), (err) => {
+    expected = err
+    return true
+  })
+  await assert.rejects(writeMeshConfigs(mesh, path.join(base, 'configs'), 'yaml'), (err) => {
+    assert.equal(err.code, 'mesh_invalid_value')
+    assert.equal(err.code, expected.code)
+    assert.equal(err.message, expected.message)
+    assert.equal(err.field, expected.field)
+    return true
+  })
+  assert.ok(!fs.existsSync(path.join(base, 'configs')) && !fs.existsSync(path.join(base, 'plain')))
+  fs.writeFileSync(path.join(base, 'file'), 'x')
+  await assert.rejects(writeMeshConfigs(mesh, path.join(base, 'file', 'configs')), (err) => err.family === 'io' && err.code.startsWith('io_'))
 })

@@ -18,6 +18,8 @@ import {
   verify,
   check,
   writeConfigs,
+  writeMeshConfigs,
+  MeshConfigsWritten,
   parseWgQuick,
   renderWgQuick,
   importWgQuick,
@@ -52,6 +54,8 @@ const config: WgConfig = parseWgQuick(text)
 const again: string = renderWgQuick(config)
 const psk: PresharedKey | undefined = config.peers?.[0]?.presharedKey
 const written: Promise<string[]> = writeConfigs(p, '/tmp/wiremesh-types', 'wg-quick')
+const meshWritten: Promise<MeshConfigsWritten> = writeMeshConfigs(mesh, '/tmp/wiremesh-types', 'setconf')
+const meshCounts: Promise<number> = meshWritten.then(({ plan: proven, paths }) => proven.nodeNames.length + paths.length)
 const loaded: Promise<Mesh> = Mesh.load('/tmp/seed.toml')
 const imported: Mesh = importWgQuick({ hub: again }, { name: 'imported' })
 const dot: string = renderDot(p)
