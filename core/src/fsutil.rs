@@ -105,7 +105,7 @@ where
             .map(|_| {
                 scope.spawn(move || {
                     let mut state = make_state();
-                    let mut results: Vec<Result<(PathBuf, PathBuf), crate::Error>> = Vec::new();
+                    let mut results: Vec<(usize, Result<(PathBuf, PathBuf), crate::Error>)> = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= count {
@@ -114,12 +114,13 @@ where
                         let (target, produced) = match produce(&mut state, i) {
                             Ok(file) => file,
                             Err(err) => {
-                                results.push(Err(err));
+                                results.push((i, Err(err)));
                                 continue;
                             }
                         };
                         if !unchanged(&target, produced.text.as_bytes(), mode) {
-                            results.push(write_temp(&target, produced.text.as_bytes(), mode).map(|tmp| (tmp, target)).map_err(Into::into));
+                            let written = write_temp(&target, produced.text.as_bytes(), mode).map(|tmp| (tmp, target));
+                            results.push((i, written.map_err(Into::into)));
                         }
                         // Rendered configs and key files hold secrets: wipe our copy of them.
                         produced.wipe();
@@ -130,17 +131,20 @@ where
         let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("writer thread panicked")).collect();
         (gate.join().expect("gate thread panicked"), results)
     });
+    // Which writer took which file varies from run to run: report the failure of the first file.
     let mut temps = Vec::with_capacity(count);
-    let mut first_error = gate_result.err();
-    for result in results.into_iter().flatten() {
+    let mut first_failure: Option<(usize, crate::Error)> = None;
+    for (index, result) in results.into_iter().flatten() {
         match result {
             Ok(pair) => temps.push(pair),
             Err(err) => {
-                first_error.get_or_insert(err);
+                if first_failure.as_ref().is_none_or(|(first, _)| index < *first) {
+                    first_failure = Some((index, err));
+                }
             }
         }
     }
-    if let Some(err) = first_error {
+    if let Some(err) = gate_result.err().or(first_failure.map(|(_, err)| err)) {
         for (tmp, _) in &temps {
             let _ = fs::remove_file(tmp);
         }

@@ -466,6 +466,19 @@ fn one_pass_writes_land_all_or_nothing() {
     assert_eq!(after, before, "no config changed");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 40, "no temporary left");
 
+    // Several nodes failing: the error is always the first node's, whichever writer met it first.
+    for failing in ["n3", "n38"] {
+        let n = m.node_mut(failing).unwrap();
+        n.private_key = None;
+        n.public_key = Some(PrivateKey::generate().public_key());
+    }
+    for _ in 0..5 {
+        let err = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err();
+        assert!(err.to_string().contains("n3"), "{err}");
+        let err = write_configs(&plan(&m).unwrap(), dir.path(), ConfigFormat::WgQuick).unwrap_err();
+        assert!(err.to_string().contains("n3"), "{err}");
+    }
+
     m.nodes[1].addresses = m.nodes[0].addresses.clone();
     let fresh = dir.path().join("never");
     assert!(write_mesh_configs(&m, &fresh, ConfigFormat::WgQuick).is_err());
