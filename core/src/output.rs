@@ -330,6 +330,7 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
                                 if i >= n {
                                     break mine;
                                 }
+                                rendered_ref.wait_for_room(i);
                                 let node = worker.node(planner, i);
                                 rendered_ref.put(i, render_node_with(&node, format, Some(sections)));
                                 mine.push((i, node));
@@ -356,6 +357,11 @@ struct Rendered {
     slots: Vec<(Mutex<Option<RenderedText>>, Condvar)>,
     /// A planning thread unwound: the configs it was to render never come.
     abandoned: AtomicBool,
+    /// How many configs writers have taken, and the planners waiting for them to take more: planning
+    /// stays at most [`Rendered::lead`] configs ahead, so rendered texts (135 KB each in a 1000-node
+    /// mesh) never pile up in memory while the disk catches up.
+    taken: (Mutex<usize>, Condvar),
+    lead: usize,
 }
 
 type RenderedText = Result<fsutil::SecretText, crate::Error>;
@@ -378,7 +384,21 @@ impl Drop for AbandonOnUnwind<'_> {
 
 impl Rendered {
     fn new(count: usize) -> Self {
-        Rendered { slots: (0..count).map(|_| (Mutex::new(None), Condvar::new())).collect(), abandoned: AtomicBool::new(false) }
+        Rendered {
+            slots: (0..count).map(|_| (Mutex::new(None), Condvar::new())).collect(),
+            abandoned: AtomicBool::new(false),
+            taken: (Mutex::new(0), Condvar::new()),
+            lead: 2 * fsutil::writer_threads(count).max(1),
+        }
+    }
+
+    /// Waits until config `index` is within [`Rendered::lead`] of the configs already taken.
+    fn wait_for_room(&self, index: usize) {
+        let (taken, room) = &self.taken;
+        let mut taken = taken.lock().unwrap_or_else(|e| e.into_inner());
+        while index >= *taken + self.lead {
+            taken = room.wait(taken).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     fn abandon_on_unwind(&self) -> AbandonOnUnwind<'_> {
@@ -395,15 +415,21 @@ impl Rendered {
     fn take(&self, index: usize) -> RenderedText {
         let (slot, ready) = &self.slots[index];
         let mut text = slot.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        let result = loop {
             if let Some(text) = text.take() {
-                return text;
+                break text;
             }
             if self.abandoned.load(Ordering::SeqCst) {
-                return Err(MeshError::InvalidValue { field: "plan".into(), reason: "a planning thread failed".into() }.into());
+                break Err(MeshError::InvalidValue { field: "plan".into(), reason: "a planning thread failed".into() }.into());
             }
             text = ready.wait(text).unwrap_or_else(|e| e.into_inner());
-        }
+        };
+        drop(text);
+        // Done with this config either way: make room for the planners.
+        let (taken, room) = &self.taken;
+        *taken.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        room.notify_all();
+        result
     }
 }
 

@@ -64,7 +64,7 @@ fn probe_targets_and_probe_results() {
     assert_eq!((probe.sent, probe.received, probe.loss), (10, 8, 0.2));
     assert_eq!((probe.rtt_last_ms, probe.rtt_avg_ms), (Some(1.5), Some(2.0)));
     assert!(s.peers[1].probe.is_none());
-    let metrics = render_prometheus(&[s.clone()]);
+    let metrics = render_prometheus(std::slice::from_ref(&s));
     assert!(metrics.contains(&format!("wiremesh_peer_probe_loss_ratio{{interface=\"wm0\",public_key=\"{NODE1_PUBLIC}\",allowed_ips=\"10.88.0.11/32,10.99.1.0/24\"}} 0.2\n")), "{metrics}");
     assert!(metrics.contains("wiremesh_peer_probe_rtt_seconds{") && metrics.contains("} 0.002\n"), "{metrics}");
     // Unanswered probes are a health problem, even with a fresh handshake.
