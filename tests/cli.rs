@@ -212,3 +212,42 @@ fn import_rendered_configs_and_a_meshconf_database() {
     assert!(n2.contains("Endpoint = 192.0.2.1:51820") && n2.contains("PersistentKeepalive = 25"), "{n2}");
     assert_eq!(mode(&d.join("mc.keys/n0.key")), 0o600);
 }
+
+/// Files get exactly their modes whatever the umask: a umask that would narrow them (0277 creates 0400
+/// files, 0500 directories) is undone, and one that would not (the usual 022) costs no extra chmod.
+#[test]
+fn modes_are_exact_under_a_narrowing_umask() {
+    use std::os::unix::process::CommandExt;
+    for umask in [0o277, 0o022] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_wiremesh"));
+            command.current_dir(d).args(args);
+            // SAFETY: umask only changes the child's file creation mask, before exec.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(umask);
+                    Ok(())
+                });
+            }
+            let out = command.output().unwrap();
+            assert!(out.status.success(), "{args:?} under umask {umask:o}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["init", "m.toml", "--network", "10.88.0.0/24"]);
+        run(&["add", "m.toml", "a", "--endpoint", "192.0.2.1:51820"]);
+        run(&["add", "m.toml", "b"]);
+        run(&["render", "m.toml", "--out", "out"]);
+        assert_eq!(mode(&d.join("m.toml")), 0o644, "umask {umask:o}");
+        assert_eq!(mode(&d.join("out")), 0o700, "umask {umask:o}");
+        for node in ["a", "b"] {
+            assert_eq!(mode(&d.join("out").join(format!("{node}.conf"))), 0o600, "umask {umask:o}");
+        }
+        let keys: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir() && p.file_name().unwrap() != "out").collect();
+        for key_dir in keys {
+            for key in std::fs::read_dir(&key_dir).unwrap() {
+                assert_eq!(mode(&key.unwrap().path()), 0o600, "umask {umask:o}");
+            }
+        }
+    }
+}

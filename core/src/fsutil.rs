@@ -183,8 +183,12 @@ fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, IoErro
         }
     };
     let result = (|| {
-        // The umask may have narrowed the mode; set exactly what was asked.
-        file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| IoError::new("chmod", &tmp_path, &e))?;
+        // The umask (or a default ACL) may have narrowed the mode; set exactly what was asked. Looking
+        // first is cheaper than a chmod, which dirties the new inode once more before the fsync.
+        let created = file.metadata().map_err(|e| IoError::new("stat", &tmp_path, &e))?.permissions().mode() & 0o7777;
+        if created != mode {
+            file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| IoError::new("chmod", &tmp_path, &e))?;
+        }
         file.write_all(contents).map_err(|e| IoError::new("write", &tmp_path, &e))?;
         file.sync_all().map_err(|e| IoError::new("fsync", &tmp_path, &e))
     })();
