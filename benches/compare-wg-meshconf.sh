@@ -4,6 +4,9 @@
 # Like for like: `wg-meshconf genconfig` reads its database and writes every config; so does
 # `wiremesh render --out` (which also plans and proves every pair reachable). The one-time migration
 # `wiremesh import --meshconf` is timed and printed separately.
+# Every timed run starts on a synced file system, and every run's time is printed as well as the best.
+# On ext4 without a journal (this machine's root), files created within about 30 s of many deletions
+# (such as the previous invocation's clean-up) take far longer to allocate: wait a minute between runs.
 # usage: benches/compare-wg-meshconf.sh [nodes=300] [runs=5]
 set -euo pipefail
 nodes=${1:-300}
@@ -40,9 +43,14 @@ meshconf_times=() wiremesh_times=()
 for ((r = 0; r < runs; r++)); do
   # A fresh output directory per run for both tools (deleting the last run's files first would make
   # the next run's file creation pay for the file system reclaiming them).
+  # Each timed run starts on a synced file system, so neither tool pays for writing back the other's
+  # (or its own last run's) unsynced files while it runs.
   cd "$work"
+  sync
   t0=$EPOCHREALTIME
   "$venv/bin/wg-meshconf" -d "$db" genconfig -o "$work/out-meshconf-$r" > /dev/null
+  t1=$EPOCHREALTIME
+  sync
   t1=$EPOCHREALTIME
   "$wiremesh" render mesh.toml --out "$work/out-wiremesh-$r" > /dev/null
   t2=$EPOCHREALTIME
@@ -58,4 +66,5 @@ printf 'nodes %d (%d peer sections), best of %d runs\n' "$nodes" $((nodes * (nod
 printf '  wg-meshconf genconfig        %8.3f s\n' "$m"
 printf '  wiremesh render --out        %8.3f s   (plans, proves every pair reachable, writes 0600 files)\n' "$w"
 printf '  (wiremesh import --meshconf  %8.3f s, once)\n' "$import_time"
+python3 -c "import sys; print('  every run, s: wg-meshconf', ' '.join('%.2f' % float(x) for x in sys.argv[1:$runs + 1]), '| wiremesh', ' '.join('%.3f' % float(x) for x in sys.argv[$runs + 1:]))" "${meshconf_times[@]}" "${wiremesh_times[@]}"
 python3 -c "print('  wiremesh is %.0fx faster' % ($m / $w))"
