@@ -581,7 +581,7 @@ pub fn write_mesh_configs(
     let directory = convert::path(directory)?;
     let inner = &mesh.inner;
     let (plan, written) = check(py.allow_threads(|| wiremesh::write_mesh_configs(inner, &directory, format)))?;
-    Ok((PyPlan { inner: Arc::new(plan) }, written.iter().map(|p| p.display().to_string()).collect()))
+    Ok((PyPlan { inner: Arc::new(plan) }, path_strings(&written)))
 }
 
 /// Converts the arguments, runs `write` with the GIL released and returns the paths as strings.
@@ -596,7 +596,12 @@ fn write_each(
     let directory = convert::path(directory)?;
     let inner = &plan.inner;
     let written = check(py.allow_threads(|| write(inner, &directory, format)))?;
-    Ok(written.iter().map(|p| p.display().to_string()).collect())
+    Ok(path_strings(&written))
+}
+
+/// Written paths as the strings Python gets back.
+fn path_strings(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths.iter().map(|p| p.display().to_string()).collect()
 }
 
 /// The plan's topology as a Graphviz DOT graph.

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -83,14 +84,12 @@ def test_write_configs_io_errors(tmp_path: Path) -> None:
     assert info.value.code.startswith("io_")  # type: ignore[attr-defined]
 
 
-def test_heavy_work_releases_the_gil() -> None:
-    mesh = wiremesh.Mesh("big", ["10.88.0.0/16"])
-    for i in range(400):
-        mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i % 250}:{51820 + i // 250}")
-    mesh.generate_missing()
+def gil_released_during(*works: Callable[[], Any]) -> tuple[list[Any], list[int]]:
+    """Runs each of `works` while another thread counts, and returns their results and how far the
+    counter got during each. With a huge switch interval this thread keeps the GIL until it releases it
+    itself, so the counter only advances while wiremesh works with the GIL released."""
     ticks = 0
     done = threading.Event()
-    plan = wiremesh.plan(mesh)
 
     def count() -> None:
         nonlocal ticks
@@ -98,24 +97,31 @@ def test_heavy_work_releases_the_gil() -> None:
             ticks += 1
             time.sleep(0)
 
-    # With a huge switch interval this thread keeps the GIL until it releases it itself, so the
-    # counter only advances while wiremesh works with the GIL released.
     interval = sys.getswitchinterval()
     counter = threading.Thread(target=count)
     counter.start()
     sys.setswitchinterval(60.0)
+    results: list[Any] = []
+    progressed: list[int] = []
     try:
-        progressed = []
-        for work in (lambda: wiremesh.plan(mesh), lambda: plan.render_all(), lambda: wiremesh.verify(plan)):
+        for work in works:
             before = ticks
-            result = work()
+            results.append(work())
             progressed.append(ticks - before)
-            if isinstance(result, wiremesh.Plan):
-                plan = result
     finally:
         sys.setswitchinterval(interval)
         done.set()
         counter.join()
+    return results, progressed
+
+
+def test_heavy_work_releases_the_gil() -> None:
+    mesh = wiremesh.Mesh("big", ["10.88.0.0/16"])
+    for i in range(400):
+        mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i % 250}:{51820 + i // 250}")
+    mesh.generate_missing()
+    plan = wiremesh.plan(mesh)
+    _, progressed = gil_released_during(lambda: wiremesh.plan(mesh), plan.render_all, lambda: wiremesh.verify(plan))
     assert all(p > 0 for p in progressed), f"another Python thread ran during plan/render_all/verify: {progressed}"
 
 
@@ -295,27 +301,7 @@ def test_write_mesh_configs_releases_the_gil(tmp_path: Path) -> None:
     for i in range(120):
         mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i}:51820")
     mesh.generate_missing()
-    ticks = 0
-    done = threading.Event()
-
-    def count() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            time.sleep(0)
-
-    # As in test_heavy_work_releases_the_gil: the counter only advances while the GIL is released.
-    interval = sys.getswitchinterval()
-    counter = threading.Thread(target=count)
-    counter.start()
-    sys.setswitchinterval(60.0)
-    try:
-        before = ticks
-        plan, written = wiremesh.write_mesh_configs(mesh, tmp_path / "out")
-        progressed = ticks - before
-    finally:
-        sys.setswitchinterval(interval)
-        done.set()
-        counter.join()
+    (result,), (progressed,) = gil_released_during(lambda: wiremesh.write_mesh_configs(mesh, tmp_path / "out"))
+    plan, written = result
     assert len(written) == 120 and len(plan) == 120
     assert progressed > 0, "no other Python thread ran during write_mesh_configs"

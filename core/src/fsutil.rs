@@ -47,13 +47,7 @@ pub fn write_many_atomic_with<F>(count: usize, produce: F, mode: u32) -> Result<
 where
     F: Fn(usize) -> Result<(PathBuf, String), crate::Error> + Sync,
 {
-    write_many_atomic_gated(
-        count,
-        || (),
-        |(), i| produce(i).map(|(path, text)| (path, SecretText::whole(text))),
-        mode,
-        || Ok(()),
-    )
+    write_many_atomic_gated(count, |i| produce(i).map(|(path, text)| (path, SecretText::whole(text))), mode, || Ok(()))
 }
 
 /// A produced file's text and how much of it, from the start, may hold secrets (wiped after writing;
@@ -78,6 +72,9 @@ impl SecretText {
     }
 }
 
+/// A synced temporary and the target it is renamed over.
+type TempFor = (PathBuf, PathBuf);
+
 /// How many writer threads [`write_many_atomic_gated`] runs for `count` files: flushing is mostly
 /// waiting, so more than the cores (at most 8), and never more than there are files.
 pub(crate) fn writer_threads(count: usize) -> usize {
@@ -88,30 +85,27 @@ pub(crate) fn writer_threads(count: usize) -> usize {
 /// [`write_many_atomic_with`], plus a `gate` run on its own thread while the files are produced and
 /// written to temporaries: they are renamed into place only when the gate (e.g. proving a plan) and
 /// every file succeeded; the gate's error comes first. The [`writer_threads`] writers take files in
-/// index order, each as soon as it is free; each makes its own state with `make_state` (buffers…) and
-/// hands it to `produce` for every file it writes.
-pub(crate) fn write_many_atomic_gated<S, M, F, G>(count: usize, make_state: M, produce: F, mode: u32, gate: G) -> Result<(), crate::Error>
+/// index order, each as soon as it is free.
+pub(crate) fn write_many_atomic_gated<F, G>(count: usize, produce: F, mode: u32, gate: G) -> Result<(), crate::Error>
 where
-    M: Fn() -> S + Sync,
-    F: Fn(&mut S, usize) -> Result<(PathBuf, SecretText), crate::Error> + Sync,
+    F: Fn(usize) -> Result<(PathBuf, SecretText), crate::Error> + Sync,
     G: FnOnce() -> Result<(), crate::Error> + Send,
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
-    let (produce, make_state, next) = (&produce, &make_state, &next);
+    let (produce, next) = (&produce, &next);
     let (gate_result, results) = std::thread::scope(|scope| {
         let gate = scope.spawn(gate);
         let handles: Vec<_> = (0..writer_threads(count))
             .map(|_| {
                 scope.spawn(move || {
-                    let mut state = make_state();
-                    let mut results: Vec<(usize, Result<(PathBuf, PathBuf), crate::Error>)> = Vec::new();
+                    let mut results: Vec<(usize, Result<TempFor, crate::Error>)> = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= count {
                             break results;
                         }
-                        let (target, produced) = match produce(&mut state, i) {
+                        let (target, produced) = match produce(i) {
                             Ok(file) => file,
                             Err(err) => {
                                 results.push((i, Err(err)));
@@ -138,7 +132,7 @@ where
         match result {
             Ok(pair) => temps.push(pair),
             Err(err) => {
-                if first_failure.as_ref().is_none_or(|(first, _)| index < *first) {
+                if first_failure.as_ref().map_or(true, |(first, _)| index < *first) {
                     first_failure = Some((index, err));
                 }
             }

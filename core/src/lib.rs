@@ -41,6 +41,7 @@ mod graph;
 mod import;
 mod ipam;
 mod output;
+mod parallel;
 mod report;
 mod keys;
 mod mesh;

@@ -229,7 +229,7 @@ where
     use std::sync::mpsc;
 
     let n = plan.nodes.len();
-    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    let workers = crate::parallel::worker_threads();
     let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
     if n < 16 || workers < 2 {
         for (index, node) in plan.nodes.iter().enumerate() {
@@ -303,19 +303,18 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
     let planner = Planner::new(mesh, &[])?;
     fsutil::create_private_dir(dir)?;
     let n = mesh.nodes.len();
-    let paths: Vec<PathBuf> = mesh.nodes.iter().map(|node| dir.join(format!("{}.conf", node.name))).collect();
+    let paths: Vec<PathBuf> = mesh.nodes.iter().map(|node| config_path(dir, node.name.as_str())).collect();
     let sections = PeerSections::new(mesh.nodes.iter().map(|node| node.name.as_str()));
     let rendered = Rendered::new(n);
     let proven: Mutex<Option<Plan>> = Mutex::new(None);
     let (planner, sections, targets, rendered_ref, proven_slot) = (&planner, &sections, &paths, &rendered, &proven);
     fsutil::write_many_atomic_gated(
         n,
-        || (),
-        |(), i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
+        |i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
         fsutil::SECRET_FILE_MODE,
         move || {
             let next = AtomicUsize::new(0);
-            let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
+            let workers = crate::parallel::worker_threads();
             let mut planned: Vec<(usize, NodePlan)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..workers)
                     .map(|_| {
@@ -444,17 +443,21 @@ impl Drop for Rendered {
     }
 }
 
+/// Where a node's config goes in an output directory: `<dir>/<node>.conf`.
+fn config_path(dir: &Path, node: &str) -> PathBuf {
+    dir.join(format!("{node}.conf"))
+}
+
 fn write_configs_gated<G>(plan: &Plan, dir: &Path, format: ConfigFormat, gate: G) -> Result<Vec<PathBuf>, crate::Error>
 where
     G: FnOnce() -> Result<(), crate::Error> + Send,
 {
     fsutil::create_private_dir(dir)?;
-    let path_of = |node: &NodePlan| dir.join(format!("{}.conf", node.name));
+    let path_of = |node: &NodePlan| config_path(dir, node.name.as_str());
     let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
     fsutil::write_many_atomic_gated(
         plan.nodes.len(),
-        || (),
-        |(), i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
+        |i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
         fsutil::SECRET_FILE_MODE,
         gate,
     )?;

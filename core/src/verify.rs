@@ -112,7 +112,7 @@ pub fn verify(plan: &Plan) -> Result<Proof, VerifyError> {
 /// `work(i)` for every node index `0..n`, in order, spread over the available cores for big meshes:
 /// every interface's checks are independent of the others'.
 fn per_node<T: Send>(n: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    let workers = crate::parallel::worker_threads();
     if n < 64 || workers < 2 {
         return (0..n).map(work).collect();
     }
@@ -334,15 +334,13 @@ impl Table {
 struct World<'a> {
     plan: &'a Plan,
     tables: Vec<Table>,
-    /// Per node: the prefixes it owns (addresses as host routes, subnets).
-    owned: Vec<Vec<Prefix>>,
     /// Node index by name, for policy lookups.
     by_name: HashMap<&'a str, u32>,
     /// Per node, per peer entry: the node index it points to (`None` for unknown keys).
     peer_nodes: Vec<Vec<Option<u32>>>,
-    /// Every node's owned prefixes, numbered: [`World::owned`] flattened.
+    /// Every node's owned prefixes (addresses as host routes, subnets), numbered.
     atoms: Vec<Prefix>,
-    /// Per node: the numbers of its owned prefixes in [`World::atoms`].
+    /// Per node: the numbers of the prefixes it owns in [`World::atoms`].
     owned_ids: Vec<Vec<u32>>,
     /// Every table's answers for every owned prefix, worked out once (see [`Resolved`]).
     resolved: Resolved,
@@ -463,28 +461,27 @@ impl<'a> World<'a> {
             peer_nodes.push(targets);
             problems.extend(unknown);
         }
-        let owned: Vec<Vec<Prefix>> = plan
+        let mut atoms = Vec::new();
+        let owned_ids = plan
             .nodes
             .iter()
             .map(|n| {
-                n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net)).collect()
-            })
-            .collect();
-        let mut atoms = Vec::new();
-        let owned_ids = owned
-            .iter()
-            .map(|prefixes| {
-                prefixes
-                    .iter()
+                let owned = n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net));
+                owned
                     .map(|p| {
-                        atoms.push(*p);
+                        atoms.push(p);
                         (atoms.len() - 1) as u32
                     })
                     .collect()
             })
             .collect();
         let resolved = Resolved::new(&tables, &atoms);
-        World { plan, tables, owned, by_name, peer_nodes, atoms, owned_ids, resolved, use_resolved: true }
+        World { plan, tables, by_name, peer_nodes, atoms, owned_ids, resolved, use_resolved: true }
+    }
+
+    /// Whether node `node` owns a prefix containing `dst` (the packet has arrived).
+    fn owns(&self, node: u32, dst: &Prefix) -> bool {
+        self.owned_ids[node as usize].iter().any(|&id| self.atoms[id as usize].contains(dst))
     }
 
     /// [`World::follow`] from the tables' precomputed answers: the relay hops when the packet and its
@@ -496,7 +493,7 @@ impl<'a> World<'a> {
         let mut relays = 0;
         let limit = self.plan.nodes.len();
         loop {
-            if current != from && self.owned[current as usize].iter().any(|p| p.contains(dst_prefix)) {
+            if current != from && self.owns(current, dst_prefix) {
                 return Some(relays);
             }
             if current != from && !self.plan.nodes[current as usize].relay {
@@ -537,7 +534,7 @@ impl<'a> World<'a> {
         let mut relays = 0;
         let limit = self.plan.nodes.len();
         loop {
-            if current != from && self.owned[current as usize].iter().any(|p| p.contains(dst)) {
+            if current != from && self.owns(current, dst) {
                 return Ok(relays);
             }
             if current != from && !self.plan.nodes[current as usize].relay {
@@ -667,7 +664,7 @@ impl<'a> World<'a> {
     /// Every ordered pair, split over the available cores.
     fn follow_all_pairs(&self) -> (Proof, Vec<Problem>) {
         let n = self.plan.nodes.len();
-        let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+        let workers = crate::parallel::worker_threads();
         if n < 64 || workers < 2 {
             return self.follow_pairs_from(0..n);
         }

@@ -51,7 +51,7 @@ impl Mesh {
             .enumerate()
             .filter_map(|(i, node)| node.private_key_file.as_ref().map(|file| (i, base.join(file))))
             .collect();
-        let workers = if files.len() < 32 { 1 } else { std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8) };
+        let workers = if files.len() < 32 { 1 } else { crate::parallel::worker_threads() };
         let chunk = files.len().div_ceil(workers).max(1);
         let loaded: Vec<Result<PrivateKey, crate::Error>> = std::thread::scope(|scope| {
             let handles: Vec<_> = files

@@ -243,7 +243,7 @@ fn plan_inner(mesh: &Mesh, down: &[bool]) -> Result<Plan, crate::Error> {
     let planner = Planner::new(mesh, down)?;
     // Every interface is independent: spread them over the cores, each worker with its own buffers.
     let n = mesh.nodes.len();
-    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8);
+    let workers = crate::parallel::worker_threads();
     let plans: Vec<NodePlan> = if n < 64 || workers < 2 {
         let mut worker = planner.worker();
         (0..n).map(|me| worker.node(&planner, me)).collect()
