@@ -6,8 +6,9 @@ const path = require('node:path')
 const { Mesh, Plan, PrivateKey, plan, verify, writeConfigs, writeProvenConfigs, writeMeshConfigs } = require('..')
 const { VECTORS, readJson, tempDir } = require('./helpers')
 
-function seed() {
-  const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'] })
+/** The seed deployment (its hub's public address is only rendered, never dialled). */
+function seed({ presharedKeys = false } = {}) {
+  const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'], presharedKeys })
   mesh.addNode({ name: 'hub', endpoint: '167.172.142.145:51820', relay: true })
   for (const name of ['node-1', 'node-2', 'node-3']) mesh.addNode({ name })
   mesh.generateMissing()
@@ -75,14 +76,6 @@ test('writeProvenConfigs writes nothing when a node cannot be rendered', async (
   assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n')
 })
 
-function seedWithPresharedKeys() {
-  const mesh = new Mesh({ name: 'seed', networks: ['10.88.0.0/24'], presharedKeys: true })
-  mesh.addNode({ name: 'hub', endpoint: '167.172.142.145:51820', relay: true })
-  for (const name of ['node-1', 'node-2', 'node-3']) mesh.addNode({ name })
-  mesh.generateMissing()
-  return mesh
-}
-
 /** The vector meshes (they hold only public keys: no node's config can be rendered). */
 function meshVectors() {
   const files = fs.readdirSync(path.join(VECTORS, 'meshes')).filter((f) => f.endsWith('.toml')).sort()
@@ -105,7 +98,7 @@ function fileTexts(dir) {
 }
 
 test('writeMeshConfigs writes what writeProvenConfigs(plan(mesh)) writes and resolves to { plan, paths }', async (t) => {
-  const meshes = [{ name: 'seed-psk', mesh: seedWithPresharedKeys() }, ...meshVectors().map(({ name, mesh }) => ({ name, mesh: withPrivateKeys(mesh) }))]
+  const meshes = [{ name: 'seed-psk', mesh: seed({ presharedKeys: true }) }, ...meshVectors().map(({ name, mesh }) => ({ name, mesh: withPrivateKeys(mesh) }))]
   for (const { name, mesh } of meshes) {
     const expectedPlan = plan(mesh)
     for (const format of ['wg-quick', 'setconf']) {
@@ -128,7 +121,7 @@ test('writeMeshConfigs writes what writeProvenConfigs(plan(mesh)) writes and res
 })
 
 test('writeMeshConfigs: the plan works like plan(mesh); an existing directory is tightened, other files kept', async (t) => {
-  const mesh = seedWithPresharedKeys()
+  const mesh = seed({ presharedKeys: true })
   const { plan: p, paths } = await writeMeshConfigs(mesh, path.join(tempDir(t), 'out'))
   assert.equal(verify(p).pairsProven, 12)
   assert.deepEqual(p.nodeNames, ['hub', 'node-1', 'node-2', 'node-3'])
@@ -146,7 +139,7 @@ test('writeMeshConfigs: the plan works like plan(mesh); an existing directory is
 })
 
 test('writeMeshConfigs reads the mesh as it is at the call', async (t) => {
-  const mesh = seedWithPresharedKeys()
+  const mesh = seed({ presharedKeys: true })
   const expected = plan(mesh)
   const pending = writeMeshConfigs(mesh, path.join(tempDir(t), 'out'))
   mesh.removeNode('node-3')
@@ -156,7 +149,7 @@ test('writeMeshConfigs reads the mesh as it is at the call', async (t) => {
 })
 
 test('writeMeshConfigs writes nothing when a node cannot be rendered', async (t) => {
-  const mesh = seedWithPresharedKeys()
+  const mesh = seed({ presharedKeys: true })
   // node-4 has only a public key: its private key is unknown, so its config cannot be rendered.
   mesh.addNode({ name: 'node-4', publicKey: PrivateKey.generate().publicKey().toBase64() })
   mesh.generateMissing()
@@ -203,7 +196,7 @@ test('writeMeshConfigs rejects with what plan and verify throw (the plan_toml an
 })
 
 test('writeMeshConfigs refuses a bad format as writeConfigs does, and reports io errors', async (t) => {
-  const mesh = seedWithPresharedKeys()
+  const mesh = seed({ presharedKeys: true })
   const base = tempDir(t)
   let expected
   await assert.rejects(writeConfigs(plan(mesh), path.join(base, 'plain'), 'yaml'), (err) => {
