@@ -550,7 +550,8 @@ export declare class Status {
 /** The HTTP status server: /status, /health, /healthz, /metrics and / (a native thread). */
 export declare class StatusServer {
   /**
-   * Starts serving `interface` on `listen` ("127.0.0.1:9586"; port 0 picks one). Throws an `io_*`
+   * Starts serving `interface` on `listen` ("127.0.0.1:9586"; port 0 picks one), read over its UAPI
+   * socket, with `wg show IFNAME dump` when `wg`, or by calling `dump()` when given. Throws an `io_*`
    * error when the address cannot be bound, `mesh_unknown_node` for a node not in the plan.
    */
   static start(listen: string, interface: string, options?: StatusServerOptions | undefined | null): StatusServer
@@ -1323,6 +1324,12 @@ export interface StatusOptions {
 export interface StatusServerOptions {
   /** Read the device with `wg show IFNAME dump` (kernel WireGuard) instead of its UAPI socket. */
   wg?: boolean
+  /**
+   * Read the device by calling this function instead: it returns `wg show IFNAME dump` text, or a
+   * Promise of it, within 5 s. It runs on the JavaScript thread; a request whose dump throws, rejects,
+   * is not a string or comes late is a 503 with the reason (`io_other`). Not together with `wg`.
+   */
+  dump?: () => string | Promise<string>
   /** The plan, to name peers and check health. */
   plan?: Plan
   /** This device's node in the plan. */

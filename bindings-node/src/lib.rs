@@ -11,6 +11,7 @@ mod agent;
 mod config;
 #[cfg(target_os = "linux")]
 mod device;
+mod dump_reader;
 mod error;
 mod failover;
 mod import;

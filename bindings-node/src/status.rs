@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
 
+use crate::dump_reader::{self, DumpFunction};
 use crate::error::{invalid_value, IntoJs};
 use crate::plan::Plan;
 use crate::uapi::{core_state, state_object, DeviceState};
@@ -306,10 +307,15 @@ impl Prober {
 }
 
 /// Options of `StatusServer.start`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct StatusServerOptions<'a> {
     /// Read the device with `wg show IFNAME dump` (kernel WireGuard) instead of its UAPI socket.
     pub wg: Option<bool>,
+    /// Read the device by calling this function instead: it returns `wg show IFNAME dump` text, or a
+    /// Promise of it, within 5 s. It runs on the JavaScript thread; a request whose dump throws, rejects,
+    /// is not a string or comes late is a 503 with the reason (`io_other`). Not together with `wg`.
+    #[napi(ts_type = "() => string | Promise<string>")]
+    pub dump: Option<DumpFunction>,
     /// The plan, to name peers and check health.
     pub plan: Option<ClassInstance<'a, Plan>>,
     /// This device's node in the plan.
@@ -328,17 +334,26 @@ pub struct StatusServer {
 
 #[napi]
 impl StatusServer {
-    /// Starts serving `interface` on `listen` ("127.0.0.1:9586"; port 0 picks one). Throws an `io_*`
+    /// Starts serving `interface` on `listen` ("127.0.0.1:9586"; port 0 picks one), read over its UAPI
+    /// socket, with `wg show IFNAME dump` when `wg`, or by calling `dump()` when given. Throws an `io_*`
     /// error when the address cannot be bound, `mesh_unknown_node` for a node not in the plan.
     #[napi(factory)]
     pub fn start(env: Env, listen: String, interface: String, options: Option<StatusServerOptions<'_>>) -> Result<Self> {
         let address: SocketAddr =
             listen.parse().map_err(|_| js(&env, invalid_value("listen", format!("not an IP:PORT address: {listen:?}"))))?;
-        let o = options.unwrap_or(StatusServerOptions { wg: None, plan: None, node: None, prober: None, stale_after: None });
-        let source = if o.wg.unwrap_or(false) {
-            wiremesh::StatusSource::WgShow(interface)
-        } else {
-            wiremesh::StatusSource::Uapi(interface)
+        let o = options.unwrap_or(StatusServerOptions {
+            wg: None,
+            dump: None,
+            plan: None,
+            node: None,
+            prober: None,
+            stale_after: None,
+        });
+        let source = match (o.dump, o.wg.unwrap_or(false)) {
+            (Some(_), true) => return Err(type_error("give dump or wg, not both".into())),
+            (Some(dump), false) => wiremesh::StatusSource::Reader { interface, read: dump_reader::reader(dump) },
+            (None, true) => wiremesh::StatusSource::WgShow(interface),
+            (None, false) => wiremesh::StatusSource::Uapi(interface),
         };
         let options = wiremesh::ServerOptions {
             plan: o.plan.as_ref().map(|p| p.inner.as_ref().clone()),

@@ -145,3 +145,146 @@ test('status server: a device that is not there is 503 with the error code', asy
     first.stop()
   }
 })
+
+test('status server from a dump function (sync and async)', async () => {
+  const c = cases.cases[0]
+  const plan = w.plan(w.Mesh.fromToml(c.mesh))
+  const privateKey = c.dump.split('\t')[0]
+  for (const [kind, dump] of [
+    ['sync', () => c.dump],
+    ['async', async () => c.dump],
+  ]) {
+    let calls = 0
+    const counted = () => {
+      calls += 1
+      return dump()
+    }
+    const server = w.StatusServer.start('127.0.0.1:0', 'wm-hub', { dump: counted, plan, node: 'hub' })
+    try {
+      assert.match(server.address, /^127\.0\.0\.1:\d+$/)
+      assert.ok(server.port > 0 && server.isRunning)
+      let { status, body } = await get(`http://${server.address}/status`)
+      assert.equal(status, 200, `${kind}: ${body}`)
+      const doc = JSON.parse(body)
+      assert.equal(doc.peer_count, 3)
+      assert.deepEqual(doc.peers.map((p) => p.name), ['node-1', 'node-2', 'node-3'])
+      ;({ status, body } = await get(`http://${server.address}/healthz`))
+      assert.equal(status, 503, kind)
+      assert.ok(body.includes('peer_never: node-3 has never completed a handshake'), body)
+      ;({ status, body } = await get(`http://${server.address}/metrics`))
+      assert.equal(status, 200, kind)
+      assert.ok(body.includes('wireguard_sent_bytes_total{'), body)
+      for (const p of ['/status', '/health', '/healthz', '/metrics', '/']) {
+        assert.ok(!(await get(`http://${server.address}${p}`)).body.includes(privateKey), `${kind} ${p} shows the private key`)
+      }
+      assert.ok(calls >= 3, `${kind}: dump() called ${calls} times`)
+    } finally {
+      server.stop()
+    }
+    assert.equal(server.isRunning, false)
+  }
+})
+
+test('status server: a failing dump function is a 503 with the reason, never a crash', async () => {
+  const badDump = cases.errors.find((e) => !e.all && e.dump.includes('SECRET'))
+  const failures = [
+    ['throws', () => { throw new Error('no dump today') }, 'io_other', 'no dump today'],
+    ['throws a string', () => { throw 'plain string thrown' }, 'io_other', 'plain string thrown'],
+    ['rejects', async () => { throw new Error('no async dump today') }, 'io_other', 'no async dump today'],
+    ['returns a number', () => 42, 'io_other', 'not number'],
+    ['returns nothing', () => undefined, 'io_other', 'not undefined'],
+    ['resolves to an object', async () => ({ dump: 'text' }), 'io_other', 'not object'],
+    ['returns a malformed dump', () => badDump.dump, badDump.code, 'wg show dump:1'],
+  ]
+  for (const [name, dump, code, reason] of failures) {
+    const server = w.StatusServer.start('127.0.0.1:0', 'wm0', { dump })
+    try {
+      const { status, body } = await get(`http://${server.address}/status`)
+      assert.equal(status, 503, name)
+      const doc = JSON.parse(body)
+      assert.equal(doc.error, code, `${name}: ${body}`)
+      assert.ok(doc.message.includes(reason), `${name}: ${body}`)
+      assert.ok(!body.includes('SECRET'), `${name}: ${body}`)
+      const healthz = await get(`http://${server.address}/healthz`)
+      assert.equal(healthz.status, 503, name)
+      assert.ok(healthz.body.includes(`error[${code}]`), `${name}: ${healthz.body}`)
+      assert.ok(server.isRunning, name)
+    } finally {
+      server.stop()
+    }
+  }
+  // The server keeps serving after failures: a dump that fails once, then answers.
+  let first = true
+  const flaky = () => {
+    if (first) {
+      first = false
+      throw new Error('not yet')
+    }
+    return cases.cases[0].dump
+  }
+  const server = w.StatusServer.start('127.0.0.1:0', 'wm-hub', { dump: flaky })
+  try {
+    assert.equal((await get(`http://${server.address}/status`)).status, 503)
+    assert.equal((await get(`http://${server.address}/status`)).status, 200)
+  } finally {
+    server.stop()
+  }
+})
+
+test('status server: a dump that never answers times out (bounded), then the server still serves', { timeout: 30000 }, async () => {
+  const server = w.StatusServer.start('127.0.0.1:0', 'wm0', { dump: () => new Promise(() => {}) })
+  try {
+    const started = Date.now()
+    const { status, body } = await get(`http://${server.address}/status`)
+    const waited = Date.now() - started
+    assert.equal(status, 503, body)
+    assert.equal(JSON.parse(body).error, 'io_other')
+    assert.match(body, /no dump text within 5 s/)
+    assert.ok(waited >= 4500 && waited < 15000, `answered after ${waited} ms`)
+    assert.equal((await get(`http://${server.address}/nope`)).status, 404)
+  } finally {
+    server.stop()
+  }
+})
+
+test('status server: dump and wg together, or a dump that is not a function, are argument errors', () => {
+  const dump = () => cases.cases[0].dump
+  assert.throws(() => w.StatusServer.start('127.0.0.1:0', 'wm0', { dump, wg: true }), { code: 'InvalidArg', message: /dump or wg, not both/ })
+  assert.throws(() => w.StatusServer.start('127.0.0.1:0', 'wm0', { dump: 'text' }))
+  assert.throws(() => w.StatusServer.start('127.0.0.1:0', 'wm0', { node: 'hub', dump }), { code: 'io_other' })
+  const first = w.StatusServer.start('127.0.0.1:0', 'wm0', { dump: () => '' })
+  try {
+    assert.throws(() => w.StatusServer.start(first.address, 'wm0', { dump }), (err) => err.code.startsWith('io_'))
+  } finally {
+    first.stop()
+  }
+})
+
+test('status server: with a dump function, a prober gets its targets from the first request', { skip: root ? false : 'ICMP sockets need root here' }, async () => {
+  // One peer whose overlay address is loopback: the prober only ever pings 127.0.0.1.
+  const [iface, peer] = cases.cases[0].dump.split('\n')
+  const fields = peer.split('\t')
+  fields[2] = '(none)'
+  fields[3] = '127.0.0.1/32'
+  const text = `${iface}\n${fields.join('\t')}\n`
+  let calls = 0
+  const prober = new w.Prober({ intervalMs: 1000, timeoutMs: 500, window: 3 })
+  try {
+    const started = Date.now()
+    const server = w.StatusServer.start('127.0.0.1:0', 'wm0', { dump: () => (calls++, text), prober })
+    try {
+      // The start-up read runs on the JavaScript thread, which cannot answer it: it is skipped, not waited for.
+      assert.ok(Date.now() - started < 2000, `start took ${Date.now() - started} ms`)
+      assert.equal(calls, 0)
+      assert.deepEqual(prober.targets, [])
+      const { status, body } = await get(`http://${server.address}/status`)
+      assert.equal(status, 200, body)
+      assert.equal(calls, 1)
+      assert.deepEqual(prober.targets, ['127.0.0.1'])
+    } finally {
+      server.stop()
+    }
+  } finally {
+    prober.stop()
+  }
+})
