@@ -40,7 +40,8 @@ type EventCallback = ThreadsafeFunction<Value, (), Value, Status, false, true>;
 fn seconds(value: Option<f64>, default: Duration, what: &str) -> Result<Duration> {
     match value {
         None => Ok(default),
-        Some(v) => Duration::try_from_secs_f64(v).map_err(|_| napi::Error::new(Status::InvalidArg, format!("{what}: not a number of seconds: {v}"))),
+        Some(v) => Duration::try_from_secs_f64(v)
+            .map_err(|_| napi::Error::new(Status::InvalidArg, format!("{what}: not a number of seconds: {v}"))),
     }
 }
 
@@ -77,8 +78,17 @@ impl Task for StopAgent {
 impl Agent {
     /// Starts the agent. Throws `mesh_unknown_node` for an unknown node, `io_other` for a bad interface
     /// name or out-of-range options, or the planner's errors.
-    #[napi(constructor, ts_args_type = "mesh: Mesh, node: string, options: AgentOptions, onEvent?: (event: Record<string, unknown>) => void")]
-    pub fn new(env: Env, mesh: &Mesh, node: String, options: AgentOptions, on_event: Option<EventCallback>) -> Result<Self> {
+    #[napi(
+        constructor,
+        ts_args_type = "mesh: Mesh, node: string, options: AgentOptions, onEvent?: (event: Record<string, unknown>) => void"
+    )]
+    pub fn new(
+        env: Env,
+        mesh: &Mesh,
+        node: String,
+        options: AgentOptions,
+        on_event: Option<EventCallback>,
+    ) -> Result<Self> {
         let mut core = CoreOptions::new(&options.interface);
         core.socket_path = options.socket_path.map(PathBuf::from);
         core.hold_down = seconds(options.hold_down, core.hold_down, "holdDown")?;

@@ -92,7 +92,11 @@ pub(crate) fn config_object<'env>(env: &'env Env, config: &wiremesh::WgConfig) -
             Ok(WgPeer {
                 name: p.name.clone(),
                 public_key: p.public_key.to_base64(),
-                preshared_key: p.preshared_key.as_ref().map(|k| PresharedKey { inner: k.clone() }.into_instance(env)).transpose()?,
+                preshared_key: p
+                    .preshared_key
+                    .as_ref()
+                    .map(|k| PresharedKey { inner: k.clone() }.into_instance(env))
+                    .transpose()?,
                 allowed_ips: strings(&p.allowed_ips),
                 endpoint: p.endpoint.as_ref().map(ToString::to_string),
                 persistent_keepalive: p.persistent_keepalive,

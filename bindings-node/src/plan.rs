@@ -246,7 +246,8 @@ impl ToNapiValue for ConfigText {
             let mut copied = false;
             // SAFETY: the buffer stays alive and unchanged until `free_text` runs, which Node calls
             // exactly once when it succeeds (at once when it chose to copy).
-            let status = unsafe { create(env, data.cast(), length, Some(free_text), hint.cast(), &mut out, &mut copied) };
+            let status =
+                unsafe { create(env, data.cast(), length, Some(free_text), hint.cast(), &mut out, &mut copied) };
             if status == napi::sys::Status::napi_ok {
                 return Ok(out);
             }
@@ -254,7 +255,8 @@ impl ToNapiValue for ConfigText {
             let text = unsafe { Box::from_raw(hint) };
             return unsafe { String::to_napi_value(env, *text) };
         }
-        let status = unsafe { napi::sys::napi_create_string_latin1(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) };
+        let status =
+            unsafe { napi::sys::napi_create_string_latin1(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) };
         if status != napi::sys::Status::napi_ok {
             return Err(napi::Error::new(Status::from(status), "could not create a string".to_string()));
         }
@@ -300,8 +302,9 @@ pub(crate) fn from_report<T: for<'de> Deserialize<'de>>(value: Value) -> Result<
 pub(crate) fn format_arg(format: Option<&str>) -> CoreResult<wiremesh::ConfigFormat> {
     match format {
         None => Ok(wiremesh::ConfigFormat::WgQuick),
-        Some(text) => wiremesh::ConfigFormat::parse(text)
-            .ok_or_else(|| invalid_value("format", format!("unknown format {text:?}: expected 'wg-quick' or 'setconf'"))),
+        Some(text) => wiremesh::ConfigFormat::parse(text).ok_or_else(|| {
+            invalid_value("format", format!("unknown format {text:?}: expected 'wg-quick' or 'setconf'"))
+        }),
     }
 }
 
@@ -410,7 +413,13 @@ impl Plan {
     pub fn render_all(&self, env: Env, format: Option<String>) -> Result<Vec<RenderedConfig>> {
         let format = format_arg(format.as_deref()).js(&env)?;
         let texts = wiremesh::render_all(&self.inner, format).js(&env)?;
-        Ok(self.inner.nodes.iter().zip(texts).map(|(node, text)| RenderedConfig { name: node.name.to_string(), text: ConfigText(text) }).collect())
+        Ok(self
+            .inner
+            .nodes
+            .iter()
+            .zip(texts)
+            .map(|(node, text)| RenderedConfig { name: node.name.to_string(), text: ConfigText(text) })
+            .collect())
     }
 
     /// The typed configuration of node `name` (what `render` writes), as the object `parseWgQuick`
@@ -479,7 +488,10 @@ pub fn write_proven_configs(plan: &Plan, dir: String, format: Option<String>) ->
 /// `writeProvenConfigs(plan(mesh), dir, format)`, sooner; the mesh is read as it is at the call. Resolves
 /// to `{ plan, paths }`; rejects with `plan`'s, `verify`'s (`verify_failed`, with `problems`),
 /// `mesh_missing_key` or an `io_*` code, leaving the directory as it was.
-#[napi(ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "Promise<MeshConfigsWritten>")]
+#[napi(
+    ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'",
+    ts_return_type = "Promise<MeshConfigsWritten>"
+)]
 pub fn write_mesh_configs(mesh: &Mesh, dir: String, format: Option<String>) -> AsyncTask<WriteMeshConfigs> {
     AsyncTask::new(WriteMeshConfigs { mesh: mesh.lock().clone(), dir: PathBuf::from(dir), format })
 }

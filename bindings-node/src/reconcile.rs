@@ -11,7 +11,9 @@ use wiremesh::reconcile;
 
 use crate::error::{js_error, CoreResult, IntoJs};
 use crate::plan::Plan;
-use crate::uapi::{core_state, core_update, state_object, update_object, Connection, DeviceState, DeviceUpdate, UapiClient};
+use crate::uapi::{
+    core_state, core_update, state_object, update_object, Connection, DeviceState, DeviceUpdate, UapiClient,
+};
 
 fn unknown_node(node: &str) -> wiremesh::Error {
     wiremesh::MeshError::UnknownNode { field: "node".into(), name: node.into() }.into()
@@ -43,7 +45,11 @@ pub fn describe(env: Env, update: DeviceUpdate<'_>, plan: &Plan, node: String) -
 /// The `DeviceState` a device reaches from `state` when it accepts `update` (the UAPI `set` semantics,
 /// as wireguard-go applies them; statistics of the remaining peers are kept). Touches no device.
 #[napi]
-pub fn apply_update<'env>(env: &'env Env, state: DeviceState<'_>, update: DeviceUpdate<'_>) -> Result<DeviceState<'env>> {
+pub fn apply_update<'env>(
+    env: &'env Env,
+    state: DeviceState<'_>,
+    update: DeviceUpdate<'_>,
+) -> Result<DeviceState<'env>> {
     let state = core_state(&state).js(env)?;
     let update = core_update(&update).js(env)?;
     state_object(env, &wiremesh::uapi::apply_update(&state, &update))
@@ -103,7 +109,12 @@ impl<'task> napi::ScopedTask<'task> for ApplyTask {
 /// client's errors (`uapi_errno` when the device refuses, `io_*`) and `diff`'s. Exported as `apply`,
 /// which runs after the client's earlier calls.
 #[napi(ts_return_type = "Promise<ApplyResult>")]
-pub fn apply_plan(plan: &Plan, node: String, client: &UapiClient, options: Option<ApplyOptions>) -> AsyncTask<ApplyTask> {
+pub fn apply_plan(
+    plan: &Plan,
+    node: String,
+    client: &UapiClient,
+    options: Option<ApplyOptions>,
+) -> AsyncTask<ApplyTask> {
     let dry_run = options.and_then(|o| o.dry_run).unwrap_or(false);
     AsyncTask::new(ApplyTask { plan: plan.inner.clone(), node, connection: client.connection.clone(), dry_run })
 }

@@ -21,7 +21,8 @@ fn type_error(message: String) -> napi::Error {
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| type_error(format!("{what} must be a non-negative number of seconds")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| type_error(format!("{what} must be a non-negative number of seconds")))
 }
 
 fn millis(value: f64, what: &str) -> Result<Duration> {
@@ -57,7 +58,9 @@ pub struct DumpInterface<'a> {
 #[napi]
 pub fn parse_wg_dump_all<'env>(env: &'env Env, text: String) -> Result<Vec<DumpInterface<'env>>> {
     let all = wiremesh::parse_wg_dump_all(&text).js(env)?;
-    all.into_iter().map(|(interface, state)| Ok(DumpInterface { interface, state: state_object(env, &state)? })).collect()
+    all.into_iter()
+        .map(|(interface, state)| Ok(DumpInterface { interface, state: state_object(env, &state)? }))
+        .collect()
 }
 
 /// Options of `deviceStatus`.
@@ -137,7 +140,12 @@ fn time(value: f64) -> Result<SystemTime> {
 /// Describes a DeviceState: per peer name (from the plan), endpoint, AllowedIPs, last handshake and
 /// its age, transfer and rates, state up/stale/never, probe results.
 #[napi]
-pub fn device_status(env: Env, state: DeviceState<'_>, interface: String, options: Option<StatusOptions<'_>>) -> Result<Status> {
+pub fn device_status(
+    env: Env,
+    state: DeviceState<'_>,
+    interface: String,
+    options: Option<StatusOptions<'_>>,
+) -> Result<Status> {
     let state = core_state(&state).js(&env)?;
     let options = options.unwrap_or(StatusOptions {
         now: None,
@@ -338,9 +346,15 @@ impl StatusServer {
     /// socket, with `wg show IFNAME dump` when `wg`, or by calling `dump()` when given. Throws an `io_*`
     /// error when the address cannot be bound, `mesh_unknown_node` for a node not in the plan.
     #[napi(factory)]
-    pub fn start(env: Env, listen: String, interface: String, options: Option<StatusServerOptions<'_>>) -> Result<Self> {
-        let address: SocketAddr =
-            listen.parse().map_err(|_| js(&env, invalid_value("listen", format!("not an IP:PORT address: {listen:?}"))))?;
+    pub fn start(
+        env: Env,
+        listen: String,
+        interface: String,
+        options: Option<StatusServerOptions<'_>>,
+    ) -> Result<Self> {
+        let address: SocketAddr = listen
+            .parse()
+            .map_err(|_| js(&env, invalid_value("listen", format!("not an IP:PORT address: {listen:?}"))))?;
         let o = options.unwrap_or(StatusServerOptions {
             wg: None,
             dump: None,

@@ -13,7 +13,8 @@ use crate::errors::check;
 use crate::mesh::PyMesh;
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what}: not a number of seconds: {value}")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{what}: not a number of seconds: {value}")))
 }
 
 /// Keeps a WireGuard device (any UAPI device) equal to node `node`'s plan and fails over between
@@ -55,7 +56,8 @@ impl PyAgent {
         options.lost_threshold = lost_threshold;
         options.tick = seconds(tick, "tick")?;
         options.stale_after = seconds(stale_after, "stale_after")?;
-        options.daemon = daemon.map(convert::path).transpose()?.map(|program| DaemonCommand { program, args: Vec::new() });
+        options.daemon =
+            daemon.map(convert::path).transpose()?.map(|program| DaemonCommand { program, args: Vec::new() });
         options.socket_path = socket_path.map(convert::path).transpose()?;
         let closed = Arc::new(AtomicBool::new(false));
         let gate = closed.clone();
@@ -113,7 +115,12 @@ impl PyAgent {
         match &self.agent {
             Some(agent) => {
                 let s = agent.status();
-                format!("Agent(node='{}', interface='{}', running={})", s.node, s.interface, if agent.is_running() { "True" } else { "False" })
+                format!(
+                    "Agent(node='{}', interface='{}', running={})",
+                    s.node,
+                    s.interface,
+                    if agent.is_running() { "True" } else { "False" }
+                )
             }
             None => "Agent(stopped)".into(),
         }

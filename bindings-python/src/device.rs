@@ -49,7 +49,12 @@ fn offloads_dict<'py>(py: Python<'py>, o: OffloadState) -> PyResult<Bound<'py, P
 
 /// DeviceOptions for IFNAME: the environment's defaults (`WIREMESH_OFFLOAD`, `WIREMESH_SOCKET_BUFFER`)
 /// unless `offload` / `socket_buffer_bytes` are given.
-fn device_options(ifname: &str, uapi: bool, offload: Option<bool>, socket_buffer_bytes: Option<usize>) -> DeviceOptions {
+fn device_options(
+    ifname: &str,
+    uapi: bool,
+    offload: Option<bool>,
+    socket_buffer_bytes: Option<usize>,
+) -> DeviceOptions {
     let defaults = DeviceOptions::new(ifname);
     DeviceOptions {
         uapi,
@@ -97,7 +102,13 @@ impl PyDevice {
     /// (io_other: a bad name or no TUN support; PermissionDeniedError without root).
     #[staticmethod]
     #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None))]
-    fn start(py: Python<'_>, ifname: &str, uapi: bool, offload: Option<bool>, socket_buffer_bytes: Option<usize>) -> PyResult<Self> {
+    fn start(
+        py: Python<'_>,
+        ifname: &str,
+        uapi: bool,
+        offload: Option<bool>,
+        socket_buffer_bytes: Option<usize>,
+    ) -> PyResult<Self> {
         let options = device_options(ifname, uapi, offload, socket_buffer_bytes);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start(&options)))?))
     }

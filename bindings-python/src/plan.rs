@@ -590,7 +590,11 @@ fn write_each(
     plan: &PyPlan,
     directory: &Bound<'_, PyAny>,
     format: &str,
-    write: fn(&wiremesh::Plan, &std::path::Path, wiremesh::ConfigFormat) -> Result<Vec<std::path::PathBuf>, wiremesh::Error>,
+    write: fn(
+        &wiremesh::Plan,
+        &std::path::Path,
+        wiremesh::ConfigFormat,
+    ) -> Result<Vec<std::path::PathBuf>, wiremesh::Error>,
 ) -> PyResult<Vec<String>> {
     let format = convert::format(format)?;
     let directory = convert::path(directory)?;

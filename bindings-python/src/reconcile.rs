@@ -32,10 +32,18 @@ pub fn diff(py: Python<'_>, plan: PyRef<'_, PyPlan>, node: &str, state: &Bound<'
 /// remove_peer, update_peer, remove_all_peers; the fields that change; `text`: one human-readable line),
 /// peers named after node `node` of `plan`. Never contains a secret.
 #[pyfunction]
-pub fn describe(py: Python<'_>, update: &Bound<'_, PyAny>, plan: PyRef<'_, PyPlan>, node: &str) -> PyResult<Vec<PyObject>> {
+pub fn describe(
+    py: Python<'_>,
+    update: &Bound<'_, PyAny>,
+    plan: PyRef<'_, PyPlan>,
+    node: &str,
+) -> PyResult<Vec<PyObject>> {
     let update = update_arg(update)?;
     let node_plan = plan.inner.node(node).ok_or_else(|| {
-        crate::errors::to_py_err(py, wiremesh::MeshError::UnknownNode { field: "node".into(), name: node.into() }.into())
+        crate::errors::to_py_err(
+            py,
+            wiremesh::MeshError::UnknownNode { field: "node".into(), name: node.into() }.into(),
+        )
     })?;
     changes_to_py(py, &reconcile::describe(&update, node_plan))
 }
@@ -55,13 +63,19 @@ pub fn apply_update(py: Python<'_>, state: &Bound<'_, PyAny>, update: &Bound<'_,
 /// device refuses) and `diff`'s.
 #[pyfunction]
 #[pyo3(signature = (plan, node, client, *, dry_run = false))]
-pub fn apply(py: Python<'_>, plan: PyRef<'_, PyPlan>, node: &str, client: PyRef<'_, PyUapiClient>, dry_run: bool) -> PyResult<PyObject> {
+pub fn apply(
+    py: Python<'_>,
+    plan: PyRef<'_, PyPlan>,
+    node: &str,
+    client: PyRef<'_, PyUapiClient>,
+    dry_run: bool,
+) -> PyResult<PyObject> {
     let plan = plan.inner.clone();
     let node = node.to_string();
     let outcome = client.call(py, move |c| {
-        let node_plan = plan
-            .node(&node)
-            .ok_or_else(|| wiremesh::Error::from(wiremesh::MeshError::UnknownNode { field: "node".into(), name: node.clone() }))?;
+        let node_plan = plan.node(&node).ok_or_else(|| {
+            wiremesh::Error::from(wiremesh::MeshError::UnknownNode { field: "node".into(), name: node.clone() })
+        })?;
         reconcile::apply_node(node_plan, c, dry_run)
     })?;
     let result = pyo3::types::PyDict::new(py);

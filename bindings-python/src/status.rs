@@ -21,7 +21,8 @@ use crate::plan::PyPlan;
 use crate::uapi::PyDeviceState;
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds")))
 }
 
 fn time_of(value: Option<f64>) -> PyResult<SystemTime> {
@@ -113,7 +114,10 @@ impl PyStatus {
     }
 
     fn __repr__(&self) -> String {
-        format!("Status(interface={:?}, peer_count={}, peers_up={})", self.inner.interface, self.inner.peer_count, self.inner.peers_up)
+        format!(
+            "Status(interface={:?}, peer_count={}, peers_up={})",
+            self.inner.interface, self.inner.peer_count, self.inner.peers_up
+        )
     }
 }
 
@@ -175,7 +179,12 @@ impl PyProber {
     #[new]
     #[pyo3(signature = (*, interval = 1.0, timeout = 1.0, window = 30, interface = None))]
     fn new(py: Python<'_>, interval: f64, timeout: f64, window: usize, interface: Option<String>) -> PyResult<Self> {
-        let options = ProbeOptions { interval: seconds(interval, "interval")?, timeout: seconds(timeout, "timeout")?, window, interface };
+        let options = ProbeOptions {
+            interval: seconds(interval, "interval")?,
+            timeout: seconds(timeout, "timeout")?,
+            window,
+            interface,
+        };
         Ok(PyProber { inner: Arc::new(check(py.allow_threads(|| Prober::start(options)))?) })
     }
 
@@ -252,16 +261,20 @@ impl PyStatusServer {
         prober: Option<PyRef<'_, PyProber>>,
         stale_after: Option<f64>,
     ) -> PyResult<Self> {
-        let listen: SocketAddr = listen.parse().map_err(|_| PyValueError::new_err(format!("not an IP:PORT address: {listen:?}")))?;
+        let listen: SocketAddr =
+            listen.parse().map_err(|_| PyValueError::new_err(format!("not an IP:PORT address: {listen:?}")))?;
         let source = match (dump, wg) {
             (Some(_), true) => return Err(PyTypeError::new_err("give dump or wg, not both")),
             (Some(function), false) => {
                 let read: StateReader = Arc::new(move || {
                     Python::with_gil(|py| {
-                        let text: String = function
-                            .call0(py)
-                            .and_then(|v| v.extract(py))
-                            .map_err(|e| Error::Io(wiremesh::IoError::invalid("call dump()", std::path::Path::new("dump"), &e.to_string())))?;
+                        let text: String = function.call0(py).and_then(|v| v.extract(py)).map_err(|e| {
+                            Error::Io(wiremesh::IoError::invalid(
+                                "call dump()",
+                                std::path::Path::new("dump"),
+                                &e.to_string(),
+                            ))
+                        })?;
                         wiremesh::parse_wg_dump(&text)
                     })
                 });
