@@ -90,8 +90,10 @@ pub(crate) fn check_hop_by_hop(plan: &Plan) -> (Proof, Vec<Problem>) {
 
 fn check_with(plan: &Plan, use_resolved: bool) -> (Proof, Vec<Problem>) {
     let mut problems = Vec::new();
-    static_checks(plan, &mut problems);
-    let mut world = World::new(plan, &mut problems);
+    let mut interfaces = interfaces(plan);
+    let repeated = interfaces.iter_mut().map(|interface| std::mem::take(&mut interface.repeated));
+    static_checks(plan, repeated, &mut problems);
+    let mut world = World::new(plan, interfaces, &mut problems);
     world.use_resolved = use_resolved;
     link_checks(plan, &world, &mut problems);
     let (proof, pair_problems) = world.follow_all_pairs();
@@ -131,14 +133,18 @@ fn problem(code: &'static str, message: String) -> Problem {
     Problem { code, pair: None, hop: None, prefix: None, message }
 }
 
-fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
+/// Checks of the nodes on their own, in node order; `repeated` holds each node's
+/// `duplicate_allowed_ip` problems (found while building its [`Interface`]).
+fn static_checks(plan: &Plan, repeated: impl Iterator<Item = Vec<Problem>>, problems: &mut Vec<Problem>) {
     let mut names = HashSet::new();
     let mut keys = HashMap::new();
     let mut addresses = HashMap::new();
-    let repeated_prefixes = per_node(plan.nodes.len(), |i| repeated_allowed_ips(&plan.nodes[i]));
-    for (node, repeated) in plan.nodes.iter().zip(repeated_prefixes) {
+    for (node, repeated) in plan.nodes.iter().zip(repeated) {
         if !names.insert(node.name.as_str()) {
-            problems.push(Problem { hop: Some(node.name.clone()), ..problem("duplicate_name", format!("two nodes are called {}", node.name)) });
+            problems.push(Problem {
+                hop: Some(node.name.clone()),
+                ..problem("duplicate_name", format!("two nodes are called {}", node.name))
+            });
         }
         if let Some(first) = keys.insert(node.public_key, &node.name) {
             problems.push(Problem {
@@ -151,14 +157,20 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
                 problems.push(Problem {
                     pair: Some((first.clone(), node.name.clone())),
                     prefix: Some(IpNet::from(address.addr())),
-                    ..problem("duplicate_address", format!("{first} and {} both have address {}", node.name, address.addr()))
+                    ..problem(
+                        "duplicate_address",
+                        format!("{first} and {} both have address {}", node.name, address.addr()),
+                    )
                 });
             }
         }
         if node.relay && node.endpoint.is_none() {
             problems.push(Problem {
                 hop: Some(node.name.clone()),
-                ..problem("relay_without_endpoint", format!("relay {} has no endpoint, so nodes behind NAT cannot reach it", node.name))
+                ..problem(
+                    "relay_without_endpoint",
+                    format!("relay {} has no endpoint, so nodes behind NAT cannot reach it", node.name),
+                )
             });
         }
         problems.extend(repeated);
@@ -166,7 +178,10 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
     for (i, net) in plan.networks.iter().enumerate() {
         for other in &plan.networks[..i] {
             if net.contains(other) || other.contains(net) {
-                problems.push(Problem { prefix: Some(*net), ..problem("overlapping_networks", format!("networks {other} and {net} overlap")) });
+                problems.push(Problem {
+                    prefix: Some(*net),
+                    ..problem("overlapping_networks", format!("networks {other} and {net} overlap"))
+                });
             }
         }
     }
@@ -185,27 +200,94 @@ fn static_checks(plan: &Plan, problems: &mut Vec<Problem>) {
     }
 }
 
-/// `duplicate_allowed_ip` problems of one interface: a prefix on two of its peers.
-fn repeated_allowed_ips(node: &crate::plan::NodePlan) -> Vec<Problem> {
-    // Sorting finds repeated prefixes without hashing half a million of them.
-    let mut prefixes: Vec<(Prefix, usize)> =
-        node.peers.iter().enumerate().flat_map(|(i, p)| p.allowed_ips.iter().map(move |net| (Prefix::from_net(net), i))).collect();
-    prefixes.sort_unstable_by_key(|(prefix, peer)| (prefix.v6, prefix.bits, prefix.len, *peer));
-    let mut problems = Vec::new();
-    for pair in prefixes.windows(2) {
-        let ((prefix, first), (other, second)) = (pair[0], pair[1]);
-        if prefix == other {
-            let (first, second) = (&node.peers[first].name, &node.peers[second].name);
-            let prefix = prefix.to_net();
-            problems.push(Problem {
-                pair: Some((first.clone(), second.clone())),
-                hop: Some(node.name.clone()),
-                prefix: Some(prefix),
-                ..problem("duplicate_allowed_ip", format!("{} routes {prefix} to both {first} and {second}", node.name))
-            });
+/// One interface as the proof sees it, built from a node's peer entries with one sort per family.
+struct Interface {
+    table: Table,
+    /// Per peer entry: the node index its key belongs to (`None` for a key of no node).
+    targets: Vec<Option<u32>>,
+    /// `duplicate_allowed_ip` problems: a prefix on two of its peers.
+    repeated: Vec<Problem>,
+    /// `unknown_peer` problems: entries whose key belongs to no node (their prefixes route nowhere).
+    unknown: Vec<Problem>,
+}
+
+/// Every node's [`Interface`], in node order, spread over the cores.
+fn interfaces(plan: &Plan) -> Vec<Interface> {
+    // One lookup per peer entry (a million for a large mesh): FxHash, not SipHash; the keys are
+    // public keys from the plan, not attacker-chosen.
+    let by_key: rustc_hash::FxHashMap<_, u32> =
+        plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
+    per_node(plan.nodes.len(), |i| Interface::new(&plan.nodes[i], &by_key))
+}
+
+impl Interface {
+    fn new(node: &crate::plan::NodePlan, by_key: &rustc_hash::FxHashMap<crate::keys::PublicKey, u32>) -> Self {
+        let mut targets = Vec::with_capacity(node.peers.len());
+        let mut unknown = Vec::new();
+        // Per family: (length, bits, peer entry) of every AllowedIP, unknown peers' included (their
+        // repeats are still repeats).
+        let mut entries: [Vec<(u8, u128, u32)>; 2] = [Vec::with_capacity(node.peers.len()), Vec::new()];
+        for (entry, peer) in node.peers.iter().enumerate() {
+            let target = by_key.get(&peer.public_key).copied();
+            if target.is_none() {
+                unknown.push(Problem {
+                    hop: Some(node.name.clone()),
+                    ..problem(
+                        "unknown_peer",
+                        format!("{} has a peer {} whose key belongs to no node", node.name, peer.name),
+                    )
+                });
+            }
+            targets.push(target);
+            for net in &peer.allowed_ips {
+                let prefix = Prefix::from_net(net);
+                entries[usize::from(prefix.v6)].push((prefix.len, prefix.bits, entry as u32));
+            }
         }
+        // (prefix, first entry, second entry) of each repeat.
+        let mut repeats: Vec<(Prefix, u32, u32)> = Vec::new();
+        let mut table = Table::default();
+        for (family, list) in entries.iter_mut().enumerate() {
+            // Longest first, then by bits and entry: each length's run comes out sorted as lookups need,
+            // and a prefix held by several entries as one run.
+            list.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            // (length, bits, node routed to), in the same order.
+            let mut routed: Vec<(u8, u128, u32)> = Vec::with_capacity(list.len());
+            let mut rest = &list[..];
+            while let Some(&(len, bits, _)) = rest.first() {
+                let run = rest.iter().take_while(|e| e.0 == len && e.1 == bits).count();
+                let (same, tail) = rest.split_at(run);
+                let start = routed.len();
+                routed.extend(same.iter().filter_map(|e| targets[e.2 as usize].map(|node| (len, bits, node))));
+                if run > 1 {
+                    let prefix = Prefix { v6: family == 1, bits, len };
+                    repeats.extend(same.windows(2).map(|pair| (prefix, pair[0].2, pair[1].2)));
+                    routed[start..].sort_unstable_by_key(|e| e.2);
+                }
+                rest = tail;
+            }
+            table.by_len[family] = SameLength::runs(family, &routed);
+        }
+        // Reported by family, address and length, like a sorted listing of the interface's AllowedIPs.
+        repeats.sort_unstable_by_key(|(prefix, first, _)| (prefix.v6, prefix.bits, prefix.len, *first));
+        let repeated = repeats
+            .into_iter()
+            .map(|(prefix, first, second)| {
+                let (first, second) = (&node.peers[first as usize].name, &node.peers[second as usize].name);
+                let prefix = prefix.to_net();
+                Problem {
+                    pair: Some((first.clone(), second.clone())),
+                    hop: Some(node.name.clone()),
+                    prefix: Some(prefix),
+                    ..problem(
+                        "duplicate_allowed_ip",
+                        format!("{} routes {prefix} to both {first} and {second}", node.name),
+                    )
+                }
+            })
+            .collect();
+        Interface { table, targets, repeated, unknown }
     }
-    problems
 }
 
 /// The prefixes of one length in a [`Table`], sorted, with the node index of the peer each routes to.
@@ -264,37 +346,32 @@ impl Keys {
 /// that length with the node index of the peer they route to.
 #[derive(Default)]
 struct Table {
-    /// Per family (v4, v6) while inserting: `(length, bits, peer)`.
-    pending: [Vec<(u8, u128, u32)>; 2],
-    /// Per family (v4, v6), after [`Table::finish`]: lengths in descending order with their entries.
+    /// Per family (v4, v6): lengths in descending order with their entries.
     by_len: [Vec<SameLength>; 2],
 }
 
-impl Table {
-    fn insert(&mut self, prefix: Prefix, peer: u32) {
-        self.pending[usize::from(prefix.v6)].push((prefix.len, prefix.bits, peer));
-    }
-
-    fn finish(&mut self) {
-        for (family, pending) in self.pending.iter_mut().enumerate() {
-            // Longest first, then by bits and peer: each length's run is sorted as lookups need.
-            pending.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-            let mut rest = &pending[..];
-            while let Some(&(len, _, _)) = rest.first() {
-                let run = rest.iter().take_while(|e| e.0 == len).count();
-                let (same, tail) = rest.split_at(run);
-                let keys = if family == 0 {
-                    Keys::V4(same.iter().map(|e| Keys::key_v4(e.1)).collect())
-                } else {
-                    Keys::V6(same.iter().map(|e| e.1).collect())
-                };
-                self.by_len[family].push(SameLength { len, keys, peers: same.iter().map(|e| e.2).collect() });
-                rest = tail;
-            }
-            *pending = Vec::new();
+impl SameLength {
+    /// One bucket per length of `sorted` (`(length, bits, node)` of one family, longest first, then by
+    /// bits).
+    fn runs(family: usize, sorted: &[(u8, u128, u32)]) -> Vec<SameLength> {
+        let mut buckets = Vec::new();
+        let mut rest = sorted;
+        while let Some(&(len, _, _)) = rest.first() {
+            let run = rest.iter().take_while(|e| e.0 == len).count();
+            let (same, tail) = rest.split_at(run);
+            let keys = if family == 0 {
+                Keys::V4(same.iter().map(|e| Keys::key_v4(e.1)).collect())
+            } else {
+                Keys::V6(same.iter().map(|e| e.1).collect())
+            };
+            buckets.push(SameLength { len, keys, peers: same.iter().map(|e| e.2).collect() });
+            rest = tail;
         }
+        buckets
     }
+}
 
+impl Table {
     /// Longest-prefix match of the whole prefix `target`: the longest entry containing it.
     fn lookup(&self, target: &Prefix) -> Option<u32> {
         for bucket in &self.by_len[usize::from(target.v6)] {
@@ -426,47 +503,22 @@ impl Resolved {
 }
 
 impl<'a> World<'a> {
-    fn new(plan: &'a Plan, problems: &mut Vec<Problem>) -> Self {
-        // One lookup per peer entry (a million for a large mesh): FxHash, not SipHash; the keys are
-        // public keys from the plan, not attacker-chosen.
-        let by_key: rustc_hash::FxHashMap<_, u32> =
-            plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
+    fn new(plan: &'a Plan, interfaces: Vec<Interface>, problems: &mut Vec<Problem>) -> Self {
         let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
-        let interfaces = per_node(plan.nodes.len(), |i| {
-            let node = &plan.nodes[i];
-            let mut table = Table::default();
-            let mut targets = Vec::with_capacity(node.peers.len());
-            let mut unknown = Vec::new();
-            for peer in &node.peers {
-                let target = by_key.get(&peer.public_key).copied();
-                targets.push(target);
-                let Some(idx) = target else {
-                    unknown.push(Problem {
-                        hop: Some(node.name.clone()),
-                        ..problem("unknown_peer", format!("{} has a peer {} whose key belongs to no node", node.name, peer.name))
-                    });
-                    continue;
-                };
-                for prefix in &peer.allowed_ips {
-                    table.insert(Prefix::from_net(prefix), idx);
-                }
-            }
-            table.finish();
-            (table, targets, unknown)
-        });
         let mut tables = Vec::with_capacity(plan.nodes.len());
         let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
-        for (table, targets, unknown) in interfaces {
-            tables.push(table);
-            peer_nodes.push(targets);
-            problems.extend(unknown);
+        for interface in interfaces {
+            tables.push(interface.table);
+            peer_nodes.push(interface.targets);
+            problems.extend(interface.unknown);
         }
         let mut atoms = Vec::new();
         let owned_ids = plan
             .nodes
             .iter()
             .map(|n| {
-                let owned = n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net));
+                let owned =
+                    n.addresses.iter().map(|a| Prefix::host(a.addr())).chain(n.subnets.iter().map(Prefix::from_net));
                 owned
                     .map(|p| {
                         atoms.push(p);
@@ -542,7 +594,13 @@ impl<'a> World<'a> {
                     "not_forwarding",
                     current,
                     dst,
-                    format!("{} -> {}: the packet for {} reaches {}, which is not a relay", self.name(from), self.name(to), dst.to_net(), self.name(current)),
+                    format!(
+                        "{} -> {}: the packet for {} reaches {}, which is not a relay",
+                        self.name(from),
+                        self.name(to),
+                        dst.to_net(),
+                        self.name(current)
+                    ),
                 ));
             }
             let table = &self.tables[current as usize];
@@ -551,7 +609,13 @@ impl<'a> World<'a> {
                     "no_route",
                     current,
                     dst,
-                    format!("{} -> {}: {} has no peer whose AllowedIPs cover {}", self.name(from), self.name(to), self.name(current), dst.to_net()),
+                    format!(
+                        "{} -> {}: {} has no peer whose AllowedIPs cover {}",
+                        self.name(from),
+                        self.name(to),
+                        self.name(current),
+                        dst.to_net()
+                    ),
                 ));
             };
             if let Some(other) = table.split_by(dst, Some(next)) {
@@ -559,7 +623,13 @@ impl<'a> World<'a> {
                     "split_route",
                     current,
                     dst,
-                    format!("{}: part of {} goes to {} instead of {}", self.name(current), dst.to_net(), self.name(other), self.name(next)),
+                    format!(
+                        "{}: part of {} goes to {} instead of {}",
+                        self.name(current),
+                        dst.to_net(),
+                        self.name(other),
+                        self.name(next)
+                    ),
                 ));
             }
             // The receiver's ingress check: the source must map back to the sender.
@@ -623,7 +693,8 @@ impl<'a> World<'a> {
                             continue;
                         }
                         proof.paths_followed += 1;
-                        let resolved = if self.use_resolved { self.follow_resolved(a as u32, src_id, dst_id) } else { None };
+                        let resolved =
+                            if self.use_resolved { self.follow_resolved(a as u32, src_id, dst_id) } else { None };
                         let followed = match resolved {
                             Some(relays) => Ok(relays),
                             None => self.follow(a as u32, b as u32, src, dst),
@@ -641,7 +712,12 @@ impl<'a> World<'a> {
                                     pair: Some((nodes[a].name.clone(), nodes[b].name.clone())),
                                     hop: None,
                                     prefix: Some(dst.to_net()),
-                                    message: format!("{} can reach {} at {} although policy blocks the pair", nodes[a].name, nodes[b].name, dst.to_net()),
+                                    message: format!(
+                                        "{} can reach {} at {} although policy blocks the pair",
+                                        nodes[a].name,
+                                        nodes[b].name,
+                                        dst.to_net()
+                                    ),
                                 });
                             }
                             (Err(_), false) => {}
@@ -704,7 +780,10 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             }
         }
     }
-    for (a, node) in plan.nodes.iter().enumerate() {
+    // Each node's entries are checked on their own (spread over the cores); problems come out in node order.
+    let per_node_problems = per_node(n, |a| {
+        let node = &plan.nodes[a];
+        let mut problems = Vec::new();
         for (peer, target) in node.peers.iter().zip(&world.peer_nodes[a]) {
             let Some(b) = target.map(|t| t as usize) else { continue };
             let other = &plan.nodes[b];
@@ -716,7 +795,10 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                     hop: Some(other.name.clone()),
                     prefix: None,
                     code: "peer_not_mutual",
-                    message: format!("{} lists {} as a peer but {} does not list {}", node.name, other.name, other.name, node.name),
+                    message: format!(
+                        "{} lists {} as a peer but {} does not list {}",
+                        node.name, other.name, other.name, node.name
+                    ),
                 });
                 continue;
             }
@@ -740,9 +822,14 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                     hop: None,
                     prefix: None,
                     code: "no_endpoint",
-                    message: format!("{} and {} are peers but neither knows an endpoint for the other, so no handshake can start", node.name, other.name),
+                    message: format!(
+                        "{} and {} are peers but neither knows an endpoint for the other, so no handshake can start",
+                        node.name, other.name
+                    ),
                 });
             }
         }
-    }
+        problems
+    });
+    problems.extend(per_node_problems.into_iter().flatten());
 }
