@@ -11,6 +11,7 @@ use crate::error::MeshError;
 use crate::fsutil;
 use crate::mesh::model::Mesh;
 use crate::plan::{KeySource, NodePlan, PeerPlan, Plan, Planner};
+use crate::verify::Interface;
 
 /// The text formats a node's configuration can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -53,7 +54,9 @@ fn interface_section(node: &NodePlan) -> Result<InterfaceSection, crate::Error> 
             post_up.push(load_key_hook(path));
             None
         }
-        KeySource::Unknown => return Err(MeshError::MissingKey { node: node.name.to_string(), what: "private key" }.into()),
+        KeySource::Unknown => {
+            return Err(MeshError::MissingKey { node: node.name.to_string(), what: "private key" }.into())
+        }
     };
     if node.forwarding_hooks {
         if node.addresses.iter().any(|a| a.addr().is_ipv4()) {
@@ -158,7 +161,10 @@ impl<'n> PeerSections<'n> {
     /// Empty sections for the nodes called `names`.
     fn new<I: ExactSizeIterator<Item = &'n str>>(names: I) -> Self {
         let count = names.len();
-        PeerSections { slot_of: names.enumerate().map(|(i, name)| (name, i)).collect(), slots: (0..count).map(|_| OnceLock::new()).collect() }
+        PeerSections {
+            slot_of: names.enumerate().map(|(i, name)| (name, i)).collect(),
+            slots: (0..count).map(|_| OnceLock::new()).collect(),
+        }
     }
 
     fn slot(&self, peer: &PeerPlan) -> Option<&OnceLock<(SectionSource, String)>> {
@@ -307,7 +313,9 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
     let sections = PeerSections::new(mesh.nodes.iter().map(|node| node.name.as_str()));
     let rendered = Rendered::new(n);
     let proven: Mutex<Option<Plan>> = Mutex::new(None);
-    let (planner, sections, targets, rendered_ref, proven_slot) = (&planner, &sections, &paths, &rendered, &proven);
+    let by_key = crate::verify::KeyIndex::new(planner.keys().iter());
+    let (planner, sections, targets, rendered_ref, proven_slot, by_key) =
+        (&planner, &sections, &paths, &rendered, &proven, &by_key);
     fsutil::write_many_atomic_gated(
         n,
         |i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
@@ -315,7 +323,7 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
         move || {
             let next = AtomicUsize::new(0);
             let workers = crate::parallel::worker_threads();
-            let mut planned: Vec<(usize, NodePlan)> = std::thread::scope(|scope| {
+            let mut planned: Vec<(usize, NodePlan, Interface)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..workers)
                     .map(|_| {
                         let next = &next;
@@ -332,16 +340,22 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
                                 rendered_ref.wait_for_room(i);
                                 let node = worker.node(planner, i);
                                 rendered_ref.put(i, render_node_with(&node, format, Some(sections)));
-                                mine.push((i, node));
+                                // What the proof needs from the node, taken while its peers are in cache.
+                                let interface = Interface::new(&node, by_key);
+                                mine.push((i, node, interface));
                             }
                         })
                     })
                     .collect();
                 handles.into_iter().flat_map(|h| h.join().expect("planning thread panicked")).collect()
             });
-            planned.sort_unstable_by_key(|(i, _)| *i);
-            let plan = planner.finish(planned.into_iter().map(|(_, node)| node).collect());
-            crate::verify(&plan)?;
+            planned.sort_unstable_by_key(|(i, _, _)| *i);
+            let (nodes, interfaces): (Vec<NodePlan>, Vec<Interface>) =
+                planned.into_iter().map(|(_, node, interface)| (node, interface)).unzip();
+            let plan = planner.finish(nodes);
+            // The interfaces were built against the planner's keys, which are the plan's.
+            debug_assert!(plan.nodes.iter().map(|node| &node.public_key).eq(planner.keys()));
+            crate::verify::verify_prepared(&plan, interfaces)?;
             *proven_slot.lock().expect("proven plan") = Some(plan);
             Ok(())
         },
@@ -419,7 +433,9 @@ impl Rendered {
                 break text;
             }
             if self.abandoned.load(Ordering::SeqCst) {
-                break Err(MeshError::InvalidValue { field: "plan".into(), reason: "a planning thread failed".into() }.into());
+                break Err(
+                    MeshError::InvalidValue { field: "plan".into(), reason: "a planning thread failed".into() }.into()
+                );
             }
             text = ready.wait(text).unwrap_or_else(|e| e.into_inner());
         };

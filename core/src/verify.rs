@@ -89,8 +89,23 @@ pub(crate) fn check_hop_by_hop(plan: &Plan) -> (Proof, Vec<Problem>) {
 }
 
 fn check_with(plan: &Plan, use_resolved: bool) -> (Proof, Vec<Problem>) {
+    check_prepared(plan, interfaces(plan), use_resolved)
+}
+
+/// Proves `plan` from its nodes' [`Interface`]s, already built (e.g. by the threads that planned the
+/// nodes, while each node's peers were still in cache).
+pub(crate) fn verify_prepared(plan: &Plan, interfaces: Vec<Interface>) -> Result<Proof, VerifyError> {
+    let (proof, problems) = check_prepared(plan, interfaces, true);
+    if problems.is_empty() {
+        Ok(proof)
+    } else {
+        Err(VerifyError { problems })
+    }
+}
+
+fn check_prepared(plan: &Plan, mut interfaces: Vec<Interface>, use_resolved: bool) -> (Proof, Vec<Problem>) {
+    debug_assert_eq!(interfaces.len(), plan.nodes.len());
     let mut problems = Vec::new();
-    let mut interfaces = interfaces(plan);
     let repeated = interfaces.iter_mut().map(|interface| std::mem::take(&mut interface.repeated));
     static_checks(plan, repeated, &mut problems);
     let mut world = World::new(plan, interfaces, &mut problems);
@@ -201,34 +216,57 @@ fn static_checks(plan: &Plan, repeated: impl Iterator<Item = Vec<Problem>>, prob
 }
 
 /// One interface as the proof sees it, built from a node's peer entries with one sort per family.
-struct Interface {
+pub(crate) struct Interface {
     table: Table,
     /// Per peer entry: the node index its key belongs to (`None` for a key of no node).
     targets: Vec<Option<u32>>,
+    /// Per peer entry: what [`link_checks`] compares with the other side's entry.
+    ends: Vec<LinkEnd>,
     /// `duplicate_allowed_ip` problems: a prefix on two of its peers.
     repeated: Vec<Problem>,
     /// `unknown_peer` problems: entries whose key belongs to no node (their prefixes route nowhere).
     unknown: Vec<Problem>,
 }
 
+/// One side of a link: its preshared key for the other side (both must agree) and whether it can dial.
+struct LinkEnd {
+    preshared_key: Option<crate::keys::PresharedKey>,
+    has_endpoint: bool,
+}
+
 /// Every node's [`Interface`], in node order, spread over the cores.
 fn interfaces(plan: &Plan) -> Vec<Interface> {
-    // One lookup per peer entry (a million for a large mesh): FxHash, not SipHash; the keys are
-    // public keys from the plan, not attacker-chosen.
-    let by_key: rustc_hash::FxHashMap<_, u32> =
-        plan.nodes.iter().enumerate().map(|(i, n)| (n.public_key, i as u32)).collect();
+    let by_key = KeyIndex::new(plan.nodes.iter().map(|n| &n.public_key));
     per_node(plan.nodes.len(), |i| Interface::new(&plan.nodes[i], &by_key))
 }
 
+/// Node index by public key (the last node holding a key, when several do), for [`Interface::new`].
+pub(crate) struct KeyIndex(rustc_hash::FxHashMap<crate::keys::PublicKey, u32>);
+
+impl KeyIndex {
+    /// Indexes the nodes' keys, given in node order.
+    pub(crate) fn new<'k>(keys: impl Iterator<Item = &'k crate::keys::PublicKey>) -> Self {
+        // One lookup per peer entry (a million for a large mesh): FxHash, not SipHash; the keys are
+        // public keys from the plan, not attacker-chosen.
+        KeyIndex(keys.enumerate().map(|(i, key)| (*key, i as u32)).collect())
+    }
+
+    fn get(&self, key: &crate::keys::PublicKey) -> Option<u32> {
+        self.0.get(key).copied()
+    }
+}
+
 impl Interface {
-    fn new(node: &crate::plan::NodePlan, by_key: &rustc_hash::FxHashMap<crate::keys::PublicKey, u32>) -> Self {
+    /// `node`'s interface; `by_key` indexes the keys of the plan's nodes.
+    pub(crate) fn new(node: &crate::plan::NodePlan, by_key: &KeyIndex) -> Self {
         let mut targets = Vec::with_capacity(node.peers.len());
+        let mut ends = Vec::with_capacity(node.peers.len());
         let mut unknown = Vec::new();
         // Per family: (length, bits, peer entry) of every AllowedIP, unknown peers' included (their
         // repeats are still repeats).
         let mut entries: [Vec<(u8, u128, u32)>; 2] = [Vec::with_capacity(node.peers.len()), Vec::new()];
         for (entry, peer) in node.peers.iter().enumerate() {
-            let target = by_key.get(&peer.public_key).copied();
+            let target = by_key.get(&peer.public_key);
             if target.is_none() {
                 unknown.push(Problem {
                     hop: Some(node.name.clone()),
@@ -239,6 +277,7 @@ impl Interface {
                 });
             }
             targets.push(target);
+            ends.push(LinkEnd { preshared_key: peer.preshared_key.clone(), has_endpoint: peer.endpoint.is_some() });
             for net in &peer.allowed_ips {
                 let prefix = Prefix::from_net(net);
                 entries[usize::from(prefix.v6)].push((prefix.len, prefix.bits, entry as u32));
@@ -286,7 +325,7 @@ impl Interface {
                 }
             })
             .collect();
-        Interface { table, targets, repeated, unknown }
+        Interface { table, targets, ends, repeated, unknown }
     }
 }
 
@@ -415,6 +454,8 @@ struct World<'a> {
     by_name: HashMap<&'a str, u32>,
     /// Per node, per peer entry: the node index it points to (`None` for unknown keys).
     peer_nodes: Vec<Vec<Option<u32>>>,
+    /// Per node, per peer entry: what the link checks compare.
+    link_ends: Vec<Vec<LinkEnd>>,
     /// Every node's owned prefixes (addresses as host routes, subnets), numbered.
     atoms: Vec<Prefix>,
     /// Per node: the numbers of the prefixes it owns in [`World::atoms`].
@@ -507,9 +548,11 @@ impl<'a> World<'a> {
         let by_name = plan.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
         let mut tables = Vec::with_capacity(plan.nodes.len());
         let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
+        let mut link_ends = Vec::with_capacity(plan.nodes.len());
         for interface in interfaces {
             tables.push(interface.table);
             peer_nodes.push(interface.targets);
+            link_ends.push(interface.ends);
             problems.extend(interface.unknown);
         }
         let mut atoms = Vec::new();
@@ -528,7 +571,7 @@ impl<'a> World<'a> {
             })
             .collect();
         let resolved = Resolved::new(&tables, &atoms);
-        World { plan, tables, by_name, peer_nodes, atoms, owned_ids, resolved, use_resolved: true }
+        World { plan, tables, by_name, peer_nodes, link_ends, atoms, owned_ids, resolved, use_resolved: true }
     }
 
     /// Whether node `node` owns a prefix containing `dst` (the packet has arrived).
@@ -780,16 +823,16 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             }
         }
     }
-    // Each node's entries are checked on their own (spread over the cores); problems come out in node order.
+    // Each node's entries are checked on their own (spread over the cores); problems come out in node
+    // order. The entries are read from the compact link ends; names only when there is a problem.
     let per_node_problems = per_node(n, |a| {
-        let node = &plan.nodes[a];
         let mut problems = Vec::new();
-        for (peer, target) in node.peers.iter().zip(&world.peer_nodes[a]) {
+        for (end, target) in world.link_ends[a].iter().zip(&world.peer_nodes[a]) {
             let Some(b) = target.map(|t| t as usize) else { continue };
-            let other = &plan.nodes[b];
+            let (node, other) = (&plan.nodes[a], &plan.nodes[b]);
             let pair = || Some((node.name.clone(), other.name.clone()));
-            let entry = back[b * n + a];
-            if entry == NONE {
+            let back_entry = back[b * n + a];
+            if back_entry == NONE {
                 problems.push(Problem {
                     pair: pair(),
                     hop: Some(other.name.clone()),
@@ -806,8 +849,8 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             if a > b {
                 continue;
             }
-            let reverse = &other.peers[entry as usize];
-            if peer.preshared_key != reverse.preshared_key {
+            let reverse = &world.link_ends[b][back_entry as usize];
+            if end.preshared_key != reverse.preshared_key {
                 problems.push(Problem {
                     pair: pair(),
                     hop: None,
@@ -816,7 +859,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                     message: format!("{} and {} use different preshared keys for each other", node.name, other.name),
                 });
             }
-            if peer.endpoint.is_none() && reverse.endpoint.is_none() {
+            if !end.has_endpoint && !reverse.has_endpoint {
                 problems.push(Problem {
                     pair: pair(),
                     hop: None,

@@ -303,7 +303,8 @@ impl<'a> Minimizer<'a> {
                     // default relay's is placed as high as possible (it holds the covering network).
                     let place = leaf || {
                         let pushed: u32 = self.slots(idx).iter().map(|s| self.slot_cost(s, inherited)).sum();
-                        pushed > m + 1 || (pushed == m + 1 && self.fill != UNROUTED && self.first_choice(state) == self.fill)
+                        pushed > m + 1
+                            || (pushed == m + 1 && self.fill != UNROUTED && self.first_choice(state) == self.fill)
                     };
                     if place {
                         label = self.first_choice(state);
@@ -416,7 +417,12 @@ mod tests {
 
     /// Longest-prefix match of `addr` over placements.
     fn lookup(placements: &[(Prefix, u32)], addr: &Prefix) -> u32 {
-        placements.iter().filter(|(p, _)| p.contains(addr)).max_by_key(|(p, _)| p.len).map(|(_, l)| *l).unwrap_or(UNROUTED)
+        placements
+            .iter()
+            .filter(|(p, _)| p.contains(addr))
+            .max_by_key(|(p, _)| p.len)
+            .map(|(_, l)| *l)
+            .unwrap_or(UNROUTED)
     }
 
     #[test]
@@ -457,7 +463,8 @@ mod tests {
     #[test]
     fn hybrid_relay_holds_the_network_direct_peers_hold_hosts() {
         // Node .11 (behind NAT): hub .1 is peer 0 and relays .13; .12 has an endpoint: peer 1.
-        let atoms = [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32"), p("10.88.0.13/32"), p("192.168.5.0/24")];
+        let atoms =
+            [p("10.88.0.1/32"), p("10.88.0.11/32"), p("10.88.0.12/32"), p("10.88.0.13/32"), p("192.168.5.0/24")];
         let trie = DestTrie::build(&[p("10.88.0.0/24")], &atoms);
         let labels = [0, 0, 1, 0, 1];
         let mut scratch = Scratch::default();

@@ -292,7 +292,11 @@ impl<'m> Planner<'m> {
         let keys = public_keys(mesh)?;
         check_addresses(mesh)?;
         let seed = match (mesh.mesh.preshared_keys, &mesh.preshared_key_seed) {
-            (true, None) => return Err(MeshError::MissingKey { node: mesh.mesh.name.to_string(), what: "preshared key seed" }.into()),
+            (true, None) => {
+                return Err(
+                    MeshError::MissingKey { node: mesh.mesh.name.to_string(), what: "preshared key seed" }.into()
+                )
+            }
             (true, Some(seed)) => Some(seed),
             (false, _) => None,
         };
@@ -338,10 +342,26 @@ impl<'m> Planner<'m> {
             }
             used
         };
-        Ok(Planner { mesh, keys, seed, connections, trie, atom_owner, atom_is_subnet, relay_order, live_relays, used_as_relay })
+        Ok(Planner {
+            mesh,
+            keys,
+            seed,
+            connections,
+            trie,
+            atom_owner,
+            atom_is_subnet,
+            relay_order,
+            live_relays,
+            used_as_relay,
+        })
     }
 
     /// A worker with its own buffers: one per thread.
+    /// The nodes' public keys, in node order: those of the [`NodePlan`]s it plans.
+    pub(crate) fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
     pub(crate) fn worker(&self) -> PlanWorker {
         PlanWorker::new(self.mesh, self.atom_owner.len())
     }
@@ -350,7 +370,12 @@ impl<'m> Planner<'m> {
     pub(crate) fn finish(&self, nodes: Vec<NodePlan>) -> Plan {
         debug_assert_eq!(nodes.len(), self.mesh.nodes.len());
         let mesh = self.mesh;
-        Plan { mesh_name: mesh.mesh.name.clone(), topology: mesh.mesh.topology, networks: mesh.mesh.networks.clone(), nodes }
+        Plan {
+            mesh_name: mesh.mesh.name.clone(),
+            topology: mesh.mesh.topology,
+            networks: mesh.mesh.networks.clone(),
+            nodes,
+        }
     }
 }
 
@@ -387,7 +412,8 @@ impl PlanWorker {
         let nodes = &shared.mesh.nodes;
         let node = &nodes[me];
         let connections = &shared.connections;
-        let peers_of_me: Vec<usize> = (0..nodes.len()).filter(|&o| o != me && connections.get(me, o) == DIRECT).collect();
+        let peers_of_me: Vec<usize> =
+            (0..nodes.len()).filter(|&o| o != me && connections.get(me, o) == DIRECT).collect();
         for (idx, &o) in peers_of_me.iter().enumerate() {
             self.peer_index[o] = idx as u32;
         }
@@ -426,7 +452,8 @@ impl PlanWorker {
         for (_, label) in &self.placements {
             self.counts[*label as usize] += 1;
         }
-        let mut allowed: Vec<Vec<IpNet>> = self.counts.iter().map(|&count| Vec::with_capacity(count as usize)).collect();
+        let mut allowed: Vec<Vec<IpNet>> =
+            self.counts.iter().map(|&count| Vec::with_capacity(count as usize)).collect();
         for (prefix, label) in &self.placements {
             allowed[*label as usize].push(prefix.to_net());
         }
@@ -486,11 +513,19 @@ impl PlanWorker {
             let backups = shared
                 .relay_order
                 .iter()
-                .filter(|&&r| r != primary && r != me && r != o && connections.direct[me * n + r] && connections.direct[o * n + r])
+                .filter(|&&r| {
+                    r != primary && r != me && r != o && connections.direct[me * n + r] && connections.direct[o * n + r]
+                })
                 .map(|&r| self.names[r].clone())
                 .collect();
-            let prefixes = other.addresses.iter().map(|a| IpNet::from(*a)).chain(other.subnets.iter().copied()).collect();
-            table.push(FailoverRoute { node: self.names[o].clone(), prefixes, primary: self.names[primary].clone(), backups });
+            let prefixes =
+                other.addresses.iter().map(|a| IpNet::from(*a)).chain(other.subnets.iter().copied()).collect();
+            table.push(FailoverRoute {
+                node: self.names[o].clone(),
+                prefixes,
+                primary: self.names[primary].clone(),
+                backups,
+            });
         }
         table
     }
@@ -547,7 +582,10 @@ fn node_plan(
 fn public_keys(mesh: &Mesh) -> Result<Vec<PublicKey>, MeshError> {
     mesh.nodes
         .iter()
-        .map(|node| node.effective_public_key().ok_or_else(|| MeshError::MissingKey { node: node.name.to_string(), what: "public key" }))
+        .map(|node| {
+            node.effective_public_key()
+                .ok_or_else(|| MeshError::MissingKey { node: node.name.to_string(), what: "public key" })
+        })
         .collect()
 }
 
