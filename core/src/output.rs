@@ -11,7 +11,7 @@ use crate::error::MeshError;
 use crate::fsutil;
 use crate::mesh::model::Mesh;
 use crate::plan::{KeySource, NodePlan, PeerPlan, Plan, Planner};
-use crate::verify::Interface;
+use crate::verify::{Interface, InterfaceScratch};
 
 /// The text formats a node's configuration can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -331,6 +331,7 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
                             // Should this thread unwind, the writers waiting for its nodes are told.
                             let _abandon = rendered_ref.abandon_on_unwind();
                             let mut worker = planner.worker();
+                            let mut scratch = InterfaceScratch::default();
                             let mut mine = Vec::new();
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -341,7 +342,7 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
                                 let node = worker.node(planner, i);
                                 rendered_ref.put(i, render_node_with(&node, format, Some(sections)));
                                 // What the proof needs from the node, taken while its peers are in cache.
-                                let interface = Interface::new(&node, by_key);
+                                let interface = Interface::new(&node, by_key, &mut scratch);
                                 mine.push((i, node, interface));
                             }
                         })

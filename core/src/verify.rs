@@ -228,16 +228,27 @@ pub(crate) struct Interface {
     unknown: Vec<Problem>,
 }
 
-/// One side of a link: its preshared key for the other side (both must agree) and whether it can dial.
+/// One side of a link, as the link checks first compare it with the other side: whether it has a
+/// preshared key for the other (when both do, the keys themselves are compared) and whether it can dial.
 struct LinkEnd {
-    preshared_key: Option<crate::keys::PresharedKey>,
+    has_preshared_key: bool,
     has_endpoint: bool,
+}
+
+/// Buffers [`Interface::new`] reuses from one node to the next.
+#[derive(Default)]
+pub(crate) struct InterfaceScratch {
+    /// Per family: (length, bits, peer entry) of every AllowedIP, unknown peers' included (their
+    /// repeats are still repeats).
+    entries: [Vec<(u8, u128, u32)>; 2],
+    /// One family's (length, bits, node routed to), in the table's order.
+    routed: Vec<(u8, u128, u32)>,
 }
 
 /// Every node's [`Interface`], in node order, spread over the cores.
 fn interfaces(plan: &Plan) -> Vec<Interface> {
     let by_key = KeyIndex::new(plan.nodes.iter().map(|n| &n.public_key));
-    per_node(plan.nodes.len(), |i| Interface::new(&plan.nodes[i], &by_key))
+    per_node(plan.nodes.len(), |i| Interface::new(&plan.nodes[i], &by_key, &mut InterfaceScratch::default()))
 }
 
 /// Node index by public key (the last node holding a key, when several do), for [`Interface::new`].
@@ -257,14 +268,16 @@ impl KeyIndex {
 }
 
 impl Interface {
-    /// `node`'s interface; `by_key` indexes the keys of the plan's nodes.
-    pub(crate) fn new(node: &crate::plan::NodePlan, by_key: &KeyIndex) -> Self {
+    /// `node`'s interface; `by_key` indexes the keys of the plan's nodes, `scratch` is reused from one
+    /// node to the next.
+    pub(crate) fn new(node: &crate::plan::NodePlan, by_key: &KeyIndex, scratch: &mut InterfaceScratch) -> Self {
         let mut targets = Vec::with_capacity(node.peers.len());
         let mut ends = Vec::with_capacity(node.peers.len());
         let mut unknown = Vec::new();
-        // Per family: (length, bits, peer entry) of every AllowedIP, unknown peers' included (their
-        // repeats are still repeats).
-        let mut entries: [Vec<(u8, u128, u32)>; 2] = [Vec::with_capacity(node.peers.len()), Vec::new()];
+        let InterfaceScratch { entries, routed } = scratch;
+        for list in entries.iter_mut() {
+            list.clear();
+        }
         for (entry, peer) in node.peers.iter().enumerate() {
             let target = by_key.get(&peer.public_key);
             if target.is_none() {
@@ -277,7 +290,10 @@ impl Interface {
                 });
             }
             targets.push(target);
-            ends.push(LinkEnd { preshared_key: peer.preshared_key.clone(), has_endpoint: peer.endpoint.is_some() });
+            ends.push(LinkEnd {
+                has_preshared_key: peer.preshared_key.is_some(),
+                has_endpoint: peer.endpoint.is_some(),
+            });
             for net in &peer.allowed_ips {
                 let prefix = Prefix::from_net(net);
                 entries[usize::from(prefix.v6)].push((prefix.len, prefix.bits, entry as u32));
@@ -290,8 +306,7 @@ impl Interface {
             // Longest first, then by bits and entry: each length's run comes out sorted as lookups need,
             // and a prefix held by several entries as one run.
             list.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-            // (length, bits, node routed to), in the same order.
-            let mut routed: Vec<(u8, u128, u32)> = Vec::with_capacity(list.len());
+            routed.clear();
             let mut rest = &list[..];
             while let Some(&(len, bits, _)) = rest.first() {
                 let run = rest.iter().take_while(|e| e.0 == len && e.1 == bits).count();
@@ -305,7 +320,7 @@ impl Interface {
                 }
                 rest = tail;
             }
-            table.by_len[family] = SameLength::runs(family, &routed);
+            table.by_len[family] = SameLength::runs(family, routed);
         }
         // Reported by family, address and length, like a sorted listing of the interface's AllowedIPs.
         repeats.sort_unstable_by_key(|(prefix, first, _)| (prefix.v6, prefix.bits, prefix.len, *first));
@@ -827,7 +842,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
     // order. The entries are read from the compact link ends; names only when there is a problem.
     let per_node_problems = per_node(n, |a| {
         let mut problems = Vec::new();
-        for (end, target) in world.link_ends[a].iter().zip(&world.peer_nodes[a]) {
+        for (entry, (end, target)) in world.link_ends[a].iter().zip(&world.peer_nodes[a]).enumerate() {
             let Some(b) = target.map(|t| t as usize) else { continue };
             let (node, other) = (&plan.nodes[a], &plan.nodes[b]);
             let pair = || Some((node.name.clone(), other.name.clone()));
@@ -850,7 +865,12 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
                 continue;
             }
             let reverse = &world.link_ends[b][back_entry as usize];
-            if end.preshared_key != reverse.preshared_key {
+            let keys_differ = match (end.has_preshared_key, reverse.has_preshared_key) {
+                (false, false) => false,
+                (true, true) => node.peers[entry].preshared_key != other.peers[back_entry as usize].preshared_key,
+                _ => true,
+            };
+            if keys_differ {
                 problems.push(Problem {
                     pair: pair(),
                     hop: None,
