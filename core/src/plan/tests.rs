@@ -218,6 +218,16 @@ fn verify_catches_tampering() {
     psk.nodes[1].peers[0].preshared_key = Some(crate::PresharedKey::generate());
     assert!(codes(&psk).contains("preshared_key_mismatch"));
 
+    // With preshared keys on: both sides hold one, but not the same.
+    let mut with_keys = seed(Topology::FullMesh, false);
+    with_keys.mesh.preshared_keys = true;
+    with_keys.generate_missing().unwrap();
+    let keyed = plan(&with_keys).unwrap();
+    assert!(codes(&keyed).is_empty());
+    let mut different = keyed.clone();
+    different.nodes[1].peers[0].preshared_key = Some(crate::PresharedKey::generate());
+    assert_eq!(check(&different).1.iter().filter(|p| p.code == "preshared_key_mismatch").count(), 1);
+
     let mut no_endpoint = good.clone();
     no_endpoint.nodes[1].peers[0].endpoint = None;
     no_endpoint.nodes[0].endpoint = None;
