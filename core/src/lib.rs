@@ -84,6 +84,6 @@ pub use import::{import_meshconf_csv, import_wg_quick};
 pub use mesh::complete::Generated;
 pub use mesh::store::key_dir_name;
 pub use output::{
-    load_key_hook, node_config, render_all, render_each, render_node, write_configs, write_mesh_configs, write_proven_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
+    load_key_hook, node_config, render_all, render_each, render_node, write_configs, write_mesh_configs, write_mesh_configs_lean, write_proven_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
 };
 pub use report::{failover_proof_json, failover_route_json, node_summary_json, peer_json, plan_json, problem_json};

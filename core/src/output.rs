@@ -11,7 +11,7 @@ use crate::error::MeshError;
 use crate::fsutil;
 use crate::mesh::model::Mesh;
 use crate::plan::{KeySource, NodePlan, PeerPlan, Plan, Planner};
-use crate::verify::{Interface, InterfaceScratch};
+use crate::verify::{Interface, InterfaceScratch, Proof};
 
 /// The text formats a node's configuration can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -306,13 +306,45 @@ pub fn write_proven_configs(plan: &Plan, dir: &Path, format: ConfigFormat) -> Re
 /// writing, which is mostly waiting for the disk, starts before planning ends. Returns the plan and the
 /// paths written.
 pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Result<(Plan, Vec<PathBuf>), crate::Error> {
+    let (plan, _, paths) = plan_prove_write(mesh, dir, format, KeepPeers::Yes)?;
+    Ok((plan, paths))
+}
+
+/// [`write_mesh_configs`] keeping no plan: each node's peer entries are dropped as soon as its config is
+/// rendered and what the proof needs from them is taken, so memory stays near the proof's compact tables
+/// instead of growing with every pair (a 1000-node full mesh has 999,000 peer entries). The same files
+/// and errors; returns what was proven and the paths written. What `wiremesh render --out` uses.
+pub fn write_mesh_configs_lean(
+    mesh: &Mesh,
+    dir: &Path,
+    format: ConfigFormat,
+) -> Result<(Proof, Vec<PathBuf>), crate::Error> {
+    let (_, proof, paths) = plan_prove_write(mesh, dir, format, KeepPeers::No)?;
+    Ok((proof, paths))
+}
+
+/// Whether [`plan_prove_write`] keeps each node's peer entries in the plan it returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeepPeers {
+    Yes,
+    No,
+}
+
+/// The one pass behind [`write_mesh_configs`] and [`write_mesh_configs_lean`]; with [`KeepPeers::No`]
+/// the plan returned has no peer entries, and of its routes only the blocked ones.
+fn plan_prove_write(
+    mesh: &Mesh,
+    dir: &Path,
+    format: ConfigFormat,
+    keep: KeepPeers,
+) -> Result<(Plan, Proof, Vec<PathBuf>), crate::Error> {
     let planner = Planner::new(mesh, &[])?;
     fsutil::create_private_dir(dir)?;
     let n = mesh.nodes.len();
     let paths: Vec<PathBuf> = mesh.nodes.iter().map(|node| config_path(dir, node.name.as_str())).collect();
     let sections = PeerSections::new(mesh.nodes.iter().map(|node| node.name.as_str()));
     let rendered = Rendered::new(n);
-    let proven: Mutex<Option<Plan>> = Mutex::new(None);
+    let proven: Mutex<Option<(Plan, Proof)>> = Mutex::new(None);
     let by_key = crate::verify::KeyIndex::new(planner.keys().iter());
     let (planner, sections, targets, rendered_ref, proven_slot, by_key) =
         (&planner, &sections, &paths, &rendered, &proven, &by_key);
@@ -342,7 +374,13 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
                                 let node = worker.node(planner, i);
                                 rendered_ref.put(i, render_node_with(&node, format, Some(sections)));
                                 // What the proof needs from the node, taken while its peers are in cache.
-                                let interface = Interface::new(&node, by_key, &mut scratch);
+                                let mut interface = Interface::new(&node, by_key, &mut scratch);
+                                let mut node = node;
+                                if keep == KeepPeers::No {
+                                    interface.keep_preshared_keys(std::mem::take(&mut node.peers));
+                                    // Of the per-destination routes, the proof reads only the blocked ones.
+                                    node.routes.retain(|route| route.reach == crate::plan::Reach::Blocked);
+                                }
                                 mine.push((i, node, interface));
                             }
                         })
@@ -356,13 +394,14 @@ pub fn write_mesh_configs(mesh: &Mesh, dir: &Path, format: ConfigFormat) -> Resu
             let plan = planner.finish(nodes);
             // The interfaces were built against the planner's keys, which are the plan's.
             debug_assert!(plan.nodes.iter().map(|node| &node.public_key).eq(planner.keys()));
-            crate::verify::verify_prepared(&plan, interfaces)?;
-            *proven_slot.lock().expect("proven plan") = Some(plan);
+            let proof = crate::verify::verify_prepared(&plan, interfaces)?;
+            *proven_slot.lock().expect("proven plan") = Some((plan, proof));
             Ok(())
         },
     )?;
-    let plan = proven.into_inner().expect("proven plan").expect("the gate proved the plan before the files landed");
-    Ok((plan, paths))
+    let (plan, proof) =
+        proven.into_inner().expect("proven plan").expect("the gate proved the plan before the files landed");
+    Ok((plan, proof, paths))
 }
 
 /// Configs rendered by the planning threads of [`write_mesh_configs`], waiting for a writer. One lock

@@ -222,6 +222,9 @@ pub(crate) struct Interface {
     targets: Vec<Option<u32>>,
     /// Per peer entry: what [`link_checks`] compares with the other side's entry.
     ends: Vec<LinkEnd>,
+    /// Per peer entry, its preshared key, when the node's peer entries were dropped from the plan (see
+    /// [`Interface::keep_preshared_keys`]) and some entry had one.
+    kept_preshared_keys: Option<Vec<Option<crate::keys::PresharedKey>>>,
     /// `duplicate_allowed_ip` problems: a prefix on two of its peers.
     repeated: Vec<Problem>,
     /// `unknown_peer` problems: entries whose key belongs to no node (their prefixes route nowhere).
@@ -340,7 +343,15 @@ impl Interface {
                 }
             })
             .collect();
-        Interface { table, targets, ends, repeated, unknown }
+        Interface { table, targets, ends, kept_preshared_keys: None, repeated, unknown }
+    }
+
+    /// Takes the node's peer entries, which the plan will no longer hold: their preshared keys are moved
+    /// here for the link checks, the rest is dropped.
+    pub(crate) fn keep_preshared_keys(&mut self, peers: Vec<crate::plan::PeerPlan>) {
+        if peers.iter().any(|peer| peer.preshared_key.is_some()) {
+            self.kept_preshared_keys = Some(peers.into_iter().map(|peer| peer.preshared_key).collect());
+        }
     }
 }
 
@@ -471,6 +482,8 @@ struct World<'a> {
     peer_nodes: Vec<Vec<Option<u32>>>,
     /// Per node, per peer entry: what the link checks compare.
     link_ends: Vec<Vec<LinkEnd>>,
+    /// Per node: the preshared keys of its peer entries when the plan no longer holds them.
+    kept_preshared_keys: Vec<Option<Vec<Option<crate::keys::PresharedKey>>>>,
     /// Every node's owned prefixes (addresses as host routes, subnets), numbered.
     atoms: Vec<Prefix>,
     /// Per node: the numbers of the prefixes it owns in [`World::atoms`].
@@ -564,7 +577,9 @@ impl<'a> World<'a> {
         let mut tables = Vec::with_capacity(plan.nodes.len());
         let mut peer_nodes = Vec::with_capacity(plan.nodes.len());
         let mut link_ends = Vec::with_capacity(plan.nodes.len());
+        let mut kept_preshared_keys = Vec::with_capacity(plan.nodes.len());
         for interface in interfaces {
+            kept_preshared_keys.push(interface.kept_preshared_keys);
             tables.push(interface.table);
             peer_nodes.push(interface.targets);
             link_ends.push(interface.ends);
@@ -586,7 +601,18 @@ impl<'a> World<'a> {
             })
             .collect();
         let resolved = Resolved::new(&tables, &atoms);
-        World { plan, tables, by_name, peer_nodes, link_ends, atoms, owned_ids, resolved, use_resolved: true }
+        World {
+            plan,
+            tables,
+            by_name,
+            peer_nodes,
+            link_ends,
+            kept_preshared_keys,
+            atoms,
+            owned_ids,
+            resolved,
+            use_resolved: true,
+        }
     }
 
     /// Whether node `node` owns a prefix containing `dst` (the packet has arrived).
@@ -623,6 +649,15 @@ impl<'a> World<'a> {
             if relays > limit || current == from {
                 return None;
             }
+        }
+    }
+
+    /// The preshared key of peer entry `entry` of node `node`, from the plan or, when the plan no longer
+    /// holds the node's peer entries, from what its interface kept.
+    fn preshared_key(&self, node: usize, entry: usize) -> Option<&crate::keys::PresharedKey> {
+        match &self.kept_preshared_keys[node] {
+            Some(keys) => keys[entry].as_ref(),
+            None => self.plan.nodes[node].peers.get(entry).and_then(|peer| peer.preshared_key.as_ref()),
         }
     }
 
@@ -867,7 +902,7 @@ fn link_checks(plan: &Plan, world: &World<'_>, problems: &mut Vec<Problem>) {
             let reverse = &world.link_ends[b][back_entry as usize];
             let keys_differ = match (end.has_preshared_key, reverse.has_preshared_key) {
                 (false, false) => false,
-                (true, true) => node.peers[entry].preshared_key != other.peers[back_entry as usize].preshared_key,
+                (true, true) => world.preshared_key(a, entry) != world.preshared_key(b, back_entry as usize),
                 _ => true,
             };
             if keys_differ {

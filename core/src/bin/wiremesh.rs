@@ -447,11 +447,11 @@ fn run(command: Command) -> Result<(), Error> {
             };
             let mesh = load_complete(&path)?;
             // Every config into a directory: planned, proven and written in one pass, the files landing
-            // only if the plan is proven (write_mesh_configs); otherwise prove it first.
+            // only if the plan is proven, and no plan kept (write_mesh_configs_lean); otherwise prove it
+            // first.
             if let (false, None, Some(dir)) = (no_verify, &node, &out) {
-                let (plan, written) = wiremesh::write_mesh_configs(&mesh, dir, format)?;
+                let (_, written) = wiremesh::write_mesh_configs_lean(&mesh, dir, format)?;
                 println!("wrote {} config(s) to {}", written.len(), dir.display());
-                release_at_exit(plan, mesh.mesh.preshared_keys);
                 return Ok(());
             }
             let plan = if no_verify { plan(&mesh)? } else { proven_plan(&mesh)? };

@@ -7,7 +7,10 @@ use proptest::prelude::*;
 
 use crate::config::parse_wg_quick;
 use crate::mesh::model::{LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
-use crate::output::{render_all, render_node, write_configs, write_mesh_configs, write_proven_configs, ConfigFormat};
+use crate::output::{
+    render_all, render_node, write_configs, write_mesh_configs, write_mesh_configs_lean, write_proven_configs,
+    ConfigFormat,
+};
 use crate::verify::{check, verify};
 use crate::{plan, Endpoint, Name, PrivateKey, Reach};
 
@@ -137,6 +140,9 @@ fn rules_block_and_force_relaying() {
     let plan = plan(&m).unwrap();
     let proof = verify(&plan).unwrap();
     assert_eq!(proof.pairs_blocked, 6);
+    // Written keeping no plan, the proof still sees the blocked pairs (from the routes it keeps).
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(write_mesh_configs_lean(&m, dir.path(), ConfigFormat::WgQuick).unwrap().0, proof);
     let n1 = plan.node("node-1").unwrap();
     assert_eq!(peer_names(&plan, "node-1"), ["hub"], "node-2 via the hub, node-3 blocked");
     assert_eq!(n1.routes[2].reach, Reach::Blocked);
@@ -335,6 +341,14 @@ proptest! {
                 prop_assert_eq!(parsed.name.as_deref(), Some(planned.name.as_str()));
             }
         }
+        // Written keeping no plan (peer entries dropped as they are rendered, policy read from the
+        // blocked routes kept): the same proof and the same files.
+        let dir = tempfile::tempdir().unwrap();
+        let (lean_proof, paths) = write_mesh_configs_lean(&m, dir.path(), ConfigFormat::WgQuick).unwrap();
+        prop_assert_eq!(lean_proof, proof);
+        for (path, text) in paths.iter().zip(&rendered_all) {
+            prop_assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
+        }
     }
 
     /// Verification's precomputed table answers agree with following every packet hop by hop, on
@@ -480,6 +494,14 @@ fn shared_peer_sections_render_like_each_node_alone() {
         for (path, node) in setconf.iter().zip(&p.nodes) {
             assert_eq!(std::fs::read_to_string(path).unwrap(), render_node(node, ConfigFormat::Setconf).unwrap());
         }
+        // Keeping no plan: the same files, and the proof verify gives (preshared keys compared from
+        // what the dropped peer entries left behind).
+        let dir = tempfile::tempdir().unwrap();
+        let (proof, paths) = write_mesh_configs_lean(&m, dir.path(), ConfigFormat::WgQuick).unwrap();
+        assert_eq!(proof, verify(&p).unwrap());
+        for (path, text) in paths.iter().zip(&alone) {
+            assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
+        }
     }
 }
 
@@ -499,11 +521,17 @@ fn one_pass_writes_land_all_or_nothing() {
     let n = m.node_mut("n27").unwrap();
     n.private_key = None;
     n.public_key = Some(PrivateKey::generate().public_key());
-    let err = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err();
-    assert_eq!(err.code(), "mesh_missing_key");
-    let after: Vec<String> = first.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
-    assert_eq!(after, before, "no config changed");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 40, "no temporary left");
+    for lean in [false, true] {
+        let err = if lean {
+            write_mesh_configs_lean(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err()
+        } else {
+            write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err()
+        };
+        assert_eq!(err.code(), "mesh_missing_key");
+        let after: Vec<String> = first.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
+        assert_eq!(after, before, "no config changed");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 40, "no temporary left");
+    }
 
     // Several nodes failing: the error is always the first node's, whichever writer met it first.
     for failing in ["n3", "n38"] {
@@ -513,6 +541,8 @@ fn one_pass_writes_land_all_or_nothing() {
     }
     for _ in 0..5 {
         let err = write_mesh_configs(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err();
+        assert!(err.to_string().contains("n3"), "{err}");
+        let err = write_mesh_configs_lean(&m, dir.path(), ConfigFormat::WgQuick).unwrap_err();
         assert!(err.to_string().contains("n3"), "{err}");
         let err = write_configs(&plan(&m).unwrap(), dir.path(), ConfigFormat::WgQuick).unwrap_err();
         assert!(err.to_string().contains("n3"), "{err}");
