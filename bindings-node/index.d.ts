@@ -892,6 +892,14 @@ export interface MeshConfigsWritten {
   paths: Array<string>
 }
 
+/** What `writeMeshConfigsLean` resolves to. */
+export interface MeshConfigsWrittenLean {
+  /** What was proven about the plan the configs were rendered from (equal to `verify(plan(mesh))`). */
+  proof: Proof
+  /** The paths written, in node declaration order. */
+  paths: Array<string>
+}
+
 /**
  * One machine of the mesh (a `[[nodes]]` entry). Only `name` is required.
  *
@@ -1424,6 +1432,14 @@ export declare function writeConfigs(plan: Plan, dir: string, format?: 'wg-quick
  * `mesh_missing_key` or an `io_*` code, leaving the directory as it was.
  */
 export declare function writeMeshConfigs(mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'): Promise<MeshConfigsWritten>
+
+/**
+ * `writeMeshConfigs` keeping no plan: each node's peer entries are dropped as soon as its config is
+ * rendered, so memory stays small even for very large meshes (what `wiremesh render --out` uses). The
+ * same files and errors as `writeMeshConfigs`; the mesh is read as it is at the call. Resolves to
+ * `{ proof, paths }`, the proof equal to `verify(plan(mesh))`.
+ */
+export declare function writeMeshConfigsLean(mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'): Promise<MeshConfigsWrittenLean>
 
 /**
  * Like `writeConfigs`, for a plan not yet proven: `verify` runs while the configs are written to

@@ -21,6 +21,7 @@ export const {
   writeConfigs,
   writeProvenConfigs,
   writeMeshConfigs,
+  writeMeshConfigsLean,
   renderDot,
   planWithRelaysDown,
   checkFailover,

@@ -1,5 +1,5 @@
 //! Planning, verification, rendering and writing: `plan`, `Plan`, `verify`, `check`, `writeConfigs`,
-//! `writeProvenConfigs`, `writeMeshConfigs`, `renderDot`.
+//! `writeProvenConfigs`, `writeMeshConfigs`, `writeMeshConfigsLean`, `renderDot`.
 //!
 //! Plain objects of a plan come from the core's JSON report ([`wiremesh::plan_json`]), which holds no
 //! secret (a peer only says whether it has a preshared key). `plan.toJson()` and `JSON.stringify(plan)`
@@ -529,6 +529,51 @@ impl Task for WriteMeshConfigs {
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<MeshConfigsWritten> {
         let (plan, paths) = output.map_err(|e| js_error(&env, e))?;
         Ok(MeshConfigsWritten { plan: Plan::new(&env, plan)?, paths })
+    }
+}
+
+/// `writeMeshConfigs` keeping no plan: each node's peer entries are dropped as soon as its config is
+/// rendered, so memory stays small even for very large meshes (what `wiremesh render --out` uses). The
+/// same files and errors as `writeMeshConfigs`; the mesh is read as it is at the call. Resolves to
+/// `{ proof, paths }`, the proof equal to `verify(plan(mesh))`.
+#[napi(ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "Promise<MeshConfigsWrittenLean>")]
+pub fn write_mesh_configs_lean(mesh: &Mesh, dir: String, format: Option<String>) -> AsyncTask<WriteMeshConfigsLean> {
+    AsyncTask::new(WriteMeshConfigsLean { mesh: mesh.lock().clone(), dir: PathBuf::from(dir), format })
+}
+
+/// What `writeMeshConfigsLean` resolves to.
+#[napi(object, object_from_js = false)]
+pub struct MeshConfigsWrittenLean {
+    /// What was proven about the plan the configs were rendered from (equal to `verify(plan(mesh))`).
+    pub proof: Proof,
+    /// The paths written, in node declaration order.
+    pub paths: Vec<String>,
+}
+
+/// Background job: plan a mesh and write every node's config, keeping no plan.
+pub struct WriteMeshConfigsLean {
+    /// A copy of the mesh taken at the call, so later changes to it do not race the job.
+    mesh: wiremesh::Mesh,
+    dir: PathBuf,
+    format: Option<String>,
+}
+
+impl Task for WriteMeshConfigsLean {
+    type Output = CoreResult<(wiremesh::Proof, Vec<String>)>;
+    type JsValue = MeshConfigsWrittenLean;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || -> CoreResult<(wiremesh::Proof, Vec<String>)> {
+            let format = format_arg(self.format.as_deref())?;
+            let (proof, paths) = wiremesh::write_mesh_configs_lean(&self.mesh, &self.dir, format)?;
+            Ok((proof, paths.iter().map(|p| p.display().to_string()).collect()))
+        };
+        Ok(run())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<MeshConfigsWrittenLean> {
+        let (proof, paths) = output.map_err(|e| js_error(&env, e))?;
+        Ok(MeshConfigsWrittenLean { proof: proof_object(&proof), paths })
     }
 }
 

@@ -3,7 +3,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Mesh, Plan, PrivateKey, plan, verify, writeConfigs, writeProvenConfigs, writeMeshConfigs } = require('..')
+const { Mesh, Plan, PrivateKey, plan, verify, writeConfigs, writeProvenConfigs, writeMeshConfigs, writeMeshConfigsLean } = require('..')
 const { VECTORS, readJson, tempDir } = require('./helpers')
 
 /** The seed deployment (its hub's public address is only rendered, never dialled). */
@@ -213,4 +213,127 @@ test('writeMeshConfigs refuses a bad format as writeConfigs does, and reports io
   assert.ok(!fs.existsSync(path.join(base, 'configs')) && !fs.existsSync(path.join(base, 'plain')))
   fs.writeFileSync(path.join(base, 'file'), 'x')
   await assert.rejects(writeMeshConfigs(mesh, path.join(base, 'file', 'configs')), (err) => err.family === 'io' && err.code.startsWith('io_'))
+})
+
+test('writeMeshConfigsLean writes what writeMeshConfigs writes and resolves to { proof, paths } with verify(plan(mesh))', async (t) => {
+  const meshes = [{ name: 'seed-psk', mesh: seed({ presharedKeys: true }) }, ...meshVectors().map(({ name, mesh }) => ({ name, mesh: withPrivateKeys(mesh) }))]
+  let blocked = 0
+  let relayed = 0
+  for (const { name, mesh } of meshes) {
+    const expectedProof = verify(plan(mesh))
+    blocked += expectedProof.pairsBlocked
+    relayed += expectedProof.relayedPairs
+    for (const format of ['wg-quick', 'setconf']) {
+      const dir = path.join(tempDir(t), 'out')
+      const fullDir = path.join(tempDir(t), 'full')
+      const provenDir = path.join(tempDir(t), 'proven')
+      const result = await writeMeshConfigsLean(mesh, dir, format)
+      await writeMeshConfigs(mesh, fullDir, format)
+      await writeProvenConfigs(plan(mesh), provenDir, format)
+      assert.deepEqual(Object.keys(result).sort(), ['paths', 'proof'])
+      assert.deepEqual(result.proof, expectedProof, `${name} ${format}`)
+      assert.ok(result.proof.pairsProven > 0, name)
+      assert.deepEqual(result.paths, mesh.nodes.map((n) => path.join(dir, `${n.name}.conf`)), name)
+      assert.deepEqual(fileTexts(dir), fileTexts(fullDir), `${name} ${format}`)
+      assert.deepEqual(fileTexts(dir), fileTexts(provenDir), `${name} ${format}`)
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700)
+      for (const file of result.paths) assert.equal(fs.statSync(file).mode & 0o777, 0o600, file)
+    }
+  }
+  assert.ok(blocked > 0 && relayed > 0, 'the vectors should cover blocked and relayed pairs')
+})
+
+test('writeMeshConfigsLean: an existing directory is tightened, other files kept', async (t) => {
+  const mesh = seed({ presharedKeys: true })
+  const p = plan(mesh)
+  const { proof, paths } = await writeMeshConfigsLean(mesh, path.join(tempDir(t), 'out'))
+  assert.equal(proof.pairsProven, 12)
+  assert.deepEqual(paths.map((f) => path.basename(f)), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf'])
+  assert.equal(fs.readFileSync(paths[0], 'utf8'), p.render('hub'))
+  const loose = path.join(tempDir(t), 'loose')
+  fs.mkdirSync(loose, { mode: 0o755 })
+  fs.chmodSync(loose, 0o755)
+  fs.writeFileSync(path.join(loose, 'hub.conf'), 'old\n')
+  fs.writeFileSync(path.join(loose, 'notes.txt'), 'kept\n')
+  await writeMeshConfigsLean(mesh, loose, 'setconf')
+  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
+  assert.equal(fs.readFileSync(path.join(loose, 'hub.conf'), 'utf8'), p.render('hub', 'setconf'))
+  assert.equal(fs.readFileSync(path.join(loose, 'notes.txt'), 'utf8'), 'kept\n')
+  assert.deepEqual(fs.readdirSync(loose).sort(), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf', 'notes.txt'])
+})
+
+test('writeMeshConfigsLean reads the mesh as it is at the call', async (t) => {
+  const mesh = seed({ presharedKeys: true })
+  const expected = verify(plan(mesh))
+  const pending = writeMeshConfigsLean(mesh, path.join(tempDir(t), 'out'))
+  mesh.removeNode('node-3')
+  const { proof, paths } = await pending
+  assert.equal(paths.length, 4)
+  assert.deepEqual(proof, expected)
+})
+
+test('writeMeshConfigsLean writes nothing when a node cannot be rendered', async (t) => {
+  const mesh = seed({ presharedKeys: true })
+  // node-4 has only a public key: its private key is unknown, so its config cannot be rendered.
+  mesh.addNode({ name: 'node-4', publicKey: PrivateKey.generate().publicKey().toBase64() })
+  mesh.generateMissing()
+  for (const { name, mesh: unrenderable } of [{ name: 'seed + node-4', mesh }, ...meshVectors()]) {
+    const dir = tempDir(t)
+    fs.writeFileSync(path.join(dir, 'hub.conf'), 'old\n')
+    await assert.rejects(writeMeshConfigsLean(unrenderable, dir), (err) => {
+      assert.equal(err.code, 'mesh_missing_key', name)
+      assert.equal(err.family, 'mesh')
+      return true
+    })
+    assert.deepEqual(fs.readdirSync(dir), ['hub.conf'], `${name}: no file added, no temporary left`)
+    assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n', `${name}: existing file untouched`)
+  }
+})
+
+test('writeMeshConfigsLean rejects with what writeMeshConfigs rejects with (the plan_toml and verify_toml error vectors)', async (t) => {
+  const cases = readJson(path.join(VECTORS, 'errors.json')).cases.filter((c) => ['plan_toml', 'verify_toml'].includes(c.operation))
+  assert.deepEqual([...new Set(cases.map((c) => c.operation))].sort(), ['plan_toml', 'verify_toml'])
+  for (const c of cases) {
+    const mesh = Mesh.fromToml(c.input)
+    const dir = tempDir(t)
+    fs.writeFileSync(path.join(dir, 'keep.conf'), 'old\n')
+    let full
+    await assert.rejects(writeMeshConfigs(mesh, dir), (err) => {
+      full = err
+      return true
+    })
+    await assert.rejects(writeMeshConfigsLean(mesh, dir), (err) => {
+      assert.equal(err.code, c.code, c.name)
+      assert.equal(err.code, full.code)
+      assert.equal(err.family, full.family)
+      assert.equal(err.message, full.message)
+      assert.deepEqual(err.pairs, full.pairs)
+      assert.deepEqual(err.problems, full.problems)
+      if (err.code === 'verify_failed') assert.ok(err.problems.length > 0)
+      if (err.code === 'plan_unroutable_pair') assert.ok(err.pairs.length > 0)
+      return true
+    })
+    assert.deepEqual(fs.readdirSync(dir), ['keep.conf'], c.name)
+    assert.equal(fs.readFileSync(path.join(dir, 'keep.conf'), 'utf8'), 'old\n', c.name)
+  }
+})
+
+test('writeMeshConfigsLean refuses a bad format as writeMeshConfigs does, and reports io errors', async (t) => {
+  const mesh = seed({ presharedKeys: true })
+  const base = tempDir(t)
+  let expected
+  await assert.rejects(writeMeshConfigs(mesh, path.join(base, 'full'), 'yaml'), (err) => {
+    expected = err
+    return true
+  })
+  await assert.rejects(writeMeshConfigsLean(mesh, path.join(base, 'configs'), 'yaml'), (err) => {
+    assert.equal(err.code, 'mesh_invalid_value')
+    assert.equal(err.code, expected.code)
+    assert.equal(err.message, expected.message)
+    assert.equal(err.field, expected.field)
+    return true
+  })
+  assert.ok(!fs.existsSync(path.join(base, 'configs')))
+  fs.writeFileSync(path.join(base, 'file'), 'x')
+  await assert.rejects(writeMeshConfigsLean(mesh, path.join(base, 'file', 'configs')), (err) => err.family === 'io' && err.code.startsWith('io_'))
 })

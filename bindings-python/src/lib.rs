@@ -51,6 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::write_configs, m)?)?;
     m.add_function(wrap_pyfunction!(plan::write_proven_configs, m)?)?;
     m.add_function(wrap_pyfunction!(plan::write_mesh_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::write_mesh_configs_lean, m)?)?;
     m.add_function(wrap_pyfunction!(plan::render_dot, m)?)?;
     m.add_function(wrap_pyfunction!(failover::plan_with_relays_down, m)?)?;
     m.add_function(wrap_pyfunction!(failover::check_failover, m)?)?;

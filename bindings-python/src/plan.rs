@@ -1,6 +1,6 @@
 //! `Plan` (every node's interface and peers), its views `NodePlan` and `PeerPlan`, the proof types
 //! `Proof` and `Problem`, and the functions over plans: plan, verify, check, write_configs,
-//! write_proven_configs, write_mesh_configs, render_dot.
+//! write_proven_configs, write_mesh_configs, write_mesh_configs_lean, render_dot.
 //!
 //! A `Plan` shares one immutable core plan; `NodePlan`/`PeerPlan` are cheap views into it. Dict views
 //! are the core's JSON reports, which never contain a secret.
@@ -582,6 +582,25 @@ pub fn write_mesh_configs(
     let inner = &mesh.inner;
     let (plan, written) = check(py.allow_threads(|| wiremesh::write_mesh_configs(inner, &directory, format)))?;
     Ok((PyPlan { inner: Arc::new(plan) }, path_strings(&written)))
+}
+
+/// `write_mesh_configs` keeping no plan (GIL released): each node's peer entries are dropped as soon as
+/// its config is rendered, so memory stays small even for very large meshes. The same files and errors
+/// as `write_mesh_configs`; returns `(proof, paths)`, the proof equal to `verify(plan(mesh))`. What
+/// `wiremesh render --out` uses.
+#[pyfunction]
+#[pyo3(signature = (mesh, directory, format = "wg-quick"))]
+pub fn write_mesh_configs_lean(
+    py: Python<'_>,
+    mesh: PyRef<'_, PyMesh>,
+    directory: &Bound<'_, PyAny>,
+    format: &str,
+) -> PyResult<(PyProof, Vec<String>)> {
+    let format = convert::format(format)?;
+    let directory = convert::path(directory)?;
+    let inner = &mesh.inner;
+    let (proof, written) = check(py.allow_threads(|| wiremesh::write_mesh_configs_lean(inner, &directory, format)))?;
+    Ok((PyProof { inner: proof }, path_strings(&written)))
 }
 
 /// Converts the arguments, runs `write` with the GIL released and returns the paths as strings.

@@ -1,5 +1,6 @@
-"""Rendering and writing: formats, file modes and atomicity of write_configs, write_proven_configs and
-write_mesh_configs, the GIL released during heavy work, and secrets absent from every repr/str."""
+"""Rendering and writing: formats, file modes and atomicity of write_configs, write_proven_configs,
+write_mesh_configs and write_mesh_configs_lean, the GIL released during heavy work, and secrets absent
+from every repr/str."""
 
 from __future__ import annotations
 
@@ -305,3 +306,118 @@ def test_write_mesh_configs_releases_the_gil(tmp_path: Path) -> None:
     plan, written = result
     assert len(written) == 120 and len(plan) == 120
     assert progressed > 0, "no other Python thread ran during write_mesh_configs"
+
+
+def test_write_mesh_configs_lean_writes_what_write_mesh_configs_writes(tmp_path: Path, vectors: Path) -> None:
+    meshes = [("seed-psk", seed_mesh())]
+    meshes += [(path.stem, with_private_keys(wiremesh.Mesh.load(path))) for path in mesh_vectors(vectors)]
+    blocked = relayed = 0
+    for name, mesh in meshes:
+        expected_proof = wiremesh.verify(wiremesh.plan(mesh)).to_dict()
+        blocked += expected_proof["pairs_blocked"]
+        relayed += expected_proof["relayed_pairs"]
+        for format in ("wg-quick", "setconf"):
+            out = tmp_path / f"{name}-{format}"
+            proof, written = wiremesh.write_mesh_configs_lean(mesh, out, format)
+            assert isinstance(proof, wiremesh.Proof)
+            assert proof.to_dict() == expected_proof, (name, format)
+            assert proof.pairs_proven == expected_proof["pairs_proven"] > 0
+            assert written == [str(out / f"{node.name}.conf") for node in mesh.nodes]
+            _, full = wiremesh.write_mesh_configs(mesh, tmp_path / f"{name}-{format}-full", format)
+            proven = wiremesh.write_proven_configs(wiremesh.plan(mesh), tmp_path / f"{name}-{format}-proven", format)
+            assert file_texts(out) == file_texts(Path(full[0]).parent), (name, format)
+            assert file_texts(out) == file_texts(Path(proven[0]).parent), (name, format)
+            assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
+            for path in written:
+                assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    assert blocked > 0 and relayed > 0, "the vectors should cover blocked and relayed pairs"
+
+
+def test_write_mesh_configs_lean_tightens_an_existing_directory_and_keeps_other_files(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    plan = wiremesh.plan(mesh)
+    proof, written = wiremesh.write_mesh_configs_lean(mesh, str(tmp_path / "out"))
+    assert proof.pairs_proven == 12 and proof.to_dict() == wiremesh.verify(plan).to_dict()
+    assert [Path(p).name for p in written] == ["hub.conf", "node-1.conf", "node-2.conf", "node-3.conf"]
+    assert Path(written[0]).read_text() == plan.render("hub")
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    (loose / "hub.conf").write_text("old\n")
+    (loose / "notes.txt").write_text("kept\n")
+    os.chmod(loose, 0o755)
+    wiremesh.write_mesh_configs_lean(mesh, loose, format="setconf")
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
+    assert (loose / "hub.conf").read_text() == plan.render("hub", "setconf")
+    assert (loose / "notes.txt").read_text() == "kept\n"
+    assert sorted(os.listdir(loose)) == ["hub.conf", "node-1.conf", "node-2.conf", "node-3.conf", "notes.txt"]
+
+
+def test_write_mesh_configs_lean_writes_nothing_on_error(tmp_path: Path, vectors: Path) -> None:
+    mesh = seed_mesh()
+    # node-3's private key is unknown (only its public key is declared): its config cannot be rendered.
+    mesh.update_node("node-3", public_key=wiremesh.PrivateKey.generate().public_key())
+    # The vector meshes hold only public keys: no node's config can be rendered.
+    meshes = [mesh] + [wiremesh.Mesh.load(path) for path in mesh_vectors(vectors)]
+    for index, unrenderable in enumerate(meshes):
+        out = tmp_path / f"configs-{index}"
+        out.mkdir()
+        (out / "hub.conf").write_text("old\n")
+        with pytest.raises(wiremesh.MeshError) as info:
+            wiremesh.write_mesh_configs_lean(unrenderable, out)
+        assert info.value.code == "mesh_missing_key"
+        assert os.listdir(out) == ["hub.conf"], "no file added, no temporary left"
+        assert (out / "hub.conf").read_text() == "old\n"
+
+
+def test_write_mesh_configs_lean_raises_what_write_mesh_configs_raises(tmp_path: Path, vectors: Path) -> None:
+    cases = json.loads((vectors / "errors.json").read_text())["cases"]
+    cases = [c for c in cases if c["operation"] in ("plan_toml", "verify_toml")]
+    assert {c["operation"] for c in cases} == {"plan_toml", "verify_toml"}
+    for index, case in enumerate(cases):
+        mesh = wiremesh.Mesh.from_toml(case["input"])
+        out = tmp_path / f"configs-{index}"
+        out.mkdir()
+        (out / "keep.conf").write_text("old\n")
+        with pytest.raises(wiremesh.WiremeshError) as info:
+            wiremesh.write_mesh_configs_lean(mesh, out)
+        assert info.value.code == case["code"], case["name"]
+        with pytest.raises(wiremesh.WiremeshError) as full:
+            wiremesh.write_mesh_configs(mesh, out)
+        assert type(info.value) is type(full.value), case["name"]
+        assert info.value.code == full.value.code
+        if isinstance(info.value, wiremesh.VerifyError):
+            assert isinstance(full.value, wiremesh.VerifyError)
+            assert info.value.problems
+            assert [p.to_dict() for p in info.value.problems] == [p.to_dict() for p in full.value.problems]
+        if isinstance(info.value, wiremesh.PlanError):
+            assert isinstance(full.value, wiremesh.PlanError)
+            assert info.value.pairs and info.value.pairs == full.value.pairs
+        assert os.listdir(out) == ["keep.conf"], case["name"]
+        assert (out / "keep.conf").read_text() == "old\n"
+
+
+def test_write_mesh_configs_lean_refuses_a_bad_format_and_reports_io_errors(tmp_path: Path) -> None:
+    mesh = seed_mesh()
+    with pytest.raises(ValueError) as expected:
+        wiremesh.write_mesh_configs(mesh, tmp_path / "full", "yaml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as info:
+        wiremesh.write_mesh_configs_lean(mesh, tmp_path / "configs", "yaml")  # type: ignore[arg-type]
+    assert type(info.value) is type(expected.value) and str(info.value) == str(expected.value)
+    assert not (tmp_path / "configs").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as io:
+        wiremesh.write_mesh_configs_lean(mesh, blocker / "configs")
+    assert isinstance(io.value, wiremesh.WiremeshError)
+    assert io.value.code.startswith("io_")  # type: ignore[attr-defined]
+
+
+def test_write_mesh_configs_lean_releases_the_gil(tmp_path: Path) -> None:
+    mesh = wiremesh.Mesh("big", ["10.88.0.0/16"])
+    for i in range(120):
+        mesh.add_node(f"node-{i:03}", endpoint=f"192.0.2.{1 + i}:51820")
+    mesh.generate_missing()
+    (result,), (progressed,) = gil_released_during(lambda: wiremesh.write_mesh_configs_lean(mesh, tmp_path / "out"))
+    proof, written = result
+    assert len(written) == 120 and proof.pairs_proven == 120 * 119
+    assert progressed > 0, "no other Python thread ran during write_mesh_configs_lean"

@@ -20,6 +20,8 @@ import {
   writeConfigs,
   writeMeshConfigs,
   MeshConfigsWritten,
+  writeMeshConfigsLean,
+  MeshConfigsWrittenLean,
   parseWgQuick,
   renderWgQuick,
   importWgQuick,
@@ -56,6 +58,8 @@ const psk: PresharedKey | undefined = config.peers?.[0]?.presharedKey
 const written: Promise<string[]> = writeConfigs(p, '/tmp/wiremesh-types', 'wg-quick')
 const meshWritten: Promise<MeshConfigsWritten> = writeMeshConfigs(mesh, '/tmp/wiremesh-types', 'setconf')
 const meshCounts: Promise<number> = meshWritten.then(({ plan: proven, paths }) => proven.nodeNames.length + paths.length)
+const leanWritten: Promise<MeshConfigsWrittenLean> = writeMeshConfigsLean(mesh, '/tmp/wiremesh-types', 'wg-quick')
+const leanCounts: Promise<number> = leanWritten.then(({ proof: proven, paths }) => proven.pairsProven + paths.length)
 const loaded: Promise<Mesh> = Mesh.load('/tmp/seed.toml')
 const imported: Mesh = importWgQuick({ hub: again }, { name: 'imported' })
 const dot: string = renderDot(p)

@@ -111,6 +111,7 @@ from ._native import (
     verify_failover,
     write_configs,
     write_mesh_configs,
+    write_mesh_configs_lean,
     write_proven_configs,
 )
 
@@ -184,6 +185,7 @@ __all__ = [
     "verify_failover",
     "write_configs",
     "write_mesh_configs",
+    "write_mesh_configs_lean",
     "write_proven_configs",
 ]
 
