@@ -233,6 +233,45 @@ pub fn create_private_dir(path: &Path) -> Result<(), crate::Error> {
         .map_err(|err| IoError::new("chmod", path, &err).into())
 }
 
+/// Directories [`create_private_dir_undoable`] created (deepest first): removed again, while still empty,
+/// when what was to be written into them failed.
+#[must_use = "undo the directories when the write fails"]
+pub(crate) struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    /// Removes the directories that were created, deepest first, stopping at the first one that is not
+    /// empty (or is gone).
+    pub(crate) fn undo(self) {
+        for dir in self.0 {
+            if fs::remove_dir(&dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// [`create_private_dir`], remembering which directories did not exist before, so that a failed write
+/// leaves no new empty directory behind.
+pub(crate) fn create_private_dir_undoable(path: &Path) -> Result<CreatedDirs, crate::Error> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(dir) = at {
+        if dir.as_os_str().is_empty() || fs::symlink_metadata(dir).is_ok() {
+            break;
+        }
+        missing.push(dir.to_path_buf());
+        at = dir.parent();
+    }
+    let created = CreatedDirs(missing);
+    match create_private_dir(path) {
+        Ok(()) => Ok(created),
+        Err(err) => {
+            created.undo();
+            Err(err)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -339,7 +339,7 @@ fn plan_prove_write(
     keep: KeepPeers,
 ) -> Result<(Plan, Proof, Vec<PathBuf>), crate::Error> {
     let planner = Planner::new(mesh, &[])?;
-    fsutil::create_private_dir(dir)?;
+    let created = fsutil::create_private_dir_undoable(dir)?;
     let n = mesh.nodes.len();
     let paths: Vec<PathBuf> = mesh.nodes.iter().map(|node| config_path(dir, node.name.as_str())).collect();
     let sections = PeerSections::new(mesh.nodes.iter().map(|node| node.name.as_str()));
@@ -348,7 +348,7 @@ fn plan_prove_write(
     let by_key = crate::verify::KeyIndex::new(planner.keys().iter());
     let (planner, sections, targets, rendered_ref, proven_slot, by_key) =
         (&planner, &sections, &paths, &rendered, &proven, &by_key);
-    fsutil::write_many_atomic_gated(
+    let written = fsutil::write_many_atomic_gated(
         n,
         |i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
         fsutil::SECRET_FILE_MODE,
@@ -398,7 +398,12 @@ fn plan_prove_write(
             *proven_slot.lock().expect("proven plan") = Some((plan, proof));
             Ok(())
         },
-    )?;
+    );
+    if let Err(err) = written {
+        // Nothing landed: a directory made for these files goes too.
+        created.undo();
+        return Err(err);
+    }
     let (plan, proof) =
         proven.into_inner().expect("proven plan").expect("the gate proved the plan before the files landed");
     Ok((plan, proof, paths))
@@ -508,14 +513,19 @@ fn write_configs_gated<G>(plan: &Plan, dir: &Path, format: ConfigFormat, gate: G
 where
     G: FnOnce() -> Result<(), crate::Error> + Send,
 {
-    fsutil::create_private_dir(dir)?;
+    let created = fsutil::create_private_dir_undoable(dir)?;
     let path_of = |node: &NodePlan| config_path(dir, node.name.as_str());
     let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
-    fsutil::write_many_atomic_gated(
+    let written = fsutil::write_many_atomic_gated(
         plan.nodes.len(),
         |i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
         fsutil::SECRET_FILE_MODE,
         gate,
-    )?;
+    );
+    if let Err(err) = written {
+        // Nothing landed: a directory made for these files goes too.
+        created.undo();
+        return Err(err);
+    }
     Ok(plan.nodes.iter().map(path_of).collect())
 }

@@ -548,6 +548,23 @@ fn one_pass_writes_land_all_or_nothing() {
         assert!(err.to_string().contains("n3"), "{err}");
     }
 
+    // A failure after the output directory was made takes the directories it made away again (a
+    // directory that existed stays, with what it held).
+    let planned = plan(&m).unwrap();
+    let writes: [&dyn Fn(&std::path::Path) -> Result<(), crate::Error>; 4] = [
+        &|d| write_mesh_configs(&m, d, ConfigFormat::WgQuick).map(drop),
+        &|d| write_mesh_configs_lean(&m, d, ConfigFormat::WgQuick).map(drop),
+        &|d| write_configs(&planned, d, ConfigFormat::WgQuick).map(drop),
+        &|d| write_proven_configs(&planned, d, ConfigFormat::WgQuick).map(drop),
+    ];
+    for write in writes {
+        let new = dir.path().join("new");
+        assert_eq!(write(&new.join("deeper")).unwrap_err().code(), "mesh_missing_key");
+        assert!(!new.exists(), "the directories made for the write are gone");
+        assert!(write(dir.path()).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 40, "the existing directory keeps its files");
+    }
+
     m.nodes[1].addresses = m.nodes[0].addresses.clone();
     let fresh = dir.path().join("never");
     assert!(write_mesh_configs(&m, &fresh, ConfigFormat::WgQuick).is_err());
