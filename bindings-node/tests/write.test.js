@@ -126,17 +126,22 @@ test('writeMeshConfigs: the plan works like plan(mesh); an existing directory is
   assert.equal(verify(p).pairsProven, 12)
   assert.deepEqual(p.nodeNames, ['hub', 'node-1', 'node-2', 'node-3'])
   assert.equal(fs.readFileSync(paths[0], 'utf8'), p.render('hub'))
+  await assertRewritesALooseDirectory(t, writeMeshConfigs, mesh, p)
+})
+
+// Rewriting an existing 0755 directory replaces its configs, tightens it to 0700 and keeps other files.
+async function assertRewritesALooseDirectory(t, write, mesh, p) {
   const loose = path.join(tempDir(t), 'loose')
   fs.mkdirSync(loose, { mode: 0o755 })
   fs.chmodSync(loose, 0o755)
   fs.writeFileSync(path.join(loose, 'hub.conf'), 'old\n')
   fs.writeFileSync(path.join(loose, 'notes.txt'), 'kept\n')
-  await writeMeshConfigs(mesh, loose, 'setconf')
+  await write(mesh, loose, 'setconf')
   assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
   assert.equal(fs.readFileSync(path.join(loose, 'hub.conf'), 'utf8'), p.render('hub', 'setconf'))
   assert.equal(fs.readFileSync(path.join(loose, 'notes.txt'), 'utf8'), 'kept\n')
   assert.deepEqual(fs.readdirSync(loose).sort(), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf', 'notes.txt'])
-})
+}
 
 test('writeMeshConfigs reads the mesh as it is at the call', async (t) => {
   const mesh = seed({ presharedKeys: true })
@@ -148,7 +153,7 @@ test('writeMeshConfigs reads the mesh as it is at the call', async (t) => {
   assert.deepEqual(p.renderAll(), expected.renderAll())
 })
 
-test('writeMeshConfigs writes nothing when a node cannot be rendered', async (t) => {
+test('writeMeshConfigs and writeMeshConfigsLean write nothing when a node cannot be rendered', async (t) => {
   const mesh = seed({ presharedKeys: true })
   // node-4 has only a public key: its private key is unknown, so its config cannot be rendered.
   mesh.addNode({ name: 'node-4', publicKey: PrivateKey.generate().publicKey().toBase64() })
@@ -157,6 +162,11 @@ test('writeMeshConfigs writes nothing when a node cannot be rendered', async (t)
     const dir = tempDir(t)
     fs.writeFileSync(path.join(dir, 'hub.conf'), 'old\n')
     await assert.rejects(writeMeshConfigs(unrenderable, dir), (err) => {
+      assert.equal(err.code, 'mesh_missing_key', name)
+      assert.equal(err.family, 'mesh')
+      return true
+    })
+    await assert.rejects(writeMeshConfigsLean(unrenderable, dir), (err) => {
       assert.equal(err.code, 'mesh_missing_key', name)
       assert.equal(err.family, 'mesh')
       return true
@@ -250,16 +260,7 @@ test('writeMeshConfigsLean: an existing directory is tightened, other files kept
   assert.equal(proof.pairsProven, 12)
   assert.deepEqual(paths.map((f) => path.basename(f)), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf'])
   assert.equal(fs.readFileSync(paths[0], 'utf8'), p.render('hub'))
-  const loose = path.join(tempDir(t), 'loose')
-  fs.mkdirSync(loose, { mode: 0o755 })
-  fs.chmodSync(loose, 0o755)
-  fs.writeFileSync(path.join(loose, 'hub.conf'), 'old\n')
-  fs.writeFileSync(path.join(loose, 'notes.txt'), 'kept\n')
-  await writeMeshConfigsLean(mesh, loose, 'setconf')
-  assert.equal(fs.statSync(loose).mode & 0o777, 0o700)
-  assert.equal(fs.readFileSync(path.join(loose, 'hub.conf'), 'utf8'), p.render('hub', 'setconf'))
-  assert.equal(fs.readFileSync(path.join(loose, 'notes.txt'), 'utf8'), 'kept\n')
-  assert.deepEqual(fs.readdirSync(loose).sort(), ['hub.conf', 'node-1.conf', 'node-2.conf', 'node-3.conf', 'notes.txt'])
+  await assertRewritesALooseDirectory(t, writeMeshConfigsLean, mesh, p)
 })
 
 test('writeMeshConfigsLean reads the mesh as it is at the call', async (t) => {
@@ -270,24 +271,6 @@ test('writeMeshConfigsLean reads the mesh as it is at the call', async (t) => {
   const { proof, paths } = await pending
   assert.equal(paths.length, 4)
   assert.deepEqual(proof, expected)
-})
-
-test('writeMeshConfigsLean writes nothing when a node cannot be rendered', async (t) => {
-  const mesh = seed({ presharedKeys: true })
-  // node-4 has only a public key: its private key is unknown, so its config cannot be rendered.
-  mesh.addNode({ name: 'node-4', publicKey: PrivateKey.generate().publicKey().toBase64() })
-  mesh.generateMissing()
-  for (const { name, mesh: unrenderable } of [{ name: 'seed + node-4', mesh }, ...meshVectors()]) {
-    const dir = tempDir(t)
-    fs.writeFileSync(path.join(dir, 'hub.conf'), 'old\n')
-    await assert.rejects(writeMeshConfigsLean(unrenderable, dir), (err) => {
-      assert.equal(err.code, 'mesh_missing_key', name)
-      assert.equal(err.family, 'mesh')
-      return true
-    })
-    assert.deepEqual(fs.readdirSync(dir), ['hub.conf'], `${name}: no file added, no temporary left`)
-    assert.equal(fs.readFileSync(path.join(dir, 'hub.conf'), 'utf8'), 'old\n', `${name}: existing file untouched`)
-  }
 })
 
 test('writeMeshConfigsLean rejects with what writeMeshConfigs rejects with (the plan_toml and verify_toml error vectors)', async (t) => {

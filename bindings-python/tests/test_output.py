@@ -222,13 +222,19 @@ def test_write_mesh_configs_returns_a_plan_that_works_like_plan(tmp_path: Path) 
     assert wiremesh.verify(plan).pairs_proven == 12
     assert [n.name for n in plan.nodes] == ["hub", "node-1", "node-2", "node-3"]
     assert Path(written[0]).read_text() == plan.render("hub")
-    # Rewriting an existing directory replaces its configs and tightens it to 0700.
+    assert_rewrites_a_loose_directory(tmp_path, wiremesh.write_mesh_configs, mesh, plan)
+
+
+def assert_rewrites_a_loose_directory(
+    tmp_path: Path, write: Callable[..., object], mesh: wiremesh.Mesh, plan: wiremesh.Plan
+) -> None:
+    """Rewriting an existing 0755 directory replaces its configs, tightens it to 0700 and keeps other files."""
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o755)
     (loose / "hub.conf").write_text("old\n")
     (loose / "notes.txt").write_text("kept\n")
     os.chmod(loose, 0o755)
-    wiremesh.write_mesh_configs(mesh, loose, format="setconf")
+    write(mesh, loose, format="setconf")
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
     assert (loose / "hub.conf").read_text() == plan.render("hub", "setconf")
     assert (loose / "notes.txt").read_text() == "kept\n"
@@ -248,6 +254,9 @@ def test_write_mesh_configs_writes_nothing_on_error(tmp_path: Path, vectors: Pat
         with pytest.raises(wiremesh.MeshError) as info:
             wiremesh.write_mesh_configs(unrenderable, out)
         assert info.value.code == "mesh_missing_key"
+        with pytest.raises(wiremesh.MeshError) as lean:
+            wiremesh.write_mesh_configs_lean(unrenderable, out)
+        assert lean.value.code == "mesh_missing_key"
         with pytest.raises(wiremesh.MeshError) as proven:
             wiremesh.write_proven_configs(wiremesh.plan(unrenderable), out)
         assert proven.value.code == "mesh_missing_key"
@@ -340,33 +349,7 @@ def test_write_mesh_configs_lean_tightens_an_existing_directory_and_keeps_other_
     assert proof.pairs_proven == 12 and proof.to_dict() == wiremesh.verify(plan).to_dict()
     assert [Path(p).name for p in written] == ["hub.conf", "node-1.conf", "node-2.conf", "node-3.conf"]
     assert Path(written[0]).read_text() == plan.render("hub")
-    loose = tmp_path / "loose"
-    loose.mkdir(mode=0o755)
-    (loose / "hub.conf").write_text("old\n")
-    (loose / "notes.txt").write_text("kept\n")
-    os.chmod(loose, 0o755)
-    wiremesh.write_mesh_configs_lean(mesh, loose, format="setconf")
-    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
-    assert (loose / "hub.conf").read_text() == plan.render("hub", "setconf")
-    assert (loose / "notes.txt").read_text() == "kept\n"
-    assert sorted(os.listdir(loose)) == ["hub.conf", "node-1.conf", "node-2.conf", "node-3.conf", "notes.txt"]
-
-
-def test_write_mesh_configs_lean_writes_nothing_on_error(tmp_path: Path, vectors: Path) -> None:
-    mesh = seed_mesh()
-    # node-3's private key is unknown (only its public key is declared): its config cannot be rendered.
-    mesh.update_node("node-3", public_key=wiremesh.PrivateKey.generate().public_key())
-    # The vector meshes hold only public keys: no node's config can be rendered.
-    meshes = [mesh] + [wiremesh.Mesh.load(path) for path in mesh_vectors(vectors)]
-    for index, unrenderable in enumerate(meshes):
-        out = tmp_path / f"configs-{index}"
-        out.mkdir()
-        (out / "hub.conf").write_text("old\n")
-        with pytest.raises(wiremesh.MeshError) as info:
-            wiremesh.write_mesh_configs_lean(unrenderable, out)
-        assert info.value.code == "mesh_missing_key"
-        assert os.listdir(out) == ["hub.conf"], "no file added, no temporary left"
-        assert (out / "hub.conf").read_text() == "old\n"
+    assert_rewrites_a_loose_directory(tmp_path, wiremesh.write_mesh_configs_lean, mesh, plan)
 
 
 def test_write_mesh_configs_lean_raises_what_write_mesh_configs_raises(tmp_path: Path, vectors: Path) -> None:

@@ -348,7 +348,7 @@ fn plan_prove_write(
     let by_key = crate::verify::KeyIndex::new(planner.keys().iter());
     let (planner, sections, targets, rendered_ref, proven_slot, by_key) =
         (&planner, &sections, &paths, &rendered, &proven, &by_key);
-    let written = fsutil::write_many_atomic_gated(
+    fsutil::write_many_atomic_gated(
         n,
         |i| Ok((targets[i].clone(), rendered_ref.take(i)?)),
         fsutil::SECRET_FILE_MODE,
@@ -398,12 +398,9 @@ fn plan_prove_write(
             *proven_slot.lock().expect("proven plan") = Some((plan, proof));
             Ok(())
         },
-    );
-    if let Err(err) = written {
-        // Nothing landed: a directory made for these files goes too.
-        created.undo();
-        return Err(err);
-    }
+    )
+    // Nothing landed: a directory made for these files goes too.
+    .inspect_err(|_| created.undo())?;
     let (plan, proof) =
         proven.into_inner().expect("proven plan").expect("the gate proved the plan before the files landed");
     Ok((plan, proof, paths))
@@ -516,16 +513,13 @@ where
     let created = fsutil::create_private_dir_undoable(dir)?;
     let path_of = |node: &NodePlan| config_path(dir, node.name.as_str());
     let sections = PeerSections::new(plan.nodes.iter().map(|node| node.name.as_str()));
-    let written = fsutil::write_many_atomic_gated(
+    fsutil::write_many_atomic_gated(
         plan.nodes.len(),
         |i| Ok((path_of(&plan.nodes[i]), render_node_with(&plan.nodes[i], format, Some(&sections))?)),
         fsutil::SECRET_FILE_MODE,
         gate,
-    );
-    if let Err(err) = written {
-        // Nothing landed: a directory made for these files goes too.
-        created.undo();
-        return Err(err);
-    }
+    )
+    // Nothing landed: a directory made for these files goes too.
+    .inspect_err(|_| created.undo())?;
     Ok(plan.nodes.iter().map(path_of).collect())
 }

@@ -118,12 +118,7 @@ fn check_prepared(plan: &Plan, mut interfaces: Vec<Interface>, use_resolved: boo
 
 /// Proves `plan`: `Ok` with what was proven, or every problem found.
 pub fn verify(plan: &Plan) -> Result<Proof, VerifyError> {
-    let (proof, problems) = check(plan);
-    if problems.is_empty() {
-        Ok(proof)
-    } else {
-        Err(VerifyError { problems })
-    }
+    verify_prepared(plan, interfaces(plan))
 }
 
 /// `work(i)` for every node index `0..n`, in order, spread over the available cores for big meshes:

@@ -551,7 +551,8 @@ fn one_pass_writes_land_all_or_nothing() {
     // A failure after the output directory was made takes the directories it made away again (a
     // directory that existed stays, with what it held).
     let planned = plan(&m).unwrap();
-    let writes: [&dyn Fn(&std::path::Path) -> Result<(), crate::Error>; 4] = [
+    type Write<'a> = &'a dyn Fn(&std::path::Path) -> Result<(), crate::Error>;
+    let writes: [Write<'_>; 4] = [
         &|d| write_mesh_configs(&m, d, ConfigFormat::WgQuick).map(drop),
         &|d| write_mesh_configs_lean(&m, d, ConfigFormat::WgQuick).map(drop),
         &|d| write_configs(&planned, d, ConfigFormat::WgQuick).map(drop),
