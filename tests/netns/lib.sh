@@ -16,7 +16,7 @@
 #                            for our own daemon, found on PATH)
 
 # The tools the suite drives; wiremesh itself is checked separately (it is built, not installed).
-E2E_TOOLS=(ip ss ping wg wg-quick wireguard-go iperf3 timeout sysctl)
+E2E_TOOLS=(ip ss ping wg wg-quick wireguard-go iperf3 timeout sysctl nstat)
 E2E_SOCKET_DIR=/var/run/wireguard
 E2E_WG_IMPL=${E2E_WG_IMPL:-wireguard-go}
 

@@ -69,7 +69,7 @@ impl PathBench {
         let a_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&a)));
         let b_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&b)));
         a.by_index[&1].lock().endpoint = Some(b_addr);
-        let mut bench = PathBench { a, b, counters: Counters::default(), tx: TxPipe { batch: TxBatch::new(), helper: None, handed: 0, finished: Default::default() }, rx: RxBatch::new(), a_addr };
+        let mut bench = PathBench { a, b, counters: Counters::default(), tx: TxPipe::inline(TxBatch::new()), rx: RxBatch::new(), a_addr };
         // The first packet starts the handshake: the initiation goes a -> b through the batch, b's
         // response over loopback UDP to a's socket, which we read and hand to a.
         let packet = Self::packet(64);

@@ -285,6 +285,13 @@ struct Shared {
     stop_reason: Mutex<Option<StopReason>>,
     counters: Counters,
     socket: Mutex<Option<uapi_server::SocketFile>>,
+    /// Keeps the TUN's packets in the order they were read when a UDP reader answers (see [`Answer`]):
+    /// the TUN reader holds it from a wake-up's first read until that wake-up's batch is sent or
+    /// handed to its helper; a UDP reader only tries it.
+    tun_turn: Mutex<()>,
+    /// The TUN reader's send helper's batch counts: a UDP reader answers only when every batch handed
+    /// to it is sent, so its packet cannot overtake them.
+    tun_sends: Arc<PipeCounts>,
 }
 
 impl Shared {
@@ -398,6 +405,8 @@ impl Device {
             stop_reason: Mutex::new(None),
             counters: Counters::default(),
             socket: Mutex::new(None),
+            tun_turn: Mutex::new(()),
+            tun_sends: Arc::default(),
         });
         let device = Device { shared: shared.clone(), threads: Mutex::new(Vec::new()) };
         let listener = match &path {
@@ -936,11 +945,24 @@ impl RxBatch {
 struct Pipe<B, C> {
     batch: B,
     helper: Option<Helper<B, C>>,
-    /// Batches handed to the helper, and (counted by the helper) those it finished: when equal, the
-    /// helper is idle and a small batch runs inline, sparing a latency-bound packet (a ping, a lone
-    /// ACK) the thread hand-over without reordering anything.
-    handed: usize,
-    finished: Arc<AtomicU64>,
+    /// Batches handed to the helper and finished by it: when equal, the helper is idle and a small
+    /// batch runs inline, sparing a latency-bound packet (a ping, a lone ACK) the thread hand-over
+    /// without reordering anything.
+    counts: Arc<PipeCounts>,
+}
+
+/// Batches a reader handed to its helper, and (counted by the helper) those it finished.
+#[derive(Debug, Default)]
+struct PipeCounts {
+    handed: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl PipeCounts {
+    /// True when the helper has finished every batch handed to it (all its system calls are made).
+    fn idle(&self) -> bool {
+        self.finished.load(Ordering::Acquire) == self.handed.load(Ordering::Acquire)
+    }
 }
 
 /// Batches smaller than this run inline when the helper is idle.
@@ -954,10 +976,12 @@ type Helper<B, C> = (mpsc::SyncSender<(B, C)>, mpsc::Receiver<B>);
 const PIPE_DEPTH: usize = 3;
 
 impl<B: Send, C: Send> Pipe<B, C> {
-    /// A pipe whose helper, a thread of `scope` named `name`, runs `run` on each batch.
+    /// A pipe whose helper, a thread of `scope` named `name`, runs `run` on each batch, counting in
+    /// `counts`.
     fn spawn<'scope, 'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         name: &str,
+        counts: Arc<PipeCounts>,
         make: impl Fn() -> B,
         run: impl Fn(&mut B, C) + Send + 'scope,
     ) -> Pipe<B, C>
@@ -970,23 +994,27 @@ impl<B: Send, C: Send> Pipe<B, C> {
         for _ in 1..PIPE_DEPTH {
             let _ = empty_tx.send(make());
         }
-        let finished = Arc::new(AtomicU64::new(0));
-        let done = finished.clone();
+        let done = counts.clone();
         let helper = std::thread::Builder::new().name(name.into()).spawn_scoped(scope, move || {
             while let Ok((mut batch, context)) = full_rx.recv() {
                 run(&mut batch, context);
-                done.fetch_add(1, Ordering::Release);
+                done.finished.fetch_add(1, Ordering::Release);
                 if empty_tx.send(batch).is_err() {
                     return;
                 }
             }
         });
-        Pipe { batch: make(), helper: helper.ok().map(|_| (full_tx, empty_rx)), handed: 0, finished }
+        Pipe { batch: make(), helper: helper.ok().map(|_| (full_tx, empty_rx)), counts }
+    }
+
+    /// A pipe without a helper: every flush runs inline.
+    fn inline(batch: B) -> Pipe<B, C> {
+        Pipe { batch, helper: None, counts: Arc::default() }
     }
 
     /// True when the helper has finished every batch handed to it.
     fn helper_idle(&self) -> bool {
-        self.finished.load(Ordering::Acquire) == self.handed as u64
+        self.counts.idle()
     }
 
     /// Hands the current batch to the helper (waiting for an empty one to fill next), or runs `run`
@@ -999,10 +1027,12 @@ impl<B: Send, C: Send> Pipe<B, C> {
         if let Some((full, empty)) = &self.helper {
             if let Ok(next) = empty.recv() {
                 let batch = std::mem::replace(&mut self.batch, next);
+                // Counted before the send, so the batch is never both in the helper's hands and uncounted.
+                self.counts.handed.fetch_add(1, Ordering::Release);
                 if full.send((batch, context)).is_ok() {
-                    self.handed += 1;
                     return;
                 }
+                self.counts.handed.fetch_sub(1, Ordering::Release);
             }
             self.helper = None;
             return;
@@ -1025,7 +1055,7 @@ impl TxPipe {
 /// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
     std::thread::scope(|scope| {
-        let mut tx = TxPipe::spawn(scope, "wm-tun-send", TxBatch::new, |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s));
+        let mut tx = TxPipe::spawn(scope, "wm-tun-send", shared.tun_sends.clone(), TxBatch::new, |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s));
         tun_reader(shared, &mut tx);
         // Dropping the pipe closes its channel: the helper sends what it holds and exits.
     });
@@ -1129,6 +1159,7 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
             }
         }
         let snap = shared.snapshot();
+        let turn = shared.tun_turn.lock().unwrap_or_else(|e| e.into_inner());
         pace.start();
         for _ in 0..BATCH {
             if tx.batch.room() < BATCH_RESERVE || pace.send_now() {
@@ -1145,6 +1176,7 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
             }
         }
         tx.flush(&snap.sockets);
+        drop(turn);
         pace.finish();
     }
 }
@@ -1152,19 +1184,24 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
 /// A UDP reader's way to answer at once: right after it wrote a lone packet to the TUN, what the
 /// kernel sent back through the TUN in that same write (an echo reply, a TCP ACK for a lone segment)
 /// is already queued there, so the reader reads that one packet and sends it itself, sparing the
-/// round trip the hand-over to the TUN reader (a wake-up on another core) costs. Only while traffic is
-/// quiet (see [`Pace`]); under load the TUN reader alone reads the TUN. Buffers are made on first use.
+/// round trip the hand-over to the TUN reader (a wake-up on another core) costs. Only while the UDP
+/// reader's traffic is quiet (see [`Pace`]) and the TUN reader is idle with everything it read sent
+/// (see [`Answer::run`]), so packets keep the order they were read in. Buffers are made on first use.
 #[derive(Default)]
 struct Answer {
     state: Option<(TunBuffers, TxPipe)>,
 }
 
 impl Answer {
-    /// Reads one packet from the TUN, if one is waiting, and sends it encrypted.
+    /// Reads one packet from the TUN, if one is waiting, and sends it encrypted; only while the TUN
+    /// reader is between wake-ups and everything it read is sent, so nothing is overtaken (reordered
+    /// TCP segments look like loss to the sender, which retransmits and backs off).
     fn run(&mut self, shared: &Shared, snap: &Snapshot) {
-        let (buffers, tx) = self.state.get_or_insert_with(|| {
-            (TunBuffers::new(), TxPipe { batch: TxBatch::new(), helper: None, handed: 0, finished: Arc::new(AtomicU64::new(0)) })
-        });
+        let Ok(_turn) = shared.tun_turn.try_lock() else { return };
+        if !shared.tun_sends.idle() {
+            return;
+        }
+        let (buffers, tx) = self.state.get_or_insert_with(|| (TunBuffers::new(), TxPipe::inline(TxBatch::new())));
         // A TUN failure is the TUN reader's to report.
         if let Ok(true) = buffers.read_and_encrypt(shared, snap, tx) {
             tx.flush(&snap.sockets);
@@ -1213,7 +1250,7 @@ fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<
 fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
     std::thread::scope(|scope| {
         let name = if socket.is_v6() { "wm-udp6-tun" } else { "wm-udp4-tun" };
-        let mut rx = RxPipe::spawn(scope, name, RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared));
+        let mut rx = RxPipe::spawn(scope, name, Arc::default(), RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared));
         udp_reader(shared, socket, generation, &mut rx);
     });
 }
