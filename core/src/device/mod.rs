@@ -1210,17 +1210,13 @@ impl Answer {
 }
 
 /// Encrypts packets that share a destination (the segments of one super-packet, or one packet) for
-/// the peer that destination routes to, into the batch.
+/// the peer that destination routes to, into the batch. The peer's lock is taken for one packet at a
+/// time, so its UDP reader decrypts (the ACKs of this very flow, say) between the segments of a
+/// super-packet instead of waiting for all of them, and no send happens under it.
 fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxPipe) {
     let Some(first) = packets.next() else { return };
     let Some(dst) = Tunn::dst_address(first) else { return };
     let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
-        counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    let mut inner = peer.lock();
-    let endpoint = inner.endpoint;
-    let Some(tunn) = peer.session(&mut inner) else {
         counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -1229,9 +1225,17 @@ fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<
         if tx.batch.room() < pkt.len() + 64 {
             tx.flush(&snap.sockets);
         }
-        let len = match tunn.encapsulate(pkt, tx.batch.space()) {
-            TunnResult::WriteToNetwork(datagram) => datagram.len(),
-            _ => continue,
+        let (len, endpoint) = {
+            let mut inner = peer.lock();
+            let endpoint = inner.endpoint;
+            let Some(tunn) = peer.session(&mut inner) else {
+                counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+                break;
+            };
+            match tunn.encapsulate(pkt, tx.batch.space()) {
+                TunnResult::WriteToNetwork(datagram) => (datagram.len(), endpoint),
+                _ => continue,
+            }
         };
         match endpoint {
             Some(ep) => {
