@@ -15,8 +15,9 @@
 #            agent reconfigures the new device): traffic stays on B for the hold-down, then returns to A,
 #            exactly once (no flapping). Which hub forwards is read from each hub's IP ForwDatagrams counter.
 #   restart  one hub whose agent has --daemon IMPL: the hub's device is deleted, its agent starts a new
-#            one (same key, addresses back) and configures it; the spokes reconnect through it without any
-#            manual action.
+#            one (same key; addresses and routes back, among them the route to the LAN behind s2, which
+#            only the agent adds) and configures it; the spokes reconnect through it without any manual
+#            action.
 #   dns      the spokes know the hub as hub.wme2e.test (in /etc/netns/NS/hosts, which `ip netns exec`
 #            mounts over /etc/hosts). The hub moves to a new underlay address and the name with it: the
 #            spokes' agents see the hub stop answering, resolve the name again and follow it.
@@ -143,7 +144,7 @@ make_mesh() {
         "$W" add "$MESH" hub-b --relay --endpoint 192.0.2.2:51820 --address 10.77.0.2 >/dev/null
     fi
     "$W" add "$MESH" s1 --address 10.77.0.11 >/dev/null
-    "$W" add "$MESH" s2 --address 10.77.0.12 >/dev/null
+    "$W" add "$MESH" s2 --address 10.77.0.12 ${3:+--subnet "$3"} >/dev/null
     "$W" verify "$MESH" >"$E2E_WORK/verify.txt" || e2e_fail "the mesh does not verify: $(cat "$E2E_WORK/verify.txt")"
 }
 
@@ -245,7 +246,9 @@ scenario_hubs() {
 
 scenario_restart() {
     e2e_step "mesh, namespaces, devices"
-    make_mesh 192.0.2.1:51820
+    # s2 has a LAN behind it, outside the hub's own /24: the hub needs a route for it, which the test
+    # does not add (devices start bare) and the hub's agent must add to the device it restarts.
+    make_mesh 192.0.2.1:51820 one 10.78.0.0/24
     e2e_underlay_init
     node ha hub-a 1
     node s1 s1 11
@@ -272,6 +275,8 @@ scenario_restart() {
     e2e_assert_eq "$key_before" "$(e2e_wg "${NSN[ha]}" show "${IFN[ha]}" public-key)" "the restarted hub's public key"
     grep -q '"reason":"restart"' "$E2E_WORK/agent-ha.log" || e2e_fail "the hub's agent did not configure the new device"
     ip -n "${NSN[ha]}" -br addr show dev "${IFN[ha]}" | grep -q "${ADDR[ha]}/24" || e2e_fail "the restarted device has no address"
+    [[ -n $(ip -n "${NSN[ha]}" route show 10.78.0.0/24 dev "${IFN[ha]}") ]] \
+        || e2e_fail "the restarted device has no route to s2's LAN 10.78.0.0/24: $(ip -n "${NSN[ha]}" route show dev "${IFN[ha]}")"
     kill "$PING_PID" 2>/dev/null || true
 }
 

@@ -348,7 +348,7 @@ impl Engine {
         self.restarts += 1;
         self.event(AgentEvent::DeviceRestarting { attempt, command });
         let launcher = self.parts.launcher.as_mut().expect("checked above");
-        let result = launcher.launch(&self.options.interface, &self.current.addresses, self.current.mtu);
+        let result = launcher.launch(&self.options.interface, &super::InterfaceSetup::of_node(&self.current));
         self.restart_failures = attempt;
         let retry_in = self.options.restart_backoff.delay(self.restart_failures);
         self.next_restart = Some(now + retry_in);

@@ -1,13 +1,11 @@
-//! Starting a device that disappeared: `program args… IFNAME`, then its addresses, MTU and link state
-//! with `ip` (what `wg-quick up` would have done for the interface itself).
+//! Starting a device that disappeared: `program args… IFNAME`, then its addresses, MTU, link state and
+//! routes with `ip` (what `wg-quick up` would have done for the interface itself).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
-
-use super::{DaemonCommand, Launcher};
+use super::{DaemonCommand, InterfaceSetup, Launcher};
 
 /// How long the start command may take to report the device ready.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -61,7 +59,7 @@ fn socket_answers(path: &Path) -> bool {
 }
 
 impl Launcher for CommandLauncher {
-    fn launch(&mut self, interface: &str, addresses: &[IpNet], mtu: Option<u32>) -> Result<(), String> {
+    fn launch(&mut self, interface: &str, setup: &InterfaceSetup) -> Result<(), String> {
         if let Some(mut old) = self.running.take() {
             if old.try_wait().ok().flatten().is_none() {
                 let _ = old.kill();
@@ -101,14 +99,23 @@ impl Launcher for CommandLauncher {
                 _ => std::thread::sleep(Duration::from_millis(20)),
             }
         }
-        for address in addresses {
+        for address in &setup.addresses {
             let args = ["address", "replace", &address.to_string(), "dev", interface].map(String::from);
             run("ip", &args, IP_TIMEOUT)?;
         }
-        if let Some(mtu) = mtu {
+        if let Some(mtu) = setup.mtu {
             run("ip", &["link", "set", "dev", interface, "mtu", &mtu.to_string()].map(String::from), IP_TIMEOUT)?;
         }
-        run("ip", &["link", "set", "dev", interface, "up"].map(String::from), IP_TIMEOUT)
+        run("ip", &["link", "set", "dev", interface, "up"].map(String::from), IP_TIMEOUT)?;
+        for route in &setup.routes {
+            // `replace`: the route went away with the old interface, or still points at it.
+            let mut args = vec!["route".to_string(), "replace".into(), route.to_string(), "dev".into(), interface.into()];
+            if let Some(table) = &setup.table {
+                args.extend(["table".to_string(), table.clone()]);
+            }
+            run("ip", &args, IP_TIMEOUT)?;
+        }
+        Ok(())
     }
 
     fn describe(&self) -> String {

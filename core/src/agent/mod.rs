@@ -374,11 +374,48 @@ pub trait Liveness: Send {
     fn reset(&mut self) {}
 }
 
+/// What `wg-quick up` gave an interface besides its WireGuard settings, given back to a device the agent
+/// restarts (a new TUN interface starts bare: the kernel dropped the old one's addresses and routes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterfaceSetup {
+    /// Interface addresses with prefix lengths (`Address`).
+    pub addresses: Vec<ipnet::IpNet>,
+    /// `MTU`, when the plan sets one.
+    pub mtu: Option<u32>,
+    /// Routes through the interface, as wg-quick adds them, longest prefixes first: in the main table,
+    /// every peer's AllowedIPs that the interface's own subnets do not already cover, except default
+    /// routes (`0.0.0.0/0`, `::/0`: those need wg-quick's policy routing, fwmark rules only wg-quick
+    /// sets up); in a table of its own (`Table = 1234`), every AllowedIP; with `Table = off`, none.
+    pub routes: Vec<ipnet::IpNet>,
+    /// The routing table of `routes` (`Table`: a number or a name from `rt_tables`); None for the main
+    /// table (`auto` or unset).
+    pub table: Option<String>,
+}
+
+impl InterfaceSetup {
+    /// The setup of one node of a plan: its addresses, MTU and the routes to its peers' AllowedIPs.
+    pub fn of_node(node: &crate::plan::NodePlan) -> InterfaceSetup {
+        let table = node.table.as_deref().map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("auto"));
+        let mut routes: Vec<ipnet::IpNet> = Vec::new();
+        if !table.is_some_and(|t| t.eq_ignore_ascii_case("off")) {
+            for prefix in node.peers.iter().flat_map(|p| p.allowed_ips.iter()).map(|p| p.trunc()) {
+                let main_table_skips =
+                    table.is_none() && (prefix.prefix_len() == 0 || node.addresses.iter().any(|a| a.trunc().contains(&prefix)));
+                if !main_table_skips && !routes.contains(&prefix) {
+                    routes.push(prefix);
+                }
+            }
+        }
+        routes.sort_by(|a, b| b.prefix_len().cmp(&a.prefix_len()).then(a.cmp(b)));
+        InterfaceSetup { addresses: node.addresses.clone(), mtu: node.mtu, routes, table: table.map(str::to_string) }
+    }
+}
+
 /// Starts a device that has disappeared.
 pub trait Launcher: Send {
-    /// Starts the device `interface` and gives it `addresses` (interface addresses with prefix lengths)
-    /// and `mtu`; returns once it answers on UAPI, or what failed.
-    fn launch(&mut self, interface: &str, addresses: &[ipnet::IpNet], mtu: Option<u32>) -> Result<(), String>;
+    /// Starts the device `interface` and gives it `setup` (addresses, MTU, routes); returns once it
+    /// answers on UAPI, or what failed.
+    fn launch(&mut self, interface: &str, setup: &InterfaceSetup) -> Result<(), String>;
     /// The command line, for events.
     fn describe(&self) -> String;
 }

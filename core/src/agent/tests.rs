@@ -73,12 +73,12 @@ impl Liveness for FakeLiveness {
 struct FakeLauncher {
     device: FakeDevice,
     failures: u32,
-    attempts: Arc<Mutex<Vec<Vec<ipnet::IpNet>>>>,
+    attempts: Arc<Mutex<Vec<InterfaceSetup>>>,
 }
 
 impl Launcher for FakeLauncher {
-    fn launch(&mut self, _interface: &str, addresses: &[ipnet::IpNet], _mtu: Option<u32>) -> Result<(), String> {
-        self.attempts.lock().unwrap().push(addresses.to_vec());
+    fn launch(&mut self, _interface: &str, setup: &InterfaceSetup) -> Result<(), String> {
+        self.attempts.lock().unwrap().push(setup.clone());
         if self.failures > 0 {
             self.failures -= 1;
             return Err("no luck".into());
@@ -272,6 +272,36 @@ fn no_flapping_while_the_primary_answers_intermittently() {
     assert_eq!(rig.device.allowed(&rig.key("hub-b")), ["10.77.0.0/24"]);
 }
 
+fn setup_of(text: &str, node: &str) -> InterfaceSetup {
+    let plan = crate::plan::plan(&mesh_from(text)).unwrap();
+    InterfaceSetup::of_node(plan.node(node).unwrap())
+}
+
+#[test]
+fn a_restarted_interface_gets_the_routes_wg_quick_would_add() {
+    let hybrid = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/meshes/hybrid-dual-stack.toml")).unwrap();
+    let hybrid: String = hybrid.lines().filter(|l| !l.starts_with("public_key")).collect::<Vec<_>>().join("\n");
+    let net = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
+    // The mesh's own /24 and /64 are the interface's connected subnets; the office LAN is not.
+    let laptop = setup_of(&hybrid, "laptop-1");
+    assert_eq!(laptop.addresses, [net("10.88.0.11/24"), net("fd88::11/64")]);
+    assert_eq!(laptop.routes, [net("192.168.10.0/24")]);
+    assert_eq!(laptop.table, None);
+    // The office's own LAN is not routed into the tunnel; its peers' addresses are connected.
+    assert!(setup_of(&hybrid, "office").routes.is_empty());
+    // A table of its own takes every AllowedIP, longest first; `off` and `auto` behave as wg-quick's.
+    let own = hybrid.replace("name = \"laptop-1\"", "name = \"laptop-1\"\ntable = \"1234\"");
+    let laptop = setup_of(&own, "laptop-1");
+    assert_eq!(laptop.table.as_deref(), Some("1234"));
+    assert_eq!(laptop.routes.first().map(|r| r.prefix_len()), Some(128));
+    assert!(laptop.routes.contains(&net("192.168.10.0/24")) && laptop.routes.contains(&net("10.88.0.2/32")));
+    assert!(laptop.routes.windows(2).all(|w| w[0].prefix_len() >= w[1].prefix_len()));
+    let off = hybrid.replace("name = \"laptop-1\"", "name = \"laptop-1\"\ntable = \"off\"");
+    assert!(setup_of(&off, "laptop-1").routes.is_empty());
+    let auto = hybrid.replace("name = \"laptop-1\"", "name = \"laptop-1\"\ntable = \"auto\"");
+    assert_eq!(setup_of(&auto, "laptop-1"), setup_of(&hybrid, "laptop-1"));
+}
+
 #[test]
 fn restarts_a_missing_device_with_exponential_backoff() {
     let device = FakeDevice::default();
@@ -295,7 +325,7 @@ fn restarts_a_missing_device_with_exponential_backoff() {
     // Failures at 0, 1, 3 (delays 1, 2, 4 s), success at 7.
     assert_eq!(restarting_at, vec![(1, 0.0), (2, 1.0), (3, 3.0), (4, 7.0)]);
     let hub = rig.plan.node("hub-a").unwrap();
-    assert!(attempts.lock().unwrap().iter().all(|a| a == &hub.addresses));
+    assert!(attempts.lock().unwrap().iter().all(|a| a == &InterfaceSetup::of_node(hub)));
     // Configured in the same round it came back.
     assert_eq!(rig.device.with(|d| d.state.peers.len()), 3);
     let status = rig.engine.status_handle().lock().unwrap().clone();
