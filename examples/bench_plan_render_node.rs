@@ -49,7 +49,9 @@ fn main() {
         total_ms.push(total.as_secs_f64() * 1e3);
     }
     if mode == "write" {
-        bytes = std::fs::read_dir(&dir).map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len() as usize).sum()).unwrap_or(0);
+        bytes = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len() as usize).sum())
+            .unwrap_or(0);
         let _ = std::fs::remove_dir_all(&dir);
     }
     let list = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(",");

@@ -47,7 +47,8 @@ mod linux {
         };
         let mesh = Mesh::load(mesh_path.as_ref()).map_err(|e| format!("[{}] {e}", e.code()))?;
         let plan = wiremesh::plan(&mesh).map_err(|e| format!("[{}] {e}", e.code()))?;
-        let device = Device::start_node(&plan, node, &DeviceOptions::new(ifname)).map_err(|e| format!("[{}] {e}", e.code()))?;
+        let device =
+            Device::start_node(&plan, node, &DeviceOptions::new(ifname)).map_err(|e| format!("[{}] {e}", e.code()))?;
         println!("started {} for {node}", device.ifname());
 
         let peers = device.state().peers.len();
@@ -106,7 +107,8 @@ mod linux {
         if socket.exists() {
             return Err(format!("{} still exists after stop()", socket.display()));
         }
-        std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("UDP port {port} still taken after stop(): {e}"))?;
+        std::net::UdpSocket::bind(("0.0.0.0", port))
+            .map_err(|e| format!("UDP port {port} still taken after stop(): {e}"))?;
         println!("stopped (ingress drops {}, cookies sent {})", counters.ingress_dropped, counters.cookies_sent);
         Ok(())
     }

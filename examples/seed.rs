@@ -7,10 +7,13 @@
 
 use std::path::PathBuf;
 
-use wiremesh::{plan, verify, write_configs, ConfigFormat, Endpoint, Mesh, MeshSettings, Name, Node, PrivateKey, Reach, Topology};
+use wiremesh::{
+    plan, verify, write_configs, ConfigFormat, Endpoint, Mesh, MeshSettings, Name, Node, PrivateKey, Reach, Topology,
+};
 
 fn seed_mesh(topology: Topology) -> Result<Mesh, wiremesh::Error> {
-    let mut settings = MeshSettings::new(Name::new("seed", "mesh.name")?, vec!["10.88.0.0/24".parse().expect("valid CIDR")]);
+    let mut settings =
+        MeshSettings::new(Name::new("seed", "mesh.name")?, vec!["10.88.0.0/24".parse().expect("valid CIDR")]);
     settings.topology = topology;
     let mut mesh = Mesh::new(settings);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # wiremesh's test command: `bash scripts/test.sh` from anywhere in the repository.
 #
-# Runs, in order: unit/integration tests and benches in test mode (cargo test --all-targets), doc tests,
+# Runs, in order: the formatting check (cargo fmt --check), unit/integration tests and benches in test
+# mode (cargo test --all-targets), doc tests,
 # the release CLI build, the seed example, the Python and Node binding suites when present, and the
 # network-namespace end-to-end suite against real WireGuard (wg-quick + wireguard-go; needs root).
 # A step that fails does not stop independent later steps; the summary at the end lists every step,
@@ -120,6 +121,8 @@ fi
 
 # ---- 1. cargo tests ----------------------------------------------------------------------------------
 export WIREMESH_E2E_REQUIRED=$required
+# Formatting (rustfmt.toml) of the core and both binding crates: a diff is a failure.
+step "cargo fmt --check" "$cargo" fmt --all -- --check
 step "cargo test --all-targets" "$cargo" test --all-targets
 step "cargo test --doc" "$cargo" test --doc
 # The data path (feature "device": boringtun, libc): its unit and property tests need no root.

@@ -243,7 +243,11 @@ fn modes_are_exact_under_a_narrowing_umask() {
         for node in ["a", "b"] {
             assert_eq!(mode(&d.join("out").join(format!("{node}.conf"))), 0o600, "umask {umask:o}");
         }
-        let keys: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir() && p.file_name().unwrap() != "out").collect();
+        let keys: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() && p.file_name().unwrap() != "out")
+            .collect();
         for key_dir in keys {
             for key in std::fs::read_dir(&key_dir).unwrap() {
                 assert_eq!(mode(&key.unwrap().path()), 0o600, "umask {umask:o}");

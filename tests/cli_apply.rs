@@ -64,7 +64,8 @@ fn fake_device(path: &Path, refuse: bool) -> FakeDevice {
 }
 
 fn apply_args<'a>(device: &'a FakeDevice, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["apply", "mesh.toml", "hub", "--interface", "wmfake0", "--socket", device.path.to_str().unwrap()];
+    let mut args =
+        vec!["apply", "mesh.toml", "hub", "--interface", "wmfake0", "--socket", device.path.to_str().unwrap()];
     args.extend_from_slice(extra);
     args
 }
@@ -83,10 +84,16 @@ fn apply_dry_run_then_apply_then_nothing_left() {
     let dry = ok(d, &apply_args(&device, &["--dry-run"]));
     assert!(dry.starts_with("hub on wmfake0: would make 4 change(s)\n"), "{dry}");
     assert!(dry.contains("  private key: replaced") && dry.contains("  listen port: 51820"), "{dry}");
-    assert!(dry.contains("add peer a (") && dry.contains("add peer b (") && dry.contains("endpoint 192.0.2.3:51820"), "{dry}");
+    assert!(
+        dry.contains("add peer a (") && dry.contains("add peer b (") && dry.contains("endpoint 192.0.2.3:51820"),
+        "{dry}"
+    );
     assert!(dry.ends_with("dry run: the device was not changed\n"), "{dry}");
     assert!(device.sets.lock().unwrap().is_empty());
-    let secrets = std::fs::read_dir(d.join("mesh.keys")).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect::<Vec<_>>();
+    let secrets = std::fs::read_dir(d.join("mesh.keys"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>();
     for secret in &secrets {
         assert!(!dry.contains(secret.trim()), "a secret in the dry run output");
     }
@@ -119,8 +126,12 @@ fn apply_dry_run_then_apply_then_nothing_left() {
     ok(d, &["add", "mesh.toml", "c", "--address", "10.77.0.4"]);
     let json: serde_json::Value = serde_json::from_str(&ok(d, &apply_args(&device, &["--json"]))).unwrap();
     assert_eq!(json["applied"], true);
-    let kinds: Vec<(&str, &str)> =
-        json["changes"].as_array().unwrap().iter().map(|c| (c["change"].as_str().unwrap(), c["peer"].as_str().unwrap())).collect();
+    let kinds: Vec<(&str, &str)> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["change"].as_str().unwrap(), c["peer"].as_str().unwrap()))
+        .collect();
     assert_eq!(kinds, [("update_peer", "b"), ("add_peer", "c")]);
     assert_eq!(json["changes"][0]["endpoint"], "192.0.2.33:51820");
     let sets = device.sets.lock().unwrap();
@@ -145,8 +156,16 @@ fn apply_errors_are_typed() {
     assert!(err.contains("refused"), "{err}");
     // A dry run does not write, so a refusing device does not matter.
     ok(d, &apply_args(&refusing, &["--dry-run"]));
-    let missing = fails(d, &["apply", "mesh.toml", "hub", "--interface", "wmfake1", "--socket", d.join("none.sock").to_str().unwrap()], "io_not_found");
+    let missing = fails(
+        d,
+        &["apply", "mesh.toml", "hub", "--interface", "wmfake1", "--socket", d.join("none.sock").to_str().unwrap()],
+        "io_not_found",
+    );
     assert!(missing.contains("none.sock"), "{missing}");
-    fails(d, &apply_args(&refusing, &[]).iter().map(|a| if *a == "hub" { "nobody" } else { a }).collect::<Vec<_>>(), "mesh_unknown_node");
+    fails(
+        d,
+        &apply_args(&refusing, &[]).iter().map(|a| if *a == "hub" { "nobody" } else { a }).collect::<Vec<_>>(),
+        "mesh_unknown_node",
+    );
     fails(d, &["apply", "mesh.toml", "hub", "--interface", "bad/name"], "io_other");
 }

@@ -58,7 +58,8 @@ fn status_from_a_dump_with_the_plan() {
     assert!(!text.contains("oDuvp+rFXrag"), "the private key never shows");
 
     // --check: the same output, and exit status 3 while unhealthy ...
-    let out = run(&["status", "wm-hub", "--check", "--dump", "-", "--mesh", mesh, "--node", "hub"], seed["dump"].as_str());
+    let out =
+        run(&["status", "wm-hub", "--check", "--dump", "-", "--mesh", mesh, "--node", "hub"], seed["dump"].as_str());
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
     // ... and 0 once every peer has a fresh handshake (the same dump, handshakes 5 s ago).
@@ -77,7 +78,8 @@ fn status_from_a_dump_with_the_plan() {
         })
         .collect();
     let fresh = fresh.join("\n") + "\n";
-    let out = run(&["status", "wm-hub", "--check", "--json", "--dump", "-", "--mesh", mesh, "--node", "hub"], Some(&fresh));
+    let out =
+        run(&["status", "wm-hub", "--check", "--json", "--dump", "-", "--mesh", mesh, "--node", "hub"], Some(&fresh));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["peers_up"], 3);
@@ -98,7 +100,14 @@ fn status_from_an_all_dump_and_errors() {
         let out = run(&["status", "wm0", "--dump", "-"], error["dump"].as_str());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.starts_with(&format!("wiremesh: error[{}]: wg show dump:{}", error["code"].as_str().unwrap(), error["line"])), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "wiremesh: error[{}]: wg show dump:{}",
+                error["code"].as_str().unwrap(),
+                error["line"]
+            )),
+            "{stderr}"
+        );
         assert!(!stderr.contains("SECRET"), "{stderr}");
     }
     let out = run(&["status", "wm0", "--mesh", "x.toml"], None);

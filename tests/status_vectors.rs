@@ -39,7 +39,8 @@ fn status_and_health_vectors() {
             state: parse_wg_dump(p["dump"].as_str().unwrap()).unwrap(),
             at: UNIX_EPOCH + Duration::from_secs(p["time"].as_u64().unwrap()),
         });
-        let context = StatusContext { plan: plan.as_ref(), node, previous: previous.as_ref(), ..StatusContext::default() };
+        let context =
+            StatusContext { plan: plan.as_ref(), node, previous: previous.as_ref(), ..StatusContext::default() };
         let status = status(case["interface"].as_str().unwrap(), &state, now, &context).unwrap();
         let health = match (&plan, node) {
             (Some(plan), Some(node)) => health(&status, plan, node).unwrap(),
@@ -66,7 +67,8 @@ fn dump_error_vectors() {
     let secrets: Vec<&str> = keys["pairs"].as_array().unwrap().iter().map(|p| p["private"].as_str().unwrap()).collect();
     for case in cases["errors"].as_array().unwrap() {
         let text = case["dump"].as_str().unwrap();
-        let err = if case["all"].as_bool().unwrap() { parse_wg_dump_all(text).err() } else { parse_wg_dump(text).err() };
+        let err =
+            if case["all"].as_bool().unwrap() { parse_wg_dump_all(text).err() } else { parse_wg_dump(text).err() };
         let err = err.unwrap_or_else(|| panic!("{}: parsed", case["name"]));
         assert_eq!(err.code(), case["code"].as_str().unwrap(), "{}: {err}", case["name"]);
         let message = err.to_string();

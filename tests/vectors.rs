@@ -172,7 +172,13 @@ fn check_failover_vector(mesh: &Mesh, plan: &Plan, path: &Path, update: bool) {
     if update {
         std::fs::write(&failover_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
     }
-    assert_eq!(got, read_json(&failover_path), "{} fails over differently from {}", path.display(), failover_path.display());
+    assert_eq!(
+        got,
+        read_json(&failover_path),
+        "{} fails over differently from {}",
+        path.display(),
+        failover_path.display()
+    );
 }
 
 fn opt_str(v: &Value) -> Option<&str> {
@@ -188,7 +194,11 @@ fn uapi_transcripts() {
         let text = case["text"].as_str().unwrap();
         let parsed = parse_set_request(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let p = &case["parsed"];
-        assert_eq!(parsed.private_key.as_ref().map(|k| k.as_ref().map(|k| k.to_hex())), p.get("private_key").map(|v| opt_str(v).map(String::from)), "{name}");
+        assert_eq!(
+            parsed.private_key.as_ref().map(|k| k.as_ref().map(|k| k.to_hex())),
+            p.get("private_key").map(|v| opt_str(v).map(String::from)),
+            "{name}"
+        );
         assert_eq!(parsed.listen_port.map(u64::from), p["listen_port"].as_u64(), "{name}");
         assert_eq!(parsed.fwmark.map(u64::from), p["fwmark"].as_u64(), "{name}");
         assert_eq!(parsed.replace_peers, p["replace_peers"].as_bool().unwrap_or(false), "{name}");
@@ -198,12 +208,22 @@ fn uapi_transcripts() {
             assert_eq!(got.public_key.to_hex(), want["public_key"].as_str().unwrap());
             assert_eq!(got.remove, want["remove"].as_bool().unwrap_or(false));
             assert_eq!(got.update_only, want["update_only"].as_bool().unwrap_or(false));
-            assert_eq!(got.preshared_key.as_ref().map(|k| k.as_ref().map(|k| k.to_hex())), want.get("preshared_key").map(|v| opt_str(v).map(String::from)));
+            assert_eq!(
+                got.preshared_key.as_ref().map(|k| k.as_ref().map(|k| k.to_hex())),
+                want.get("preshared_key").map(|v| opt_str(v).map(String::from))
+            );
             assert_eq!(got.endpoint.map(|e| e.to_string()).as_deref(), want["endpoint"].as_str());
-            assert_eq!(got.persistent_keepalive_interval.map(u64::from), want["persistent_keepalive_interval"].as_u64());
+            assert_eq!(
+                got.persistent_keepalive_interval.map(u64::from),
+                want["persistent_keepalive_interval"].as_u64()
+            );
             assert_eq!(got.replace_allowed_ips, want["replace_allowed_ips"].as_bool().unwrap_or(false));
-            let ips: Vec<String> = got.allowed_ips.iter().map(|c| format!("{}{}", if c.remove { "-" } else { "" }, c.prefix)).collect();
-            let want_ips: Vec<String> = want["allowed_ips"].as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+            let ips: Vec<String> =
+                got.allowed_ips.iter().map(|c| format!("{}{}", if c.remove { "-" } else { "" }, c.prefix)).collect();
+            let want_ips: Vec<String> = want["allowed_ips"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
             assert_eq!(ips, want_ips);
             assert_eq!(got.protocol_version.map(u64::from), want["protocol_version"].as_u64());
         }
@@ -222,8 +242,14 @@ fn uapi_transcripts() {
         assert_eq!(peer.public_key.to_hex(), want["public_key"].as_str().unwrap());
         assert_eq!(peer.endpoint.map(|e| e.to_string()).as_deref(), want["endpoint"].as_str());
         let hs = peer.last_handshake.unwrap();
-        assert_eq!([hs.as_secs(), u64::from(hs.subsec_nanos())], [want["last_handshake"][0].as_u64().unwrap(), want["last_handshake"][1].as_u64().unwrap()]);
-        assert_eq!((peer.tx_bytes, peer.rx_bytes), (want["tx_bytes"].as_u64().unwrap(), want["rx_bytes"].as_u64().unwrap()));
+        assert_eq!(
+            [hs.as_secs(), u64::from(hs.subsec_nanos())],
+            [want["last_handshake"][0].as_u64().unwrap(), want["last_handshake"][1].as_u64().unwrap()]
+        );
+        assert_eq!(
+            (peer.tx_bytes, peer.rx_bytes),
+            (want["tx_bytes"].as_u64().unwrap(), want["rx_bytes"].as_u64().unwrap())
+        );
         let ips: Vec<String> = peer.allowed_ips.iter().map(|p| p.to_string()).collect();
         assert_eq!(ips, ["10.88.0.0/24", "fd88::/64"]);
         assert_eq!(render_get_response(&state), text, "{name}: rendering back");

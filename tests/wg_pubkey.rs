@@ -145,13 +145,19 @@ mod cli {
         for i in 0..8 {
             // wiremesh genkey -> wiremesh pubkey and wg pubkey
             let private = assert_key_line("wiremesh genkey", &run(WIREMESH, &["genkey"]));
-            let ours = assert_key_line("wiremesh pubkey", &run_with_stdin(WIREMESH, &["pubkey"], &format!("{private}\n")));
-            assert_eq!(ours, wg_pubkey(&private), "#{i}: wiremesh pubkey differs from wg pubkey for a wiremesh genkey key");
+            let ours =
+                assert_key_line("wiremesh pubkey", &run_with_stdin(WIREMESH, &["pubkey"], &format!("{private}\n")));
+            assert_eq!(
+                ours,
+                wg_pubkey(&private),
+                "#{i}: wiremesh pubkey differs from wg pubkey for a wiremesh genkey key"
+            );
             assert_eq!(ours, PrivateKey::from_base64(&private).expect("parses").public_key().to_base64());
 
             // wg genkey -> wiremesh pubkey and wg pubkey
             let private = assert_key_line("wg genkey", &run("wg", &["genkey"]));
-            let ours = assert_key_line("wiremesh pubkey", &run_with_stdin(WIREMESH, &["pubkey"], &format!("{private}\n")));
+            let ours =
+                assert_key_line("wiremesh pubkey", &run_with_stdin(WIREMESH, &["pubkey"], &format!("{private}\n")));
             assert_eq!(ours, wg_pubkey(&private), "#{i}: wiremesh pubkey differs from wg pubkey for a wg genkey key");
         }
     }

@@ -536,7 +536,10 @@ impl Task for WriteMeshConfigs {
 /// rendered, so memory stays small even for very large meshes (what `wiremesh render --out` uses). The
 /// same files and errors as `writeMeshConfigs`; the mesh is read as it is at the call. Resolves to
 /// `{ proof, paths }`, the proof equal to `verify(plan(mesh))`.
-#[napi(ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'", ts_return_type = "Promise<MeshConfigsWrittenLean>")]
+#[napi(
+    ts_args_type = "mesh: Mesh, dir: string, format?: 'wg-quick' | 'setconf'",
+    ts_return_type = "Promise<MeshConfigsWrittenLean>"
+)]
 pub fn write_mesh_configs_lean(mesh: &Mesh, dir: String, format: Option<String>) -> AsyncTask<WriteMeshConfigsLean> {
     AsyncTask::new(WriteMeshConfigsLean { mesh: mesh.lock().clone(), dir: PathBuf::from(dir), format })
 }

@@ -505,7 +505,9 @@ impl UapiError {
     /// The 1-based line the error is on (0 when not tied to a line).
     pub fn line(&self) -> usize {
         match self {
-            UapiError::Syntax { line, .. } | UapiError::UnknownKey { line, .. } | UapiError::InvalidValue { line, .. } => *line,
+            UapiError::Syntax { line, .. }
+            | UapiError::UnknownKey { line, .. }
+            | UapiError::InvalidValue { line, .. } => *line,
             _ => 0,
         }
     }

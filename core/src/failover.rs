@@ -60,7 +60,11 @@ fn check_scenario(degraded: &Plan, down: &Name) -> (crate::verify::Proof, Vec<Pr
     let (proof, found) = check(degraded);
     let problems = found
         .into_iter()
-        .map(|p| Problem { code: "failover_unreachable", message: format!("with relay {down} down: {}: {}", p.code, p.message), ..p })
+        .map(|p| Problem {
+            code: "failover_unreachable",
+            message: format!("with relay {down} down: {}: {}", p.code, p.message),
+            ..p
+        })
         .collect();
     (proof, problems)
 }
@@ -156,7 +160,10 @@ mod tests {
         // Minimal and never duplicated: hub-b takes the covering /24, hub-a keeps only its own /32.
         assert_eq!(allowed(&down, "s1", "hub-b"), ["10.88.0.0/24"]);
         assert_eq!(allowed(&down, "s1", "hub-a"), [format!("{}/32", address(&m, "hub-a"))]);
-        assert_eq!(down.node("s1").unwrap().routes.iter().find(|r| r.node == "s2").unwrap().reach, Reach::Via(name("hub-b")));
+        assert_eq!(
+            down.node("s1").unwrap().routes.iter().find(|r| r.node == "s2").unwrap().reach,
+            Reach::Via(name("hub-b"))
+        );
         // The hubs' own plans do not change.
         assert_eq!(down.node("hub-b"), up.node("hub-b"));
         // Nothing down is the plain plan.
@@ -211,7 +218,8 @@ mod tests {
 
     #[test]
     fn a_single_hub_has_no_backup_but_no_problem() {
-        let m = mesh(vec![node("hub", Some("192.0.2.1:51820"), true), node("s1", None, false), node("s2", None, false)]);
+        let m =
+            mesh(vec![node("hub", Some("192.0.2.1:51820"), true), node("s1", None, false), node("s2", None, false)]);
         let proof = verify_failover(&m).unwrap();
         assert_eq!(proof.pairs_without_backup, 2);
         assert_eq!(proof.pairs_failed_over, 0);

@@ -101,20 +101,36 @@ fn who(peer: &Option<String>, key: &str) -> String {
 
 fn handshake_problems(peer: &PeerStatus, name: &Option<String>) -> Vec<HealthProblem> {
     let mut out = Vec::new();
-    let problem = |code, reason: String| HealthProblem { code, peer: name.clone(), public_key: Some(peer.public_key.clone()), reason };
+    let problem = |code, reason: String| HealthProblem {
+        code,
+        peer: name.clone(),
+        public_key: Some(peer.public_key.clone()),
+        reason,
+    };
     match peer.state {
         PeerStateKind::Up => {}
-        PeerStateKind::Never => out.push(problem("peer_never", format!("{} has never completed a handshake", who(name, &peer.public_key)))),
+        PeerStateKind::Never => {
+            out.push(problem("peer_never", format!("{} has never completed a handshake", who(name, &peer.public_key))))
+        }
         PeerStateKind::Stale => out.push(problem(
             "peer_stale",
-            format!("{}: last handshake {} s ago, older than the reject-after time", who(name, &peer.public_key), peer.handshake_age_seconds.unwrap_or(0)),
+            format!(
+                "{}: last handshake {} s ago, older than the reject-after time",
+                who(name, &peer.public_key),
+                peer.handshake_age_seconds.unwrap_or(0)
+            ),
         )),
     }
     if let Some(probe) = &peer.probe {
         if probe.sent > 0 && probe.received == 0 {
             out.push(problem(
                 "probe_unanswered",
-                format!("{}: none of the last {} echoes to {} was answered", who(name, &peer.public_key), probe.sent, probe.target),
+                format!(
+                    "{}: none of the last {} echoes to {} was answered",
+                    who(name, &peer.public_key),
+                    probe.sent,
+                    probe.target
+                ),
             ));
         }
     }

@@ -32,7 +32,8 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
         for address in &config.interface.addresses {
             let net = address.trunc();
             // A /32 (or /128) interface address says nothing about the network; skip it here.
-            if net.prefix_len() < net.max_prefix_len() && !networks.iter().any(|n| n.contains(&net) || net.contains(n)) {
+            if net.prefix_len() < net.max_prefix_len() && !networks.iter().any(|n| n.contains(&net) || net.contains(n))
+            {
                 networks.push(net);
             }
         }
@@ -49,7 +50,12 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
             }
             None => {
                 return Err(ConfigError::MissingKey {
-                    at: TextLocation { source_name: name.to_string(), line: 0, section: Some("Interface".into()), key: None },
+                    at: TextLocation {
+                        source_name: name.to_string(),
+                        line: 0,
+                        section: Some("Interface".into()),
+                        key: None,
+                    },
                     key: "PrivateKey",
                 }
                 .into())
@@ -77,7 +83,8 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
             if key_to_node.contains_key(&peer.public_key) {
                 continue;
             }
-            let base = peer.name.as_deref().and_then(sanitize_name).unwrap_or_else(|| format!("peer-{}", nodes.len() + 1));
+            let base =
+                peer.name.as_deref().and_then(sanitize_name).unwrap_or_else(|| format!("peer-{}", nodes.len() + 1));
             let mut unique = base.clone();
             let mut counter = 2;
             while nodes.iter().any(|n| n.name == unique.as_str()) {
@@ -113,7 +120,11 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
                     }
                 } else if in_mesh {
                     // A covering prefix inside the mesh: the peer carries traffic for others.
-                    if nodes.iter().enumerate().any(|(o, n)| o != target && o != i && n.addresses.iter().any(|a| prefix.contains(a))) {
+                    if nodes
+                        .iter()
+                        .enumerate()
+                        .any(|(o, n)| o != target && o != i && n.addresses.iter().any(|a| prefix.contains(a)))
+                    {
                         nodes[target].relay = true;
                     }
                 } else if prefix.prefix_len() > 0 && !nodes[target].subnets.contains(&prefix) {
@@ -122,7 +133,9 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
             }
         }
     }
-    let hooks = nodes.iter().any(|n| !(n.pre_up.is_empty() && n.post_up.is_empty() && n.pre_down.is_empty() && n.post_down.is_empty()));
+    let hooks = nodes
+        .iter()
+        .any(|n| !(n.pre_up.is_empty() && n.post_up.is_empty() && n.pre_down.is_empty() && n.post_down.is_empty()));
     let spokes_only_to_relays = configs
         .iter()
         .enumerate()
@@ -149,10 +162,8 @@ pub fn import_wg_quick(mesh_name: Name, files: &[(Name, String, String)]) -> Res
 
 fn sanitize_name(text: &str) -> Option<String> {
     let text = text.trim().trim_start_matches("Name:").trim_start_matches("Name =").trim();
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
-        .collect();
+    let cleaned: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
     let cleaned = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     (!cleaned.is_empty() && cleaned.len() <= crate::mesh::name::MAX_NAME_LEN).then_some(cleaned)
 }
@@ -168,10 +179,7 @@ pub fn import_meshconf_csv(text: &str, mesh_name: Name, source_name: &str) -> Re
         key: key.map(str::to_string),
     };
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ConfigError::Syntax { at: at(1, None), reason: e.to_string() })?
-        .clone();
+    let headers = reader.headers().map_err(|e| ConfigError::Syntax { at: at(1, None), reason: e.to_string() })?.clone();
     let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let name_col = column("Name").ok_or_else(|| ConfigError::MissingKey { at: at(1, None), key: "Name" })?;
     let key_col = column("PrivateKey").ok_or_else(|| ConfigError::MissingKey { at: at(1, None), key: "PrivateKey" })?;
@@ -186,7 +194,8 @@ pub fn import_meshconf_csv(text: &str, mesh_name: Name, source_name: &str) -> Re
         let invalid = |key: &str, reason: String| ConfigError::InvalidValue { at: at(line, Some(key)), reason };
         let name = Name::new(field(Some(name_col)).unwrap_or(""), &format!("{source_name}:{line} Name"))?;
         let mut node = Node::new(name);
-        let key_text = field(Some(key_col)).ok_or_else(|| ConfigError::MissingKey { at: at(line, Some("PrivateKey")), key: "PrivateKey" })?;
+        let key_text = field(Some(key_col))
+            .ok_or_else(|| ConfigError::MissingKey { at: at(line, Some("PrivateKey")), key: "PrivateKey" })?;
         let key = PrivateKey::from_base64(key_text).map_err(|e| invalid("PrivateKey", e.to_string()))?;
         node.public_key = Some(key.public_key());
         node.private_key = Some(key);
@@ -196,7 +205,9 @@ pub fn import_meshconf_csv(text: &str, mesh_name: Name, source_name: &str) -> Re
                 .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| invalid("Address", format!("{part:?} is not an address")))?;
             let network = net.trunc();
-            if network.prefix_len() < network.max_prefix_len() && !networks.iter().any(|n| n.contains(&network) || network.contains(n)) {
+            if network.prefix_len() < network.max_prefix_len()
+                && !networks.iter().any(|n| n.contains(&network) || network.contains(n))
+            {
                 networks.push(network);
             }
             node.addresses.push(net.addr());
@@ -206,9 +217,12 @@ pub fn import_meshconf_csv(text: &str, mesh_name: Name, source_name: &str) -> Re
             .transpose()?;
         node.listen_port = port;
         if let Some(endpoint) = field(column("Endpoint")) {
-            let with_port = if endpoint.contains(':') && !endpoint.starts_with('[') && endpoint.matches(':').count() > 1 {
+            let with_port = if endpoint.contains(':') && !endpoint.starts_with('[') && endpoint.matches(':').count() > 1
+            {
                 format!("[{endpoint}]:{}", port.unwrap_or(51820))
-            } else if endpoint.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !endpoint.ends_with(']') {
+            } else if endpoint.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                && !endpoint.ends_with(']')
+            {
                 endpoint.to_string()
             } else {
                 format!("{endpoint}:{}", port.unwrap_or(51820))
@@ -225,16 +239,24 @@ pub fn import_meshconf_csv(text: &str, mesh_name: Name, source_name: &str) -> Re
         node.mtu = field(column("MTU"))
             .map(|p| p.parse::<u32>().map_err(|_| invalid("MTU", format!("{p:?} is not a number"))))
             .transpose()?;
-        node.dns = field(column("DNS")).map(|d| d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        node.dns = field(column("DNS"))
+            .map(|d| d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
         node.table = field(column("Table")).map(str::to_string);
         if let Some(mark) = field(column("FwMark")) {
             let parsed = match mark.strip_prefix("0x") {
                 Some(hex) => u32::from_str_radix(hex, 16),
                 None => mark.parse(),
             };
-            node.fwmark = Some(parsed.map_err(|_| invalid("FwMark", format!("{mark:?} is not a number")))?).filter(|m| *m != 0);
+            node.fwmark =
+                Some(parsed.map_err(|_| invalid("FwMark", format!("{mark:?} is not a number")))?).filter(|m| *m != 0);
         }
-        for (key, hooks) in [("PreUp", &mut node.pre_up), ("PostUp", &mut node.post_up), ("PreDown", &mut node.pre_down), ("PostDown", &mut node.post_down)] {
+        for (key, hooks) in [
+            ("PreUp", &mut node.pre_up),
+            ("PostUp", &mut node.post_up),
+            ("PreDown", &mut node.pre_down),
+            ("PostDown", &mut node.post_down),
+        ] {
             if let Some(hook) = field(column(key)) {
                 hooks.push(hook.to_string());
                 any_hooks = true;

@@ -354,8 +354,8 @@ impl PresharedKey {
     pub fn derive_for_pair(seed: &PresharedKey, a: &PublicKey, b: &PublicKey) -> PresharedKey {
         use blake2::digest::{KeyInit, Mac};
         let (first, second) = if a <= b { (a, b) } else { (b, a) };
-        let mut mac = <blake2::Blake2sMac256 as KeyInit>::new_from_slice(&seed.0)
-            .expect("a 32-byte key is valid for BLAKE2s");
+        let mut mac =
+            <blake2::Blake2sMac256 as KeyInit>::new_from_slice(&seed.0).expect("a 32-byte key is valid for BLAKE2s");
         mac.update(b"wiremesh preshared key v1");
         mac.update(&first.0);
         mac.update(&second.0);

@@ -34,56 +34,60 @@
 
 pub mod agent;
 mod config;
+#[cfg(feature = "device")]
+pub mod device;
 mod error;
 mod failover;
 mod fsutil;
 mod graph;
+mod health;
 mod import;
 mod ipam;
-mod output;
-mod parallel;
-mod report;
 mod keys;
 mod mesh;
+mod output;
+mod parallel;
 mod plan;
 pub mod probe;
 pub mod reconcile;
-mod health;
+mod report;
 mod status;
 pub mod status_server;
 pub mod uapi;
-#[cfg(feature = "device")]
-pub mod device;
 mod verify;
 
 pub use config::{
     parse_setconf, parse_wg_quick, render_setconf, render_wg_quick, InterfaceSection, PeerSection, WgConfig,
 };
 pub use error::{
-    ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation,
-    UapiError, VerifyError, ALL_CODES,
+    ConfigError, Error, FieldPath, IoError, IpamError, KeyError, MeshError, PlanError, Result, TextLocation, UapiError,
+    VerifyError, ALL_CODES,
 };
-pub use fsutil::{create_private_dir, write_atomic, write_many_atomic, write_many_atomic_with, PUBLIC_FILE_MODE, SECRET_DIR_MODE, SECRET_FILE_MODE};
+pub use failover::{check_failover, verify_failover, FailoverProof};
+pub use fsutil::{
+    create_private_dir, write_atomic, write_many_atomic, write_many_atomic_with, PUBLIC_FILE_MODE, SECRET_DIR_MODE,
+    SECRET_FILE_MODE,
+};
+pub use graph::render_dot;
+pub use health::{health, health_of, Health, HealthProblem, LinkHealth, HEALTH_CODES};
+pub use import::{import_meshconf_csv, import_wg_quick};
 pub use ipam::{parse_address, parse_network, Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
-pub use mesh::endpoint::{Endpoint, Host};
-pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
-pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
-pub use probe::{ProbeOptions, ProbeStats, Prober};
-pub use status_server::{ServerOptions, Snapshot, StatusReader, StatusServer, StatusSource};
-pub use health::{health, health_of, Health, HealthProblem, LinkHealth, HEALTH_CODES};
-pub use status::{
-    parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status, PeerProbe,
-    PeerStateKind, PeerStatus, Sample, Status, StatusContext, REJECT_AFTER_TIME,
-};
-pub use plan::{plan, plan_with_relays_down, FailoverRoute, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
-pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};
-pub use failover::{check_failover, verify_failover, FailoverProof};
-pub use graph::render_dot;
-pub use import::{import_meshconf_csv, import_wg_quick};
 pub use mesh::complete::Generated;
+pub use mesh::endpoint::{Endpoint, Host};
+pub use mesh::model::{mesh_part_from_json, AllocationStrategy, LinkPolicy, Mesh, MeshSettings, Node, Rule, Topology};
+pub use mesh::name::{check_safe_value, is_safe_value, Name, MAX_NAME_LEN};
 pub use mesh::store::key_dir_name;
 pub use output::{
-    load_key_hook, node_config, render_all, render_each, render_node, write_configs, write_mesh_configs, write_mesh_configs_lean, write_proven_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
+    load_key_hook, node_config, render_all, render_each, render_node, write_configs, write_mesh_configs,
+    write_mesh_configs_lean, write_proven_configs, ConfigFormat, FORWARD_IPV4_HOOK, FORWARD_IPV6_HOOK,
 };
+pub use plan::{plan, plan_with_relays_down, FailoverRoute, KeySource, NodePlan, PeerPlan, Plan, Reach, Route};
+pub use probe::{ProbeOptions, ProbeStats, Prober};
 pub use report::{failover_proof_json, failover_route_json, node_summary_json, peer_json, plan_json, problem_json};
+pub use status::{
+    parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status,
+    PeerProbe, PeerStateKind, PeerStatus, Sample, Status, StatusContext, REJECT_AFTER_TIME,
+};
+pub use status_server::{ServerOptions, Snapshot, StatusReader, StatusServer, StatusSource};
+pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};

@@ -229,10 +229,18 @@ impl Prober {
     /// opened (IPv6 disabled) counts every echo to its targets as lost.
     pub fn start(options: ProbeOptions) -> Result<Prober, Error> {
         if options.window == 0 || options.window > MAX_WINDOW {
-            return Err(Error::Io(IoError::invalid("start prober", Path::new("icmp"), &format!("window must be 1..={MAX_WINDOW}"))));
+            return Err(Error::Io(IoError::invalid(
+                "start prober",
+                Path::new("icmp"),
+                &format!("window must be 1..={MAX_WINDOW}"),
+            )));
         }
         if options.interval < MIN_INTERVAL {
-            return Err(Error::Io(IoError::invalid("start prober", Path::new("icmp"), "interval must be at least 1 ms")));
+            return Err(Error::Io(IoError::invalid(
+                "start prober",
+                Path::new("icmp"),
+                "interval must be at least 1 ms",
+            )));
         }
         if options.timeout.is_zero() {
             return Err(Error::Io(IoError::invalid("start prober", Path::new("icmp"), "timeout must be positive")));
@@ -251,7 +259,11 @@ impl Prober {
         };
         let mut token = [0u8; 8];
         getrandom::fill(&mut token).map_err(|e| socket_error("random token", &io::Error::other(e.to_string())))?;
-        let shared = Arc::new(Shared { targets: Mutex::new(HashMap::new()), order: Mutex::new(Vec::new()), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            targets: Mutex::new(HashMap::new()),
+            order: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
         let worker = Worker {
             shared: Arc::clone(&shared),
             options: options.clone(),
@@ -605,7 +617,9 @@ mod tests {
         let dead6: IpAddr = "2001:db8::1".parse().unwrap();
         let alive = IpAddr::V4(Ipv4Addr::LOCALHOST);
         prober.set_targets(&[dead4, dead6, alive]);
-        wait_until(&prober, Duration::from_secs(10), |p| p.stats(dead4).unwrap().consecutive_lost >= 8 && p.stats(dead6).unwrap().consecutive_lost >= 8);
+        wait_until(&prober, Duration::from_secs(10), |p| {
+            p.stats(dead4).unwrap().consecutive_lost >= 8 && p.stats(dead6).unwrap().consecutive_lost >= 8
+        });
         for dead in [dead4, dead6] {
             let stats = prober.stats(dead).unwrap();
             assert_eq!(stats.sent, 5, "the window is 5 echoes long: {stats:?}");
@@ -643,7 +657,20 @@ mod tests {
     fn window_arithmetic() {
         let now = Instant::now();
         let mut t = TargetState::new(now);
-        assert_eq!(t.stats(now), ProbeStats { sent: 0, received: 0, loss: 0.0, rtt_last: None, rtt_min: None, rtt_avg: None, rtt_max: None, consecutive_lost: 0, last_reply_age: None });
+        assert_eq!(
+            t.stats(now),
+            ProbeStats {
+                sent: 0,
+                received: 0,
+                loss: 0.0,
+                rtt_last: None,
+                rtt_min: None,
+                rtt_avg: None,
+                rtt_max: None,
+                consecutive_lost: 0,
+                last_reply_age: None
+            }
+        );
         for ms in [10, 30] {
             t.record(Outcome::Replied(Duration::from_millis(ms)), 4, now);
         }

@@ -487,7 +487,8 @@ pub fn apply_node(node: &NodePlan, client: &mut UapiClient, dry_run: bool) -> Re
 
 /// [`apply_node`] for node `node` of `plan` on interface `ifname` (`/var/run/wireguard/IFNAME.sock`).
 pub fn apply(plan: &Plan, node: &str, ifname: &str, dry_run: bool) -> Result<Applied, Error> {
-    let node_plan = plan.node(node).ok_or_else(|| MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
+    let node_plan =
+        plan.node(node).ok_or_else(|| MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
     apply_node(node_plan, &mut UapiClient::connect(ifname)?, dry_run)
 }
 

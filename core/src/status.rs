@@ -190,9 +190,8 @@ fn unix_seconds(t: SystemTime) -> u64 {
 
 /// The planned node of `node` in `plan`, or `mesh_unknown_node`.
 pub(crate) fn plan_node<'p>(plan: &'p Plan, node: &str) -> Result<&'p NodePlan, Error> {
-    plan.node(node).ok_or_else(|| {
-        Error::Mesh(MeshError::UnknownNode { field: "node".to_string(), name: node.to_string() })
-    })
+    plan.node(node)
+        .ok_or_else(|| Error::Mesh(MeshError::UnknownNode { field: "node".to_string(), name: node.to_string() }))
 }
 
 /// Where probes to a peer go: the planned node's first address when the plan knows the key, else the
@@ -225,7 +224,12 @@ fn rate(now: u64, then: u64, seconds: f64) -> Option<f64> {
 
 /// Describes `state` (read at `now`) as a [`Status`]. Fails only when `context.node` is not a node of
 /// `context.plan` (`mesh_unknown_node`).
-pub fn status(interface: &str, state: &DeviceState, now: SystemTime, context: &StatusContext<'_>) -> Result<Status, Error> {
+pub fn status(
+    interface: &str,
+    state: &DeviceState,
+    now: SystemTime,
+    context: &StatusContext<'_>,
+) -> Result<Status, Error> {
     let node = match (context.plan, context.node) {
         (Some(plan), Some(name)) => Some(plan_node(plan, name)?),
         _ => None,
@@ -270,7 +274,8 @@ pub fn status(interface: &str, state: &DeviceState, now: SystemTime, context: &S
                 tx_bytes: peer.tx_bytes,
                 rx_bytes_per_second: before.and_then(|b| rate(peer.rx_bytes, b.rx_bytes, elapsed)),
                 tx_bytes_per_second: before.and_then(|b| rate(peer.tx_bytes, b.tx_bytes, elapsed)),
-                persistent_keepalive: (peer.persistent_keepalive_interval > 0).then_some(peer.persistent_keepalive_interval),
+                persistent_keepalive: (peer.persistent_keepalive_interval > 0)
+                    .then_some(peer.persistent_keepalive_interval),
                 preshared_key: peer.preshared_key.is_some(),
                 state: kind,
                 probe_target: target,
@@ -318,11 +323,16 @@ fn parse_interface_fields(fields: &[&str], line: usize) -> Result<DeviceState, E
     const S: &str = "Interface";
     let private_key = match fields[0] {
         "(none)" | "(hidden)" => None,
-        text => Some(PrivateKey::from_base64(text).map_err(|_| invalid(line, S, "private-key", "not a base64 private key"))?),
+        text => Some(
+            PrivateKey::from_base64(text).map_err(|_| invalid(line, S, "private-key", "not a base64 private key"))?,
+        ),
     };
     let public_key = match fields[1] {
         "(none)" => None,
-        text => Some(PublicKey::from_base64(text).map_err(|_| invalid(line, S, "public-key", format!("{text:?} is not a base64 public key")))?),
+        text => Some(
+            PublicKey::from_base64(text)
+                .map_err(|_| invalid(line, S, "public-key", format!("{text:?} is not a base64 public key")))?,
+        ),
     };
     if let (Some(private), Some(public)) = (&private_key, &public_key) {
         if private.public_key() != *public {
@@ -330,12 +340,16 @@ fn parse_interface_fields(fields: &[&str], line: usize) -> Result<DeviceState, E
         }
     }
     let listen_port = parse_u64(fields[2], line, S, "listen-port")?;
-    let listen_port = u16::try_from(listen_port).map_err(|_| invalid(line, S, "listen-port", format!("{listen_port} is over 65535")))?;
+    let listen_port = u16::try_from(listen_port)
+        .map_err(|_| invalid(line, S, "listen-port", format!("{listen_port} is over 65535")))?;
     let fwmark = match fields[3] {
         "off" | "0" => 0,
         text => {
-            let digits = text.strip_prefix("0x").ok_or_else(|| invalid(line, S, "fwmark", format!("{text:?} is neither off nor 0x…")))?;
-            u32::from_str_radix(digits, 16).map_err(|_| invalid(line, S, "fwmark", format!("{text:?} is not a 32-bit hex number")))?
+            let digits = text
+                .strip_prefix("0x")
+                .ok_or_else(|| invalid(line, S, "fwmark", format!("{text:?} is neither off nor 0x…")))?;
+            u32::from_str_radix(digits, 16)
+                .map_err(|_| invalid(line, S, "fwmark", format!("{text:?} is not a 32-bit hex number")))?
         }
     };
     Ok(DeviceState { private_key, listen_port, fwmark, peers: Vec::new() })
@@ -351,18 +365,24 @@ fn parse_peer_fields(fields: &[&str], line: usize) -> Result<PeerState, Error> {
     peer.preshared_key = match fields[1] {
         "(none)" | "(hidden)" => None,
         text => {
-            let key = PresharedKey::from_base64(text).map_err(|_| invalid(line, S, "preshared-key", "not a base64 preshared key"))?;
+            let key = PresharedKey::from_base64(text)
+                .map_err(|_| invalid(line, S, "preshared-key", "not a base64 preshared key"))?;
             // All zeros is how UAPI spells "no preshared key".
             (key.to_base64() != PresharedKey::from_bytes([0; 32]).to_base64()).then_some(key)
         }
     };
     peer.endpoint = match fields[2] {
         "(none)" => None,
-        text => Some(text.parse::<SocketAddr>().map_err(|_| invalid(line, S, "endpoint", format!("{text:?} is not ip:port")))?),
+        text => Some(
+            text.parse::<SocketAddr>().map_err(|_| invalid(line, S, "endpoint", format!("{text:?} is not ip:port")))?,
+        ),
     };
     if fields[3] != "(none)" && !fields[3].is_empty() {
         for item in fields[3].split(',') {
-            let net = item.trim().parse::<IpNet>().map_err(|_| invalid(line, S, "allowed-ips", format!("{item:?} is not a prefix")))?;
+            let net = item
+                .trim()
+                .parse::<IpNet>()
+                .map_err(|_| invalid(line, S, "allowed-ips", format!("{item:?} is not a prefix")))?;
             peer.allowed_ips.push(net);
         }
     }
@@ -397,13 +417,21 @@ pub fn parse_wg_dump(text: &str) -> Result<DeviceState, Error> {
         match &mut state {
             None => {
                 if fields.len() != 4 {
-                    return Err(syntax(line, "Interface", format!("expected 4 tab-separated fields, found {}", fields.len())));
+                    return Err(syntax(
+                        line,
+                        "Interface",
+                        format!("expected 4 tab-separated fields, found {}", fields.len()),
+                    ));
                 }
                 state = Some(parse_interface_fields(&fields, line)?);
             }
             Some(state) => {
                 if fields.len() != 8 {
-                    return Err(syntax(line, "Peer", format!("expected 8 tab-separated fields, found {}", fields.len())));
+                    return Err(syntax(
+                        line,
+                        "Peer",
+                        format!("expected 8 tab-separated fields, found {}", fields.len()),
+                    ));
                 }
                 state.peers.push(parse_peer_fields(&fields, line)?);
             }
@@ -427,7 +455,11 @@ pub fn parse_wg_dump_all(text: &str) -> Result<Vec<(String, DeviceState)>, Error
         match (known, fields.len()) {
             (None, 5) => out.push((interface.to_string(), parse_interface_fields(&fields[1..], line)?)),
             (None, _) => {
-                return Err(syntax(line, "Interface", format!("expected the interface line of {interface} (5 fields), found {} fields", fields.len())))
+                return Err(syntax(
+                    line,
+                    "Interface",
+                    format!("expected the interface line of {interface} (5 fields), found {} fields", fields.len()),
+                ))
             }
             (Some(i), 9) => {
                 let peer = parse_peer_fields(&fields[1..], line)?;
@@ -452,19 +484,25 @@ pub fn render_wg_dump(state: &DeviceState, with_private_key: bool) -> String {
             "(hidden)".to_string()
         }
     };
-    let private = secret(state.private_key.is_some(), &|| state.private_key.as_ref().map(|k| k.to_base64()).unwrap_or_default());
+    let private =
+        secret(state.private_key.is_some(), &|| state.private_key.as_ref().map(|k| k.to_base64()).unwrap_or_default());
     let public = state.private_key.as_ref().map_or("(none)".to_string(), |k| k.public_key().to_base64());
     let fwmark = if state.fwmark == 0 { "off".to_string() } else { format!("0x{:x}", state.fwmark) };
     let _ = writeln!(out, "{private}\t{public}\t{}\t{fwmark}", state.listen_port);
     for p in &state.peers {
-        let psk = secret(p.preshared_key.is_some(), &|| p.preshared_key.as_ref().map(|k| k.to_base64()).unwrap_or_default());
+        let psk =
+            secret(p.preshared_key.is_some(), &|| p.preshared_key.as_ref().map(|k| k.to_base64()).unwrap_or_default());
         let endpoint = p.endpoint.map_or("(none)".to_string(), |e| e.to_string());
         let allowed = if p.allowed_ips.is_empty() {
             "(none)".to_string()
         } else {
             p.allowed_ips.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
         };
-        let keepalive = if p.persistent_keepalive_interval == 0 { "off".to_string() } else { p.persistent_keepalive_interval.to_string() };
+        let keepalive = if p.persistent_keepalive_interval == 0 {
+            "off".to_string()
+        } else {
+            p.persistent_keepalive_interval.to_string()
+        };
         let _ = writeln!(
             out,
             "{}\t{psk}\t{endpoint}\t{allowed}\t{}\t{}\t{}\t{keepalive}",
@@ -519,8 +557,18 @@ pub fn render_prometheus(statuses: &[Status]) -> String {
         value: fn(&PeerStatus) -> Option<String>,
     }
     let families = [
-        Family { name: "wireguard_sent_bytes_total", kind: "counter", help: "Bytes sent to the peer", value: |p| Some(p.tx_bytes.to_string()) },
-        Family { name: "wireguard_received_bytes_total", kind: "counter", help: "Bytes received from the peer", value: |p| Some(p.rx_bytes.to_string()) },
+        Family {
+            name: "wireguard_sent_bytes_total",
+            kind: "counter",
+            help: "Bytes sent to the peer",
+            value: |p| Some(p.tx_bytes.to_string()),
+        },
+        Family {
+            name: "wireguard_received_bytes_total",
+            kind: "counter",
+            help: "Bytes received from the peer",
+            value: |p| Some(p.rx_bytes.to_string()),
+        },
         Family {
             name: "wireguard_latest_handshake_seconds",
             kind: "gauge",

@@ -20,7 +20,9 @@ use crate::error::{Error, IoError};
 use crate::health::{health, health_of, Health};
 use crate::plan::Plan;
 use crate::probe::Prober;
-use crate::status::{parse_wg_dump, probe_targets, render_prometheus, status, Sample, Status, StatusContext, REJECT_AFTER_TIME};
+use crate::status::{
+    parse_wg_dump, probe_targets, render_prometheus, status, Sample, Status, StatusContext, REJECT_AFTER_TIME,
+};
 use crate::uapi::{socket_path, DeviceState, UapiClient};
 
 /// The largest request head (request line and headers) read.
@@ -60,7 +62,9 @@ impl std::fmt::Debug for StatusSource {
         match self {
             StatusSource::Uapi(i) => f.debug_tuple("Uapi").field(i).finish(),
             StatusSource::WgShow(i) => f.debug_tuple("WgShow").field(i).finish(),
-            StatusSource::Reader { interface, .. } => f.debug_struct("Reader").field("interface", interface).finish_non_exhaustive(),
+            StatusSource::Reader { interface, .. } => {
+                f.debug_struct("Reader").field("interface", interface).finish_non_exhaustive()
+            }
         }
     }
 }
@@ -116,7 +120,8 @@ pub fn wg_show_dump(ifname: &str) -> Result<String, Error> {
         let message = stderr.lines().next().unwrap_or("wg failed").to_string();
         return Err(Error::Io(IoError::invalid("run wg show dump", Path::new(ifname), &message)));
     }
-    String::from_utf8(output.stdout).map_err(|_| Error::Io(IoError::invalid("run wg show dump", Path::new(ifname), "output is not UTF-8")))
+    String::from_utf8(output.stdout)
+        .map_err(|_| Error::Io(IoError::invalid("run wg show dump", Path::new(ifname), "output is not UTF-8")))
 }
 
 /// What the server knows besides the device.
@@ -159,7 +164,11 @@ impl StatusReader {
                 crate::status::plan_node(plan, node)?;
             }
             (None, Some(_)) => {
-                return Err(Error::Io(IoError::invalid("start status", Path::new(source.interface()), "a node needs a plan")))
+                return Err(Error::Io(IoError::invalid(
+                    "start status",
+                    Path::new(source.interface()),
+                    "a node needs a plan",
+                )))
             }
             _ => {}
         }
@@ -198,7 +207,8 @@ impl StatusReader {
             stale_after: self.options.stale_after.unwrap_or(REJECT_AFTER_TIME),
         };
         let status = status(self.source.interface(), &state, now, &context)?;
-        let keep_previous = previous.as_ref().is_some_and(|p| now.duration_since(p.at).map_or(true, |d| d < Duration::from_secs(1)));
+        let keep_previous =
+            previous.as_ref().is_some_and(|p| now.duration_since(p.at).map_or(true, |d| d < Duration::from_secs(1)));
         if !keep_previous {
             *previous = Some(Sample { state, at: now });
         }
@@ -330,7 +340,9 @@ fn read_head(stream: &mut TcpStream) -> Result<Option<Vec<u8>>, u16> {
             Ok(0) => return if head.is_empty() { Ok(None) } else { Err(400) },
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Err(408),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(408)
+            }
             Err(_) => return Ok(None),
         }
     }
@@ -373,14 +385,21 @@ fn serve_connection(mut stream: TcpStream, reader: &StatusReader) {
         Ok(Some(head)) => head,
         Ok(None) => return,
         Err(code) => {
-            let _ = respond(&mut stream, code, "text/plain; charset=utf-8", format!("{}\n", reason(code)).as_bytes(), false);
+            let _ = respond(
+                &mut stream,
+                code,
+                "text/plain; charset=utf-8",
+                format!("{}\n", reason(code)).as_bytes(),
+                false,
+            );
             return;
         }
     };
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.trim_end_matches('\r').split(' ');
-    let (method, target, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, target, version) =
+        (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if !version.starts_with("HTTP/1.") || parts.next().is_some() || !target.starts_with('/') {
         let _ = respond(&mut stream, 400, "text/plain; charset=utf-8", b"Bad Request\n", false);
         return;
@@ -419,7 +438,9 @@ fn route(path: &str, reader: &StatusReader) -> (u16, &'static str, Vec<u8>) {
         "/status" => (200, JSON, json_body(&snapshot.status)),
         "/health" => (if snapshot.health.healthy { 200 } else { 503 }, JSON, json_body(&snapshot.health)),
         "/healthz" => (if snapshot.health.healthy { 200 } else { 503 }, TEXT, snapshot.health.summary().into_bytes()),
-        "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(&[snapshot.status]).into_bytes()),
+        "/metrics" => {
+            (200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(&[snapshot.status]).into_bytes())
+        }
         _ => (200, "text/html; charset=utf-8", render_html(&snapshot).into_bytes()),
     }
 }
@@ -446,7 +467,11 @@ pub fn render_html(snapshot: &Snapshot) -> String {
     for p in &s.peers {
         let age = p.handshake_age_seconds.map_or("never".to_string(), |a| format!("{a} s ago"));
         let probe = p.probe.as_ref().map_or(String::new(), |pr| {
-            format!("{:.0}% loss, {}", pr.loss * 100.0, pr.rtt_avg_ms.map_or("no RTT".into(), |ms| format!("{ms:.1} ms")))
+            format!(
+                "{:.0}% loss, {}",
+                pr.loss * 100.0,
+                pr.rtt_avg_ms.map_or("no RTT".into(), |ms| format!("{ms:.1} ms"))
+            )
         });
         let allowed: Vec<String> = p.allowed_ips.iter().map(|n| n.to_string()).collect();
         rows.push_str(&format!(
@@ -460,7 +485,8 @@ pub fn render_html(snapshot: &Snapshot) -> String {
             key = escape_html(&p.public_key),
         ));
     }
-    let problems: String = snapshot.health.problems.iter().map(|p| format!("<li>{}</li>\n", escape_html(&p.to_string()))).collect();
+    let problems: String =
+        snapshot.health.problems.iter().map(|p| format!("<li>{}</li>\n", escape_html(&p.to_string()))).collect();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wiremesh {title}</title>\n<style>body{{font-family:sans-serif}}td,th{{padding:2px 8px;text-align:left}}tr.up td:nth-child(2){{color:green}}tr.stale td:nth-child(2),tr.never td:nth-child(2){{color:#b00}}</style></head>\n<body><h1>wiremesh {title}</h1>\n<p>{up} of {count} peer(s) up; {health}</p>\n<table><tr><th>peer</th><th>state</th><th>handshake</th><th>endpoint</th><th>allowed IPs</th><th>rx bytes</th><th>tx bytes</th><th>probe</th><th>public key</th></tr>\n{rows}</table>\n<ul>{problems}</ul>\n<p><a href=\"/status\">/status</a> <a href=\"/health\">/health</a> <a href=\"/metrics\">/metrics</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n",
         up = s.peers_up,
@@ -477,7 +503,8 @@ mod tests {
 
     fn fake_source(handshake_age: Option<u64>) -> StatusSource {
         let read: StateReader = Arc::new(move || {
-            let mut peer = PeerState::new(PublicKey::from_base64("dBMsNqf3Twg+324rlSf4nmMSJNTFye2nBh9THvok4FA=").unwrap());
+            let mut peer =
+                PeerState::new(PublicKey::from_base64("dBMsNqf3Twg+324rlSf4nmMSJNTFye2nBh9THvok4FA=").unwrap());
             peer.allowed_ips = vec!["10.88.0.11/32".parse().unwrap()];
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
             peer.last_handshake = handshake_age.map(|a| now - Duration::from_secs(a));
@@ -509,7 +536,9 @@ mod tests {
 
     #[test]
     fn serves_status_metrics_healthz_and_html() {
-        let server = StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(5)), ServerOptions::default()).unwrap();
+        let server =
+            StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(5)), ServerOptions::default())
+                .unwrap();
         let address = server.address();
         assert_ne!(address.port(), 0);
         let (code, body) = get(address, "/status");
@@ -538,7 +567,8 @@ mod tests {
 
     #[test]
     fn unhealthy_and_unreadable_devices_are_503() {
-        let server = StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(None), ServerOptions::default()).unwrap();
+        let server =
+            StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(None), ServerOptions::default()).unwrap();
         let (code, body) = get(server.address(), "/healthz");
         assert_eq!(code, 503);
         assert!(body.contains("unhealthy: 1 problem(s)\npeer_never: "), "{body}");
@@ -554,7 +584,9 @@ mod tests {
 
     #[test]
     fn garbage_requests_get_errors_not_panics() {
-        let server = StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), ServerOptions::default()).unwrap();
+        let server =
+            StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), ServerOptions::default())
+                .unwrap();
         let a = server.address();
         assert_eq!(request(a, b"POST /status HTTP/1.1\r\n\r\n").0, 405);
         assert_eq!(request(a, b"GET /nope HTTP/1.1\r\n\r\n").0, 404);
@@ -576,12 +608,16 @@ mod tests {
 
     #[test]
     fn bind_errors_are_typed_and_a_node_needs_its_plan() {
-        let first = StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), ServerOptions::default()).unwrap();
+        let first = StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), ServerOptions::default())
+            .unwrap();
         let err = StatusServer::start(first.address(), fake_source(Some(1)), ServerOptions::default()).unwrap_err();
         assert_eq!(err.family(), "io");
         assert!(err.to_string().contains(&first.address().to_string()), "{err}");
         let options = ServerOptions { node: Some("hub".into()), ..ServerOptions::default() };
-        assert_eq!(StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), options).unwrap_err().code(), "io_other");
+        assert_eq!(
+            StatusServer::start("127.0.0.1:0".parse().unwrap(), fake_source(Some(1)), options).unwrap_err().code(),
+            "io_other"
+        );
         assert_eq!(wg_show_dump("-h").unwrap_err().code(), "io_other", "an option-looking name never reaches wg");
     }
 }

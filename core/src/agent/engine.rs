@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::{
-    AgentEvent, AgentOptions, AgentParts, AgentStatus, ApplyReason, EventSink, FailoverPolicy, RelayAddress, RelayStatus,
-    RelayTracker, RouteVia, Transition,
+    AgentEvent, AgentOptions, AgentParts, AgentStatus, ApplyReason, EventSink, FailoverPolicy, RelayAddress,
+    RelayStatus, RelayTracker, RouteVia, Transition,
 };
 use crate::error::{Error, MeshError};
 use crate::mesh::endpoint::Host;
@@ -59,7 +59,13 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub(super) fn new(mesh: Mesh, node: &str, options: AgentOptions, parts: AgentParts, emit: EventSink) -> Result<Self, Error> {
+    pub(super) fn new(
+        mesh: Mesh,
+        node: &str,
+        options: AgentOptions,
+        parts: AgentParts,
+        emit: EventSink,
+    ) -> Result<Self, Error> {
         let all_up = plan(&mesh)?;
         let current = all_up
             .node(node)
@@ -135,7 +141,11 @@ impl Engine {
             .zip(&targets)
             .map(|(relay, &address)| RelayAddress { relay: relay.to_string(), address })
             .collect();
-        self.event(AgentEvent::Started { node: self.node.to_string(), interface: self.options.interface.clone(), relays });
+        self.event(AgentEvent::Started {
+            node: self.node.to_string(),
+            interface: self.options.interface.clone(),
+            relays,
+        });
         self.publish(true);
     }
 
@@ -173,7 +183,8 @@ impl Engine {
         let started = *self.first_seen.get_or_insert(now);
         let judging_silence = now.saturating_duration_since(started) >= self.options.startup_grace;
         let seen: Vec<_> = seen.into_iter().map(|o| o.filter(|o| o.ever_answered || judging_silence)).collect();
-        let by_address: HashMap<IpAddr, _> = (0..self.tracker.len()).map(|i| (self.tracker.address(i), seen[i])).collect();
+        let by_address: HashMap<IpAddr, _> =
+            (0..self.tracker.len()).map(|i| (self.tracker.address(i), seen[i])).collect();
         let transitions = self.tracker.update(now, |ip| by_address.get(&ip).copied().flatten());
         if transitions.is_empty() {
             return;
@@ -190,9 +201,10 @@ impl Engine {
                 Transition::RecoveryInterrupted { relay, consecutive_lost } => {
                     AgentEvent::RelayRecoveryInterrupted { relay: self.relays[relay].to_string(), consecutive_lost }
                 }
-                Transition::CameBack { relay, healthy_for } => {
-                    AgentEvent::RelayUp { relay: self.relays[relay].to_string(), healthy_for_secs: healthy_for.as_secs_f64() }
-                }
+                Transition::CameBack { relay, healthy_for } => AgentEvent::RelayUp {
+                    relay: self.relays[relay].to_string(),
+                    healthy_for_secs: healthy_for.as_secs_f64(),
+                },
             };
             self.event(event);
         }
@@ -207,7 +219,10 @@ impl Engine {
                 self.current = node;
                 self.pending_reason = Some(ApplyReason::Failover);
                 let routes = self.routes();
-                self.event(AgentEvent::FailoverChanged { relays_down: down.iter().map(ToString::to_string).collect(), routes });
+                self.event(AgentEvent::FailoverChanged {
+                    relays_down: down.iter().map(ToString::to_string).collect(),
+                    routes,
+                });
                 self.relays_down = down;
             }
             Ok(None) => unreachable!("the node was planned before"),
@@ -242,7 +257,9 @@ impl Engine {
             self.device_present = Some(true);
             self.present_since = Some(now);
         }
-        if self.restart_failures > 0 && self.present_since.is_some_and(|s| now.duration_since(s) >= self.options.restart_reset_after) {
+        if self.restart_failures > 0
+            && self.present_since.is_some_and(|s| now.duration_since(s) >= self.options.restart_reset_after)
+        {
             self.restart_failures = 0;
             self.next_restart = None;
         }
@@ -271,7 +288,11 @@ impl Engine {
             self.pending_reason = None;
             return;
         }
-        let reason = self.pending_reason.take().unwrap_or(if resolved_anew { ApplyReason::Resolved } else { ApplyReason::Drift });
+        let reason = self.pending_reason.take().unwrap_or(if resolved_anew {
+            ApplyReason::Resolved
+        } else {
+            ApplyReason::Drift
+        });
         let changes = crate::reconcile::describe(&update, &self.current);
         match self.parts.device.set(&update) {
             Ok(()) => {
@@ -302,7 +323,8 @@ impl Engine {
                     Some(at) => wall.saturating_sub(at) > self.options.stale_after,
                     None => device_peer.is_some(),
                 };
-                let relay_down = self.relays.iter().position(|r| *r == peer.name).is_some_and(|i| self.tracker.is_down(i));
+                let relay_down =
+                    self.relays.iter().position(|r| *r == peer.name).is_some_and(|i| self.tracker.is_down(i));
                 Some((peer.name.clone(), host.to_string(), endpoint.port, handshake_stale || relay_down))
             })
             .collect();
@@ -415,5 +437,3 @@ impl Engine {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
     }
 }
-
-

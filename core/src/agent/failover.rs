@@ -72,7 +72,10 @@ pub struct RelayTracker {
 impl RelayTracker {
     /// Tracks relays probed at these addresses; all start up.
     pub fn new(policy: FailoverPolicy, addresses: &[IpAddr]) -> Self {
-        let relays = addresses.iter().map(|&address| Tracked { address, health: RelayHealth::Up, healthy_since: None }).collect();
+        let relays = addresses
+            .iter()
+            .map(|&address| Tracked { address, health: RelayHealth::Up, healthy_since: None })
+            .collect();
         RelayTracker { policy, relays }
     }
 
@@ -132,7 +135,10 @@ impl RelayTracker {
                     if seen.consecutive_lost > 0 {
                         relay.health = RelayHealth::Down;
                         relay.healthy_since = None;
-                        transitions.push(Transition::RecoveryInterrupted { relay: i, consecutive_lost: seen.consecutive_lost });
+                        transitions.push(Transition::RecoveryInterrupted {
+                            relay: i,
+                            consecutive_lost: seen.consecutive_lost,
+                        });
                         continue;
                     }
                     let since = relay.healthy_since.unwrap_or(now);
@@ -218,7 +224,10 @@ mod tests {
             assert!(tracker.update(t0 + s * secs, |_| seen(0)).is_empty(), "at {secs} s");
             assert!(tracker.is_down(0));
         }
-        assert_eq!(tracker.update(t0 + s * 11, |_| seen(0)), vec![Transition::CameBack { relay: 0, healthy_for: s * 10 }]);
+        assert_eq!(
+            tracker.update(t0 + s * 11, |_| seen(0)),
+            vec![Transition::CameBack { relay: 0, healthy_for: s * 10 }]
+        );
         assert!(!tracker.is_down(0));
     }
 

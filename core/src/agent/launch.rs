@@ -82,7 +82,9 @@ impl Launcher for CommandLauncher {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) if !status.success() => return Err(format!("{} exited with {status}", self.command.program.display())),
+                Ok(Some(status)) if !status.success() => {
+                    return Err(format!("{} exited with {status}", self.command.program.display()))
+                }
                 Ok(Some(_)) if socket_answers(&socket) => break,
                 Ok(None) if socket_answers(&socket) => {
                     self.running = Some(child);
@@ -109,7 +111,8 @@ impl Launcher for CommandLauncher {
         run("ip", &["link", "set", "dev", interface, "up"].map(String::from), IP_TIMEOUT)?;
         for route in &setup.routes {
             // `replace`: the route went away with the old interface, or still points at it.
-            let mut args = vec!["route".to_string(), "replace".into(), route.to_string(), "dev".into(), interface.into()];
+            let mut args =
+                vec!["route".to_string(), "replace".into(), route.to_string(), "dev".into(), interface.into()];
             if let Some(table) = &setup.table {
                 args.extend(["table".to_string(), table.clone()]);
             }

@@ -399,8 +399,8 @@ impl InterfaceSetup {
         let mut routes: Vec<ipnet::IpNet> = Vec::new();
         if !table.is_some_and(|t| t.eq_ignore_ascii_case("off")) {
             for prefix in node.peers.iter().flat_map(|p| p.allowed_ips.iter()).map(|p| p.trunc()) {
-                let main_table_skips =
-                    table.is_none() && (prefix.prefix_len() == 0 || node.addresses.iter().any(|a| a.trunc().contains(&prefix)));
+                let main_table_skips = table.is_none()
+                    && (prefix.prefix_len() == 0 || node.addresses.iter().any(|a| a.trunc().contains(&prefix)));
                 if !main_table_skips && !routes.contains(&prefix) {
                     routes.push(prefix);
                 }
@@ -483,7 +483,13 @@ impl Agent {
     }
 
     /// [`Agent::start`] with the given parts.
-    pub fn start_with(mesh: Mesh, node: &str, options: AgentOptions, parts: AgentParts, on_event: EventSink) -> Result<Agent, Error> {
+    pub fn start_with(
+        mesh: Mesh,
+        node: &str,
+        options: AgentOptions,
+        parts: AgentParts,
+        on_event: EventSink,
+    ) -> Result<Agent, Error> {
         options.check()?;
         let tick = options.tick;
         let mut engine = engine::Engine::new(mesh, node, options, parts, on_event)?;
@@ -504,7 +510,8 @@ impl Agent {
                         if now >= deadline {
                             break;
                         }
-                        stop = thread_control.wake.wait_timeout(stop, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+                        stop =
+                            thread_control.wake.wait_timeout(stop, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
                     }
                     if *stop {
                         break;

@@ -28,7 +28,12 @@ impl FakeDevice {
 
     fn allowed(&self, key: &crate::PublicKey) -> Vec<String> {
         self.with(|d| {
-            d.state.peers.iter().find(|p| p.public_key == *key).map(|p| p.allowed_ips.iter().map(ToString::to_string).collect()).unwrap_or_default()
+            d.state
+                .peers
+                .iter()
+                .find(|p| p.public_key == *key)
+                .map(|p| p.allowed_ips.iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
         })
     }
 }
@@ -39,7 +44,12 @@ impl DeviceLink for FakeDevice {
             if d.present {
                 Ok(d.state.clone())
             } else {
-                Err(crate::error::IoError::new("connect", Path::new("/fake.sock"), &std::io::Error::from(std::io::ErrorKind::NotFound)).into())
+                Err(crate::error::IoError::new(
+                    "connect",
+                    Path::new("/fake.sock"),
+                    &std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+                .into())
             }
         })
     }
@@ -107,13 +117,22 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(mesh: Mesh, node: &str, options: AgentOptions, launcher: Option<Box<dyn Launcher>>, device: FakeDevice, resolver: Resolver) -> Rig {
+    fn new(
+        mesh: Mesh,
+        node: &str,
+        options: AgentOptions,
+        launcher: Option<Box<dyn Launcher>>,
+        device: FakeDevice,
+        resolver: Resolver,
+    ) -> Rig {
         let liveness = FakeLiveness::default();
         let events: Events = Arc::default();
         let sink = events.clone();
-        let parts = AgentParts { device: Box::new(device.clone()), liveness: Box::new(liveness.clone()), launcher, resolver };
+        let parts =
+            AgentParts { device: Box::new(device.clone()), liveness: Box::new(liveness.clone()), launcher, resolver };
         let plan = crate::plan(&mesh).unwrap();
-        let mut engine = Engine::new(mesh, node, options, parts, Box::new(move |e| sink.lock().unwrap().push(e.clone()))).unwrap();
+        let mut engine =
+            Engine::new(mesh, node, options, parts, Box::new(move |e| sink.lock().unwrap().push(e.clone()))).unwrap();
         engine.begin();
         Rig { engine, device, liveness, events, plan, t0: Instant::now() }
     }
@@ -143,7 +162,9 @@ fn no_dns() -> Resolver {
 
 /// The redundant-hubs vector with private keys (generated here), so the device can be given its key.
 fn redundant_text() -> String {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/meshes/redundant-hubs.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/meshes/redundant-hubs.toml"))
+            .unwrap();
     text.lines().filter(|l| !l.starts_with("public_key")).collect::<Vec<_>>().join("\n")
 }
 
@@ -279,7 +300,10 @@ fn setup_of(text: &str, node: &str) -> InterfaceSetup {
 
 #[test]
 fn a_restarted_interface_gets_the_routes_wg_quick_would_add() {
-    let hybrid = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/meshes/hybrid-dual-stack.toml")).unwrap();
+    let hybrid = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/meshes/hybrid-dual-stack.toml"),
+    )
+    .unwrap();
     let hybrid: String = hybrid.lines().filter(|l| !l.starts_with("public_key")).collect::<Vec<_>>().join("\n");
     let net = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
     // The mesh's own /24 and /64 are the interface's connected subnets; the office LAN is not.
@@ -355,7 +379,8 @@ fn a_device_that_vanishes_is_reported_once_and_reconfigured_when_back() {
 
 #[test]
 fn follows_a_dns_endpoint_when_the_handshake_is_stale() {
-    let mesh = mesh_from(&redundant_text().replace("endpoint = \"192.0.2.1:51820\"", "endpoint = \"hub-a.test:51820\""));
+    let mesh =
+        mesh_from(&redundant_text().replace("endpoint = \"192.0.2.1:51820\"", "endpoint = \"hub-a.test:51820\""));
     let answer: Arc<Mutex<SocketAddr>> = Arc::new(Mutex::new("192.0.2.1:51820".parse().unwrap()));
     let lookups = Arc::new(Mutex::new(0));
     let (a, l) = (answer.clone(), lookups.clone());
@@ -368,7 +393,8 @@ fn follows_a_dns_endpoint_when_the_handshake_is_stale() {
     rig.at(0.0);
     rig.take();
     let hub_a = rig.key("hub-a");
-    let endpoint = |rig: &Rig| rig.device.with(|d| d.state.peers.iter().find(|p| p.public_key == hub_a).unwrap().endpoint);
+    let endpoint =
+        |rig: &Rig| rig.device.with(|d| d.state.peers.iter().find(|p| p.public_key == hub_a).unwrap().endpoint);
     assert_eq!(endpoint(&rig), Some("192.0.2.1:51820".parse().unwrap()));
     // A fresh handshake: the name moves, but nobody looks it up again.
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
@@ -397,10 +423,17 @@ fn the_thread_delivers_events_and_stops_promptly() {
     let events: Events = Arc::default();
     let sink = events.clone();
     let device = present();
-    let parts = AgentParts { device: Box::new(device.clone()), liveness: Box::new(FakeLiveness::default()), launcher: None, resolver: no_dns() };
+    let parts = AgentParts {
+        device: Box::new(device.clone()),
+        liveness: Box::new(FakeLiveness::default()),
+        launcher: None,
+        resolver: no_dns(),
+    };
     let mut opts = options();
     opts.tick = Duration::from_secs(30);
-    let agent = Agent::start_with(redundant(), "spoke-1", opts, parts, Box::new(move |e| sink.lock().unwrap().push(e.clone()))).unwrap();
+    let agent =
+        Agent::start_with(redundant(), "spoke-1", opts, parts, Box::new(move |e| sink.lock().unwrap().push(e.clone())))
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while agent.status().rounds == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -424,13 +457,20 @@ fn the_thread_delivers_events_and_stops_promptly() {
 
 #[test]
 fn bad_options_and_unknown_nodes_are_refused() {
-    let parts = || AgentParts { device: Box::new(present()), liveness: Box::new(FakeLiveness::default()), launcher: None, resolver: no_dns() };
+    let parts = || AgentParts {
+        device: Box::new(present()),
+        liveness: Box::new(FakeLiveness::default()),
+        launcher: None,
+        resolver: no_dns(),
+    };
     let sink = || -> EventSink { Box::new(|_| {}) };
     let err = Agent::start_with(redundant(), "nobody", options(), parts(), sink()).unwrap_err();
     assert_eq!(err.code(), "mesh_unknown_node");
     let err = Agent::start_with(redundant(), "spoke-1", AgentOptions::new("bad/name"), parts(), sink()).unwrap_err();
     assert_eq!(err.code(), "io_other");
-    let err = Agent::start_with(redundant(), "spoke-1", AgentOptions { lost_threshold: 0, ..options() }, parts(), sink()).unwrap_err();
+    let err =
+        Agent::start_with(redundant(), "spoke-1", AgentOptions { lost_threshold: 0, ..options() }, parts(), sink())
+            .unwrap_err();
     assert_eq!(err.code(), "io_other");
 }
 
@@ -439,7 +479,11 @@ fn silence_before_the_first_reply_is_not_judged_during_the_startup_grace() {
     let mut rig = Rig::new(redundant(), "spoke-1", options(), None, present(), no_dns());
     let silent = |rig: &Rig, lost: u32| {
         for ip in ["10.77.0.1", "10.77.0.2"] {
-            rig.liveness.0.lock().unwrap().insert(ip.parse().unwrap(), Observation { consecutive_lost: lost, ever_answered: false });
+            rig.liveness
+                .0
+                .lock()
+                .unwrap()
+                .insert(ip.parse().unwrap(), Observation { consecutive_lost: lost, ever_answered: false });
         }
     };
     silent(&rig, 10);

@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::Args;
 use wiremesh::status_server::StateReader;
 use wiremesh::{
-    parse_wg_dump, parse_wg_dump_all, Error, IoError, Plan, ProbeOptions, Prober, ServerOptions, Snapshot, StatusReader,
-    StatusServer, StatusSource,
+    parse_wg_dump, parse_wg_dump_all, Error, IoError, Plan, ProbeOptions, Prober, ServerOptions, Snapshot,
+    StatusReader, StatusServer, StatusSource,
 };
 
 /// Where the device state comes from, and the plan to compare it with.
@@ -97,15 +97,18 @@ fn read_dump(path: &Path, ifname: &str) -> Result<wiremesh::uapi::DeviceState, E
     let result = if path == Path::new("-") {
         std::io::stdin().take(wiremesh::uapi::MAX_MESSAGE_BYTES as u64 + 1).read_to_string(&mut text)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(wiremesh::uapi::MAX_MESSAGE_BYTES as u64 + 1).read_to_string(&mut text))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(wiremesh::uapi::MAX_MESSAGE_BYTES as u64 + 1).read_to_string(&mut text))
     };
     result.map_err(|e| IoError::new("read", path, &e))?;
     // `wg show all dump` lines start with the interface name: 5 fields on the first line.
     let all = text.lines().next().is_some_and(|l| l.split('\t').count() == 5);
     let state = if all {
-        parse_wg_dump_all(&text)?.into_iter().find(|(name, _)| name == ifname).map(|(_, s)| s).ok_or_else(|| {
-            Error::Io(IoError::invalid("read", path, &format!("no interface {ifname} in the dump")))
-        })
+        parse_wg_dump_all(&text)?
+            .into_iter()
+            .find(|(name, _)| name == ifname)
+            .map(|(_, s)| s)
+            .ok_or_else(|| Error::Io(IoError::invalid("read", path, &format!("no interface {ifname} in the dump"))))
     } else {
         parse_wg_dump(&text)
     };

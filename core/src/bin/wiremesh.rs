@@ -21,7 +21,11 @@ use wiremesh::{
 };
 
 #[derive(Parser)]
-#[command(name = "wiremesh", version, about = "Describe a WireGuard mesh once; get every node's config, proven reachable.")]
+#[command(
+    name = "wiremesh",
+    version,
+    about = "Describe a WireGuard mesh once; get every node's config, proven reachable."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -350,17 +354,31 @@ fn run(command: Command) -> Result<(), Error> {
                 for node in nodes {
                     let addresses: Vec<String> = node.addresses.iter().map(ToString::to_string).collect();
                     let role = if node.relay { " relay" } else { "" };
-                    let endpoint = node.endpoint.as_ref().map(|e| format!(" @ {e}")).unwrap_or_else(|| " (behind NAT)".into());
-                    out += &format!("{}{role} {}{endpoint}: {} peer(s)\n", node.name, addresses.join(", "), node.peers.len());
+                    let endpoint =
+                        node.endpoint.as_ref().map(|e| format!(" @ {e}")).unwrap_or_else(|| " (behind NAT)".into());
+                    out += &format!(
+                        "{}{role} {}{endpoint}: {} peer(s)\n",
+                        node.name,
+                        addresses.join(", "),
+                        node.peers.len()
+                    );
                     for peer in &node.peers {
                         let ips: Vec<String> = peer.allowed_ips.iter().map(ToString::to_string).collect();
                         let relays = if peer.relays_for.is_empty() {
                             String::new()
                         } else {
-                            format!(" (relays for {})", peer.relays_for.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "))
+                            format!(
+                                " (relays for {})",
+                                peer.relays_for.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                            )
                         };
-                        let keepalive = peer.persistent_keepalive.map(|k| format!(" keepalive {k}s")).unwrap_or_default();
-                        out += &format!("  peer {:<16} allowed {}{keepalive}{relays}\n", peer.name.as_str(), ips.join(", "));
+                        let keepalive =
+                            peer.persistent_keepalive.map(|k| format!(" keepalive {k}s")).unwrap_or_default();
+                        out += &format!(
+                            "  peer {:<16} allowed {}{keepalive}{relays}\n",
+                            peer.name.as_str(),
+                            ips.join(", ")
+                        );
                     }
                     for route in &node.routes {
                         let how = match &route.reach {
@@ -493,7 +511,11 @@ fn run(command: Command) -> Result<(), Error> {
                 None => stem_name(&path)?,
             };
             let mut mesh = match meshconf {
-                Some(csv) => import_meshconf_csv(&std::fs::read_to_string(&csv).map_err(|e| IoError::new("read", &csv, &e))?, name, &csv.display().to_string())?,
+                Some(csv) => import_meshconf_csv(
+                    &std::fs::read_to_string(&csv).map_err(|e| IoError::new("read", &csv, &e))?,
+                    name,
+                    &csv.display().to_string(),
+                )?,
                 None => {
                     let mut inputs = Vec::new();
                     for file in &files {

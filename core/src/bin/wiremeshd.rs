@@ -62,7 +62,13 @@ fn daemonize(ifname: &str) -> ExitCode {
         }
     };
     let mut command = Command::new(exe);
-    command.arg("--foreground").arg(ifname).env(CHILD_ENV, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    command
+        .arg("--foreground")
+        .arg(ifname)
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     // SAFETY: setsid and dup2 are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -100,7 +106,10 @@ fn daemonize(ifname: &str) -> ExitCode {
             Ok(line) => eprintln!("{line}"),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait();
-                eprintln!("wiremeshd: the daemon exited before it was ready ({})", status.map(|s| s.to_string()).unwrap_or_default());
+                eprintln!(
+                    "wiremeshd: the daemon exited before it was ready ({})",
+                    status.map(|s| s.to_string()).unwrap_or_default()
+                );
                 return ExitCode::FAILURE;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -129,7 +138,8 @@ fn block_signals() -> libc::sigset_t {
 }
 
 fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
-    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+    let ts =
+        libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
     // SAFETY: valid pointers to a sigset and a timespec; the siginfo out-pointer may be null.
     let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
     (sig > 0).then_some(sig)

@@ -184,7 +184,11 @@ fn check_text(place: Place, key: &str, value: &str, allow_empty: bool) -> Result
     Ok(())
 }
 
-pub(crate) fn render_interface(out: &mut String, iface: &InterfaceSection, dialect: Dialect) -> Result<(), ConfigError> {
+pub(crate) fn render_interface(
+    out: &mut String,
+    iface: &InterfaceSection,
+    dialect: Dialect,
+) -> Result<(), ConfigError> {
     let place = Place::Interface;
     out.push_str("[Interface]\n");
     if let Some(key) = &iface.private_key {
@@ -274,7 +278,9 @@ pub(crate) fn render_peer(out: &mut String, peer: PeerView<'_>, index: usize) ->
         // An IP endpoint always reads back unless its port is 0; only DNS names need the full check.
         let reads_back = match endpoint.host {
             Host::Ip(_) => endpoint.port != 0,
-            Host::Dns(_) => Endpoint::parse(&endpoint.to_string(), Setting::Endpoint.name()).ok().as_ref() == Some(endpoint),
+            Host::Dns(_) => {
+                Endpoint::parse(&endpoint.to_string(), Setting::Endpoint.name()).ok().as_ref() == Some(endpoint)
+            }
         };
         if !reads_back {
             return Err(place.invalid(

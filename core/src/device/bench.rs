@@ -10,8 +10,8 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519;
 
 use super::{
-    bind_sockets, encrypt, handle_datagram, sys, Counters, Identity, Peer, PeerInner, RouteTable, RxBatch, Snapshot, TxBatch, TxPipe,
-    HANDSHAKE_RATE_LIMIT,
+    bind_sockets, encrypt, handle_datagram, sys, Counters, Identity, Peer, PeerInner, RouteTable, RxBatch, Snapshot,
+    TxBatch, TxPipe, HANDSHAKE_RATE_LIMIT,
 };
 use crate::keys::PrivateKey;
 
@@ -40,7 +40,14 @@ fn end(key: &PrivateKey, peer_key: [u8; 32], peer_net: &str, index: u32) -> Snap
     let peer = Arc::new(Peer {
         public: peer_key,
         index,
-        inner: Mutex::new(PeerInner { tunn: None, pending: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
+        inner: Mutex::new(PeerInner {
+            tunn: None,
+            pending: None,
+            endpoint: None,
+            preshared_key: None,
+            keepalive: 0,
+            last_handshake: None,
+        }),
         rx_bytes: Default::default(),
         tx_bytes: Default::default(),
     });
@@ -69,7 +76,14 @@ impl PathBench {
         let a_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&a)));
         let b_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port(&b)));
         a.by_index[&1].lock().endpoint = Some(b_addr);
-        let mut bench = PathBench { a, b, counters: Counters::default(), tx: TxPipe::inline(TxBatch::new()), rx: RxBatch::new(), a_addr };
+        let mut bench = PathBench {
+            a,
+            b,
+            counters: Counters::default(),
+            tx: TxPipe::inline(TxBatch::new()),
+            rx: RxBatch::new(),
+            a_addr,
+        };
         // The first packet starts the handshake: the initiation goes a -> b through the batch, b's
         // response over loopback UDP to a's socket, which we read and hand to a.
         let packet = Self::packet(64);

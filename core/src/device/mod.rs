@@ -138,8 +138,10 @@ impl DeviceOptions {
     /// (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
     /// (else [`DEFAULT_SOCKET_BUFFER`]).
     pub fn new(ifname: &str) -> Self {
-        let offload = !std::env::var(OFFLOAD_ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
-        let socket_buffer_bytes = std::env::var(SOCKET_BUFFER_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_SOCKET_BUFFER);
+        let offload = !std::env::var(OFFLOAD_ENV)
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
+        let socket_buffer_bytes =
+            std::env::var(SOCKET_BUFFER_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_SOCKET_BUFFER);
         DeviceOptions { ifname: ifname.to_string(), uapi: true, offload, socket_buffer_bytes }
     }
 }
@@ -326,7 +328,12 @@ fn io_err(op: &'static str, what: &str, err: &io::Error) -> Error {
 /// whether or not the device serves a UAPI socket.
 fn check_ifname(ifname: &str) -> Result<(), Error> {
     crate::uapi::socket_path(ifname).map(|_| ()).map_err(|_| {
-        IoError::invalid("create interface", std::path::Path::new(ifname), "not an interface name (1-15 characters, no '/', ':' or spaces)").into()
+        IoError::invalid(
+            "create interface",
+            std::path::Path::new(ifname),
+            "not an interface name (1-15 characters, no '/', ':' or spaces)",
+        )
+        .into()
     })
 }
 
@@ -343,7 +350,9 @@ fn bind_sockets(port: u16, fwmark: u32, generation: u64, options: &sys::UdpOptio
         let v4 = sys::Udp::bind(false, port, &options)?;
         let bound = v4.port()?;
         match sys::Udp::bind(true, bound, &options) {
-            Ok(v6) => return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: Some(Arc::new(v6)), generation }),
+            Ok(v6) => {
+                return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: Some(Arc::new(v6)), generation })
+            }
             Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
                 return Ok(Sockets { port: bound, fwmark, v4: Some(Arc::new(v4)), v6: None, generation })
             }
@@ -382,8 +391,10 @@ impl Device {
     pub fn start(options: &DeviceOptions) -> Result<Device, Error> {
         check_ifname(&options.ifname)?;
         let path = if options.uapi { Some(crate::uapi::socket_path(&options.ifname)?) } else { None };
-        let tun = sys::Tun::create(&options.ifname, options.offload).map_err(|e| io_err("create interface", &options.ifname, &e))?;
-        let udp_options = sys::UdpOptions { fwmark: 0, offload: options.offload, buffer_bytes: options.socket_buffer_bytes };
+        let tun = sys::Tun::create(&options.ifname, options.offload)
+            .map_err(|e| io_err("create interface", &options.ifname, &e))?;
+        let udp_options =
+            sys::UdpOptions { fwmark: 0, offload: options.offload, buffer_bytes: options.socket_buffer_bytes };
         let sockets = bind_sockets(0, 0, 1, &udp_options).map_err(|e| io_err("bind", &options.ifname, &e))?;
         let snapshot = Snapshot {
             identity: None,
@@ -479,7 +490,12 @@ impl Device {
     /// Everything a handle can read, taken at once: what language bindings keep to answer with after
     /// `stop()`, once they have dropped the device (which deletes the interface).
     pub fn readings(&self) -> DeviceReadings {
-        DeviceReadings { state: self.state(), counters: self.counters(), offloads: self.offloads(), stop_reason: self.stop_reason() }
+        DeviceReadings {
+            state: self.state(),
+            counters: self.counters(),
+            offloads: self.offloads(),
+            stop_reason: self.stop_reason(),
+        }
     }
 
     /// Applies a change (the UAPI `set` semantics). A failure (the listen port in use) changes nothing.
@@ -577,9 +593,14 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
     let want_mark = update.fwmark.unwrap_or(next.sockets.fwmark);
     if update.listen_port.is_some_and(|p| p != next.sockets.port) {
         let generation = next.sockets.generation + 1;
-        let sockets = bind_sockets(want_port, want_mark, generation, &shared.udp_options).map_err(|e| UapiError::Errno {
-            errno: if e.kind() == io::ErrorKind::AddrInUse { errno::EADDRINUSE } else { e.raw_os_error().unwrap_or(errno::EIO) },
-        })?;
+        let sockets =
+            bind_sockets(want_port, want_mark, generation, &shared.udp_options).map_err(|e| UapiError::Errno {
+                errno: if e.kind() == io::ErrorKind::AddrInUse {
+                    errno::EADDRINUSE
+                } else {
+                    e.raw_os_error().unwrap_or(errno::EIO)
+                },
+            })?;
         let sockets = Arc::new(sockets);
         new_readers = Some(sockets.clone());
         next.sockets = sockets;
@@ -588,7 +609,13 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
             s.set_mark(want_mark).map_err(|e| UapiError::Errno { errno: e.raw_os_error().unwrap_or(errno::EIO) })?;
         }
         let old = &next.sockets;
-        next.sockets = Arc::new(Sockets { port: old.port, fwmark: want_mark, v4: old.v4.clone(), v6: old.v6.clone(), generation: old.generation });
+        next.sockets = Arc::new(Sockets {
+            port: old.port,
+            fwmark: want_mark,
+            v4: old.v4.clone(),
+            v6: old.v6.clone(),
+            generation: old.generation,
+        });
     }
 
     if let Some(key) = &update.private_key {
@@ -653,7 +680,14 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
                 let peer = Arc::new(Peer {
                     public: key,
                     index,
-                    inner: Mutex::new(PeerInner { tunn: None, pending: None, endpoint: None, preshared_key: None, keepalive: 0, last_handshake: None }),
+                    inner: Mutex::new(PeerInner {
+                        tunn: None,
+                        pending: None,
+                        endpoint: None,
+                        preshared_key: None,
+                        keepalive: 0,
+                        last_handshake: None,
+                    }),
                     rx_bytes: AtomicU64::new(0),
                     tx_bytes: AtomicU64::new(0),
                 });
@@ -916,8 +950,12 @@ impl RxBatch {
             }
             let mut vnet = [0u8; offload::VNET_HDR_LEN];
             match &head {
-                Some(h) => offload::finish_coalesced(h, &mut self.buf[off..off + len], total, j - i, last_psh, &mut vnet),
-                None => offload::VnetHdr { flags: offload::F_DATA_VALID, ..offload::VnetHdr::default() }.write(&mut vnet),
+                Some(h) => {
+                    offload::finish_coalesced(h, &mut self.buf[off..off + len], total, j - i, last_psh, &mut vnet)
+                }
+                None => {
+                    offload::VnetHdr { flags: offload::F_DATA_VALID, ..offload::VnetHdr::default() }.write(&mut vnet)
+                }
             }
             let mut parts: [&[u8]; MAX_COALESCE + 1] = [&[]; MAX_COALESCE + 1];
             parts[0] = &vnet;
@@ -1055,7 +1093,13 @@ impl TxPipe {
 /// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
     std::thread::scope(|scope| {
-        let mut tx = TxPipe::spawn(scope, "wm-tun-send", shared.tun_sends.clone(), TxBatch::new, |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s));
+        let mut tx = TxPipe::spawn(
+            scope,
+            "wm-tun-send",
+            shared.tun_sends.clone(),
+            TxBatch::new,
+            |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s),
+        );
         tun_reader(shared, &mut tx);
         // Dropping the pipe closes its channel: the helper sends what it holds and exits.
     });
@@ -1169,7 +1213,11 @@ fn tun_reader(shared: &Shared, tx: &mut TxPipe) {
                 Ok(true) => pace.read(),
                 Ok(false) => break,
                 Err(e) => {
-                    let reason = if e.raw_os_error() == Some(libc::EBADFD) { StopReason::InterfaceDeleted } else { StopReason::TunFailed };
+                    let reason = if e.raw_os_error() == Some(libc::EBADFD) {
+                        StopReason::InterfaceDeleted
+                    } else {
+                        StopReason::TunFailed
+                    };
                     shared.request_stop(reason);
                     return;
                 }
@@ -1446,7 +1494,8 @@ fn timer_loop(shared: &Shared) {
             if index == 0 || index != shared.tun.index() {
                 shared.request_stop(StopReason::InterfaceDeleted);
             }
-            let gone = shared.socket.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|f| !f.still_ours());
+            let gone =
+                shared.socket.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|f| !f.still_ours());
             if gone {
                 shared.request_stop(StopReason::SocketRemoved);
             }
@@ -1458,4 +1507,3 @@ fn timer_loop(shared: &Shared) {
 pub fn uapi_socket_path(ifname: &str) -> Result<PathBuf, Error> {
     crate::uapi::socket_path(ifname)
 }
-

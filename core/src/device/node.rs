@@ -25,9 +25,21 @@ pub fn node_update(plan: &crate::Plan, node: &str) -> Result<DeviceUpdate, Error
     let n = plan.node(node).ok_or_else(|| MeshError::UnknownNode { field: "node".into(), name: node.into() })?;
     let key = match &n.private_key {
         crate::KeySource::Inline(k) => k.clone(),
-        _ => return Err(MeshError::MissingKey { node: node.into(), what: "an inline private key (the plan keeps it on the node)" }.into()),
+        _ => {
+            return Err(MeshError::MissingKey {
+                node: node.into(),
+                what: "an inline private key (the plan keeps it on the node)",
+            }
+            .into())
+        }
     };
-    let mut update = DeviceUpdate { private_key: Some(Some(key)), listen_port: n.listen_port, fwmark: n.fwmark, replace_peers: true, peers: Vec::new() };
+    let mut update = DeviceUpdate {
+        private_key: Some(Some(key)),
+        listen_port: n.listen_port,
+        fwmark: n.fwmark,
+        replace_peers: true,
+        peers: Vec::new(),
+    };
     let mut ipv6 = None; // probed once, on the first DNS endpoint
     for p in &n.peers {
         let mut peer = PeerUpdate::new(p.public_key);
@@ -65,7 +77,8 @@ fn pick_address(addresses: &[SocketAddr], ipv6: bool) -> Option<SocketAddr> {
 fn resolve(node: &str, peer: &str, endpoint: &Endpoint, ipv6: bool, timeout: Duration) -> Result<SocketAddr, Error> {
     let Host::Dns(host) = &endpoint.host else { unreachable!("resolve is only called for DNS endpoints") };
     let fail = |reason: String| -> Error {
-        PlanError::UnresolvedEndpoint { node: node.into(), peer: peer.into(), endpoint: endpoint.to_string(), reason }.into()
+        PlanError::UnresolvedEndpoint { node: node.into(), peer: peer.into(), endpoint: endpoint.to_string(), reason }
+            .into()
     };
     let (tx, rx) = mpsc::channel();
     let query = (host.clone(), endpoint.port);
@@ -82,7 +95,11 @@ fn resolve(node: &str, peer: &str, endpoint: &Endpoint, ipv6: bool, timeout: Dur
         Err(_) => return Err(fail(format!("no answer within {} s", timeout.as_secs()))),
     };
     pick_address(&addresses, ipv6).ok_or_else(|| {
-        fail(if addresses.is_empty() { "no address".into() } else { "only IPv6 addresses, and this host cannot use IPv6".into() })
+        fail(if addresses.is_empty() {
+            "no address".into()
+        } else {
+            "only IPv6 addresses, and this host cannot use IPv6".into()
+        })
     })
 }
 
@@ -93,7 +110,11 @@ mod tests {
     /// A plan of three nodes: a (endpoint `a_endpoint`), b and c with inline keys; c has only a public key
     /// when `c_key_inline` is false.
     fn plan_with(a_endpoint: &str, c_key_inline: bool) -> crate::Plan {
-        let c_key = if c_key_inline { String::new() } else { "public_key = \"dyRQOE5i8fz5vt/OqJL0kbtbxtcmupbxqPq4Z/p6fgg=\"\n".into() };
+        let c_key = if c_key_inline {
+            String::new()
+        } else {
+            "public_key = \"dyRQOE5i8fz5vt/OqJL0kbtbxtcmupbxqPq4Z/p6fgg=\"\n".into()
+        };
         let text = format!(
             "[mesh]\nname = \"t\"\nnetworks = [\"10.66.0.0/24\"]\n\
              [[nodes]]\nname = \"a\"\nendpoint = \"{a_endpoint}\"\naddresses = [\"10.66.0.1\"]\n\
@@ -135,7 +156,11 @@ mod tests {
     fn a_dns_endpoint_is_resolved() {
         // `localhost` resolves without a network (the hosts file), to 127.0.0.1 and/or ::1.
         let update = node_update(&plan_with("localhost:51820", true), "b").unwrap();
-        let a = update.peers.iter().find(|p| p.endpoint.is_some_and(|e| e.ip().is_loopback())).expect("a's endpoint resolved");
+        let a = update
+            .peers
+            .iter()
+            .find(|p| p.endpoint.is_some_and(|e| e.ip().is_loopback()))
+            .expect("a's endpoint resolved");
         assert_eq!(a.endpoint.unwrap().port(), 51820);
     }
 

@@ -52,7 +52,14 @@ impl VnetHdr {
             return None;
         }
         let u = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-        Some(VnetHdr { flags: b[0], gso_type: b[1], hdr_len: u(2), gso_size: u(4), csum_start: u(6), csum_offset: u(8) })
+        Some(VnetHdr {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: u(2),
+            gso_size: u(4),
+            csum_start: u(6),
+            csum_offset: u(8),
+        })
     }
 
     /// Writes the header into the first [`VNET_HDR_LEN`] bytes of `b`.
@@ -163,7 +170,13 @@ pub fn finish_checksum(hdr: &VnetHdr, packet: &mut [u8]) -> Result<(), OffloadEr
 /// flags (FIN/PSH only on the last), and checksums. Segment `i` is written at `out[i * stride..]`;
 /// `lens[i]` gets its length. Returns the number of segments (bounded by `lens.len()`: a packet that
 /// needs more is `Malformed`).
-pub fn split(hdr: &VnetHdr, packet: &[u8], out: &mut [u8], stride: usize, lens: &mut [usize]) -> Result<usize, OffloadError> {
+pub fn split(
+    hdr: &VnetHdr,
+    packet: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    lens: &mut [usize],
+) -> Result<usize, OffloadError> {
     if packet.len() < 20 {
         return Err(OffloadError::Malformed);
     }
@@ -192,7 +205,11 @@ pub fn split(hdr: &VnetHdr, packet: &[u8], out: &mut [u8], stride: usize, lens: 
         return Err(OffloadError::Malformed);
     }
     let ip_id = u16::from_be_bytes([packet[4], packet[5]]);
-    let seq = if proto == PROTO_TCP { u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]]) } else { 0 };
+    let seq = if proto == PROTO_TCP {
+        u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]])
+    } else {
+        0
+    };
     for i in 0..count {
         let chunk = &payload[(i * seg).min(payload.len())..((i + 1) * seg).min(payload.len())];
         let total = hlen + chunk.len();
@@ -312,7 +329,14 @@ pub const MAX_COALESCED: usize = 65_535;
 /// start of `head_packet`, currently `count` segments and `total` bytes): same flow and header bytes
 /// apart from what changes per segment, the next sequence number, the same segment size (a shorter
 /// one may only end it), no PSH before the end, and room in 64 KiB.
-pub fn continues(head: &TcpSegment, head_packet: &[u8], last: &TcpSegment, total: usize, next: &TcpSegment, next_packet: &[u8]) -> bool {
+pub fn continues(
+    head: &TcpSegment,
+    head_packet: &[u8],
+    last: &TcpSegment,
+    total: usize,
+    next: &TcpSegment,
+    next_packet: &[u8],
+) -> bool {
     if next.key != head.key || last.psh || last.payload != head.payload || next.payload > head.payload {
         return false;
     }
@@ -322,7 +346,9 @@ pub fn continues(head: &TcpSegment, head_packet: &[u8], last: &TcpSegment, total
     let l4 = usize::from(head.key.l4);
     let hlen = usize::from(head.key.hlen);
     // Same ack, window and options (timestamps included: a changed TSval ends the run, as GRO does).
-    if head_packet[l4 + 8..l4 + 12] != next_packet[l4 + 8..l4 + 12] || head_packet[l4 + 14..l4 + 16] != next_packet[l4 + 14..l4 + 16] {
+    if head_packet[l4 + 8..l4 + 12] != next_packet[l4 + 8..l4 + 12]
+        || head_packet[l4 + 14..l4 + 16] != next_packet[l4 + 14..l4 + 16]
+    {
         return false;
     }
     if head_packet[l4 + 20..hlen] != next_packet[l4 + 20..hlen] {
@@ -330,7 +356,9 @@ pub fn continues(head: &TcpSegment, head_packet: &[u8], last: &TcpSegment, total
     }
     // Same TOS/traffic class, TTL/hop limit and (v4) DF.
     if head.key.v4 {
-        head_packet[1] == next_packet[1] && head_packet[8] == next_packet[8] && head_packet[6] & 0x40 == next_packet[6] & 0x40
+        head_packet[1] == next_packet[1]
+            && head_packet[8] == next_packet[8]
+            && head_packet[6] & 0x40 == next_packet[6] & 0x40
     } else {
         head_packet[..4] == next_packet[..4] && head_packet[7] == next_packet[7]
     }
@@ -342,7 +370,14 @@ pub fn continues(head: &TcpSegment, head_packet: &[u8], last: &TcpSegment, total
 /// the last segment had it, stores the pseudo-header sum in the TCP checksum field and writes into
 /// `vnet` the `virtio_net_hdr` that asks the kernel to segment and checksum it. A single segment is
 /// left as it is, marked checksum-valid.
-pub fn finish_coalesced(head: &TcpSegment, packet: &mut [u8], total: usize, segments: usize, last_psh: bool, vnet: &mut [u8]) {
+pub fn finish_coalesced(
+    head: &TcpSegment,
+    packet: &mut [u8],
+    total: usize,
+    segments: usize,
+    last_psh: bool,
+    vnet: &mut [u8],
+) {
     let l4 = usize::from(head.key.l4);
     if segments <= 1 {
         VnetHdr { flags: F_DATA_VALID, ..VnetHdr::default() }.write(vnet);
@@ -430,7 +465,14 @@ mod tests {
     fn as_super(mut p: Vec<u8>, l4: usize, gso_type: u8, gso_size: u16) -> (VnetHdr, Vec<u8>) {
         let psum = fold(pseudo_sum(&p, PROTO_TCP, p.len() - l4));
         p[l4 + 16..l4 + 18].copy_from_slice(&psum.to_be_bytes());
-        let hdr = VnetHdr { flags: F_NEEDS_CSUM, gso_type, hdr_len: (l4 + 20) as u16, gso_size, csum_start: l4 as u16, csum_offset: 16 };
+        let hdr = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type,
+            hdr_len: (l4 + 20) as u16,
+            gso_size,
+            csum_start: l4 as u16,
+            csum_offset: 16,
+        };
         (hdr, p)
     }
 
@@ -467,7 +509,10 @@ mod tests {
     fn checksum_matches_rfc1071_example() {
         // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2.
         assert_eq!(fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7], 0)), 0xddf2);
-        assert_eq!(fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6], 0)), fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0], 0)));
+        assert_eq!(
+            fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6], 0)),
+            fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0], 0))
+        );
     }
 
     #[test]
@@ -547,7 +592,11 @@ mod tests {
         let bad = VnetHdr { gso_type: GSO_TCPV4, gso_size: 1, csum_start: 20, ..VnetHdr::default() };
         assert_eq!(split(&bad, &p, &mut out, 1500, &mut lens), Err(OffloadError::Malformed), "more segments than room");
         let v6 = VnetHdr { gso_type: GSO_TCPV6, gso_size: 100, csum_start: 20, ..VnetHdr::default() };
-        assert_eq!(split(&v6, &p, &mut out, 1500, &mut lens), Err(OffloadError::Malformed), "TCPv6 GSO on an IPv4 packet");
+        assert_eq!(
+            split(&v6, &p, &mut out, 1500, &mut lens),
+            Err(OffloadError::Malformed),
+            "TCPv6 GSO on an IPv4 packet"
+        );
         let odd = VnetHdr { gso_type: 3, gso_size: 100, csum_start: 20, ..VnetHdr::default() };
         assert_eq!(split(&odd, &p, &mut out, 1500, &mut lens), Err(OffloadError::Unsupported));
         assert!(tcp_segment(&tcp4(1, &[1], 0x02)).is_none(), "SYN");

@@ -206,11 +206,15 @@ mod tests {
 
     fn arb_v4() -> impl Strategy<Value = IpNet> {
         // A small address space so that prefixes overlap often.
-        (0u32..64, 0u8..=32).prop_map(|(a, l)| IpNet::new(IpAddr::from((0x0a00_0000u32 | (a << 2) | (a >> 3)).to_be_bytes()), l).unwrap())
+        (0u32..64, 0u8..=32).prop_map(|(a, l)| {
+            IpNet::new(IpAddr::from((0x0a00_0000u32 | (a << 2) | (a >> 3)).to_be_bytes()), l).unwrap()
+        })
     }
 
     fn arb_v6() -> impl Strategy<Value = IpNet> {
-        (0u128..64, 0u8..=128).prop_map(|(a, l)| IpNet::new(IpAddr::from(((0xfd00u128 << 112) | (a << 1) | (a << 100)).to_be_bytes()), l).unwrap())
+        (0u128..64, 0u8..=128).prop_map(|(a, l)| {
+            IpNet::new(IpAddr::from(((0xfd00u128 << 112) | (a << 1) | (a << 100)).to_be_bytes()), l).unwrap()
+        })
     }
 
     proptest! {

@@ -88,7 +88,10 @@ impl Tun {
         if offload {
             match Tun::open(name, true) {
                 Ok(mut tun) => {
-                    for flags in [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6] {
+                    for flags in [
+                        TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+                        TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+                    ] {
                         // SAFETY: TUNSETOFFLOAD takes the flags by value.
                         if unsafe { libc::ioctl(tun.fd.as_raw_fd(), TUNSETOFFLOAD as _, flags as libc::c_ulong) } == 0 {
                             tun.offloads = flags;
@@ -316,7 +319,12 @@ fn addr_of(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
             // SAFETY: the family says this is a sockaddr_in6.
             let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
             let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
         }
         _ => None,
     }
@@ -386,7 +394,9 @@ impl Udp {
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // SAFETY: storage and len describe a writable buffer.
-        cvt(unsafe { libc::getsockname(self.fd.as_raw_fd(), (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) })?;
+        cvt(unsafe {
+            libc::getsockname(self.fd.as_raw_fd(), (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len)
+        })?;
         addr_of(&storage).map(|a| a.port()).ok_or_else(|| io::Error::other("unknown address family"))
     }
 
@@ -412,7 +422,8 @@ impl Udp {
         batch.received.clear();
         let slots = batch.storage.len();
         for i in 0..slots {
-            batch.iovecs[i] = libc::iovec { iov_base: batch.buf[i * batch.slot_len..].as_mut_ptr().cast(), iov_len: batch.slot_len };
+            batch.iovecs[i] =
+                libc::iovec { iov_base: batch.buf[i * batch.slot_len..].as_mut_ptr().cast(), iov_len: batch.slot_len };
             // SAFETY: an all-zero msghdr is valid; the pointers set below stay valid for the call.
             let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
             hdr.msg_name = (&mut batch.storage[i] as *mut libc::sockaddr_storage).cast();
@@ -427,7 +438,13 @@ impl Udp {
         }
         // SAFETY: every header points at live buffers of the lengths it gives (set just above).
         let n = unsafe {
-            libc::recvmmsg(self.fd.as_raw_fd(), batch.headers.as_mut_ptr(), slots as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                batch.headers.as_mut_ptr(),
+                slots as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         if n < 0 {
             let err = io::Error::last_os_error();
@@ -477,7 +494,12 @@ impl Udp {
                 Ok(()) => return true,
                 // EIO: the device cannot checksum-offload (the kernel says so at send time); EINVAL or
                 // ENOPROTOOPT: no GSO for this path. Fall back for good, as wireguard-go does.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) => {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+                    ) =>
+                {
                     self.gso.store(false, std::sync::atomic::Ordering::Relaxed);
                 }
                 Err(_) => return false,
@@ -589,7 +611,14 @@ impl Udp {
         let (storage, len) = sockaddr_of(&to);
         // SAFETY: buf is readable; storage holds a valid sockaddr of length len.
         let n = unsafe {
-            libc::sendto(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0, (&storage as *const libc::sockaddr_storage).cast(), len)
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                0,
+                (&storage as *const libc::sockaddr_storage).cast(),
+                len,
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());

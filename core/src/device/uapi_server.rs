@@ -40,11 +40,15 @@ impl SocketFile {
 /// never reachable with a wider mode. A live socket at the path (another daemon) is an error; a stale
 /// one is replaced.
 pub(super) fn bind(path: &Path) -> io::Result<(UnixListener, SocketFile)> {
-    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket path has no directory"))?;
+    let dir =
+        path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket path has no directory"))?;
     std::fs::create_dir_all(dir)?;
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{} is served by another process", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is served by another process", path.display()),
+            ));
         }
         std::fs::remove_file(path)?;
     }

@@ -39,7 +39,9 @@ impl Mesh {
         for text in &self.mesh.reserved {
             let reservation = Reservation::parse(text)?;
             let (first, last) = (reservation.first(), reservation.last());
-            let overlaps = first.is_ipv4() == network.addr().is_ipv4() && first <= network.broadcast() && last >= network.network();
+            let overlaps = first.is_ipv4() == network.addr().is_ipv4()
+                && first <= network.broadcast()
+                && last >= network.network();
             if overlaps {
                 pool.reserve(reservation)?;
             }
@@ -73,8 +75,9 @@ impl Mesh {
             }
         }
         for (index, network) in self.mesh.networks.iter().enumerate() {
-            let lacking: Vec<usize> =
-                (0..next.nodes.len()).filter(|&i| !next.nodes[i].addresses.iter().any(|a| network.contains(a))).collect();
+            let lacking: Vec<usize> = (0..next.nodes.len())
+                .filter(|&i| !next.nodes[i].addresses.iter().any(|a| network.contains(a)))
+                .collect();
             if lacking.is_empty() {
                 continue;
             }

@@ -146,8 +146,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_endpoints() {
-        for bad in ["", "host", "host:", "host:0", "host:65536", "2001:db8::1:51820", "[2001:db8::1]51820",
-            "a b:1", "x\n[Peer]:1", "-bad.com:1", "1.2.3:51820", "host:+1"] {
+        for bad in [
+            "",
+            "host",
+            "host:",
+            "host:0",
+            "host:65536",
+            "2001:db8::1:51820",
+            "[2001:db8::1]51820",
+            "a b:1",
+            "x\n[Peer]:1",
+            "-bad.com:1",
+            "1.2.3:51820",
+            "host:+1",
+        ] {
             assert_eq!(Endpoint::parse(bad, "e").unwrap_err().code(), "mesh_invalid_endpoint", "{bad:?}");
         }
     }

@@ -370,9 +370,12 @@ impl Mesh {
             .ok_or_else(|| MeshError::UnknownNode { field: "nodes".into(), name: name.into() })?;
         let field = format!("nodes[{index}]");
         let serde_json::Value::Object(changes) = patch else {
-            return Err(MeshError::Syntax { source_name: field, message: "a node update must be an object".into() }.into());
+            return Err(
+                MeshError::Syntax { source_name: field, message: "a node update must be an object".into() }.into()
+            );
         };
-        let serde_json::Value::Object(mut merged) = serde_json::to_value(&self.nodes[index]).expect("nodes serialise to JSON")
+        let serde_json::Value::Object(mut merged) =
+            serde_json::to_value(&self.nodes[index]).expect("nodes serialise to JSON")
         else {
             unreachable!("a node serialises to a JSON object")
         };
@@ -443,7 +446,10 @@ impl Mesh {
     pub fn validate(&self) -> Result<(), MeshError> {
         let settings = &self.mesh;
         if settings.networks.is_empty() {
-            return Err(MeshError::InvalidValue { field: "mesh.networks".into(), reason: "at least one network is required".into() });
+            return Err(MeshError::InvalidValue {
+                field: "mesh.networks".into(),
+                reason: "at least one network is required".into(),
+            });
         }
         for (i, net) in settings.networks.iter().enumerate() {
             if net.addr() != net.network() {
@@ -519,13 +525,19 @@ impl Mesh {
                     });
                 }
                 if node.public_key.is_none() {
-                    return Err(MeshError::MissingKey { node: node.name.to_string(), what: "public_key (required with private_key_on_node)" });
+                    return Err(MeshError::MissingKey {
+                        node: node.name.to_string(),
+                        what: "public_key (required with private_key_on_node)",
+                    });
                 }
             }
             check_port(node.listen_port, &at("listen_port"))?;
             check_mtu(node.mtu, &at("mtu"))?;
             if node.fwmark == Some(0) {
-                return Err(MeshError::InvalidValue { field: at("fwmark"), reason: "0 means off: leave fwmark out".into() });
+                return Err(MeshError::InvalidValue {
+                    field: at("fwmark"),
+                    reason: "0 means off: leave fwmark out".into(),
+                });
             }
             for (j, dns) in node.dns.iter().enumerate() {
                 check_dns(dns, &at(&format!("dns[{j}]")))?;
@@ -533,18 +545,27 @@ impl Mesh {
             if let Some(table) = &node.table {
                 check_safe_value(table, &at("table"))?;
                 if table.is_empty() || table.contains(char::is_whitespace) {
-                    return Err(MeshError::InvalidValue { field: at("table"), reason: "expected off, auto, a number or a table name".into() });
+                    return Err(MeshError::InvalidValue {
+                        field: at("table"),
+                        reason: "expected off, auto, a number or a table name".into(),
+                    });
                 }
             }
-            for (hook_name, hooks) in
-                [("pre_up", &node.pre_up), ("post_up", &node.post_up), ("pre_down", &node.pre_down), ("post_down", &node.post_down)]
-            {
+            for (hook_name, hooks) in [
+                ("pre_up", &node.pre_up),
+                ("post_up", &node.post_up),
+                ("pre_down", &node.pre_down),
+                ("post_down", &node.post_down),
+            ] {
                 for (j, hook) in hooks.iter().enumerate() {
                     let field = at(&format!("{hook_name}[{j}]"));
                     check_safe_value(hook, &field)?;
                     // wg-quick trims a value's surrounding spaces, so such a hook would not read back.
                     if hook.trim_matches(' ') != hook {
-                        return Err(MeshError::InvalidValue { field, reason: "a hook must not start or end with spaces".into() });
+                        return Err(MeshError::InvalidValue {
+                            field,
+                            reason: "a hook must not start or end with spaces".into(),
+                        });
                     }
                 }
             }
@@ -552,26 +573,45 @@ impl Mesh {
             for (j, address) in node.addresses.iter().enumerate() {
                 let field = at(&format!("addresses[{j}]"));
                 let Some(network) = settings.networks.iter().find(|n| n.contains(address)) else {
-                    return Err(MeshError::InvalidValue { field, reason: format!("{address} is not in any mesh network") });
+                    return Err(MeshError::InvalidValue {
+                        field,
+                        reason: format!("{address} is not in any mesh network"),
+                    });
                 };
                 if *address == network.network() || (address.is_ipv4() && *address == network.broadcast()) {
-                    return Err(MeshError::InvalidValue { field, reason: format!("{address} is the network or broadcast address of {network}") });
+                    return Err(MeshError::InvalidValue {
+                        field,
+                        reason: format!("{address} is the network or broadcast address of {network}"),
+                    });
                 }
                 if let Some(first) = addresses.insert(*address, node.name.as_str()) {
-                    return Err(MeshError::DuplicateAddress { first: first.into(), second: node.name.to_string(), address: *address });
+                    return Err(MeshError::DuplicateAddress {
+                        first: first.into(),
+                        second: node.name.to_string(),
+                        address: *address,
+                    });
                 }
                 if node.addresses[..j].iter().any(|other| network.contains(other)) {
-                    return Err(MeshError::InvalidValue { field, reason: format!("the node already has an address in {network}") });
+                    return Err(MeshError::InvalidValue {
+                        field,
+                        reason: format!("the node already has an address in {network}"),
+                    });
                 }
                 families[usize::from(address.is_ipv6())] = true;
             }
             for (j, subnet) in node.subnets.iter().enumerate() {
                 let field = at(&format!("subnets[{j}]"));
                 if subnet.addr() != subnet.network() {
-                    return Err(MeshError::InvalidValue { field, reason: format!("{subnet} has host bits set; did you mean {}?", subnet.trunc()) });
+                    return Err(MeshError::InvalidValue {
+                        field,
+                        reason: format!("{subnet} has host bits set; did you mean {}?", subnet.trunc()),
+                    });
                 }
                 if subnet.prefix_len() == 0 {
-                    return Err(MeshError::InvalidValue { field, reason: "a default route cannot be a node's subnet".into() });
+                    return Err(MeshError::InvalidValue {
+                        field,
+                        reason: "a default route cannot be a node's subnet".into(),
+                    });
                 }
                 if let Some((_, other)) = routes.iter().find(|(r, _)| r.contains(subnet) || subnet.contains(r)) {
                     return Err(MeshError::OverlappingRoutes { field, prefix: *subnet, other: other.clone() });
@@ -604,7 +644,10 @@ impl Mesh {
 /// bad name, endpoint or key keeps its own error code (with `field` as its location), anything else
 /// that does not fit the schema is [`MeshError::Syntax`] labelled `field`. For programs that hold a
 /// description as data rather than text, such as the language bindings' plain objects.
-pub fn mesh_part_from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value, field: &str) -> Result<T, crate::Error> {
+pub fn mesh_part_from_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    field: &str,
+) -> Result<T, crate::Error> {
     super::take_field_error();
     serde_json::from_value(value).map_err(|err| typed_or_syntax(field.to_string(), err.to_string()))
 }
@@ -646,7 +689,10 @@ fn check_mtu(mtu: Option<u32>, field: &str) -> Result<(), MeshError> {
 fn check_dns(value: &str, field: &str) -> Result<(), MeshError> {
     check_safe_value(value, field)?;
     if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == ',') {
-        return Err(MeshError::InvalidValue { field: field.into(), reason: "a DNS entry is one address or search domain".into() });
+        return Err(MeshError::InvalidValue {
+            field: field.into(),
+            reason: "a DNS entry is one address or search domain".into(),
+        });
     }
     Ok(())
 }
@@ -673,7 +719,8 @@ mod tests {
         let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "bad name"}), "nodes[3]").unwrap_err();
         assert_eq!(err.code(), "mesh_invalid_name");
         assert!(err.to_string().starts_with("nodes[3]:"), "{err}");
-        let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "endpoint": "nope"}), "nodes[1]").unwrap_err();
+        let err =
+            mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "endpoint": "nope"}), "nodes[1]").unwrap_err();
         assert_eq!(err.code(), "mesh_invalid_endpoint");
         let err = mesh_part_from_json::<Node>(serde_json::json!({"name": "a", "colour": 1}), "nodes[1]").unwrap_err();
         assert_eq!(err.code(), "mesh_syntax");
@@ -681,7 +728,8 @@ mod tests {
 
     #[test]
     fn add_rule_validates_and_leaves_the_mesh_unchanged_on_error() {
-        let mut mesh = Mesh::new(MeshSettings::new(Name::new("m", "name").unwrap(), vec!["10.0.0.0/24".parse().unwrap()]));
+        let mut mesh =
+            Mesh::new(MeshSettings::new(Name::new("m", "name").unwrap(), vec!["10.0.0.0/24".parse().unwrap()]));
         mesh.add_node(Node::new(Name::new("a", "name").unwrap())).unwrap();
         let err = mesh.add_rule(Rule { between: ["a".into(), "nobody".into()], link: LinkPolicy::None }).unwrap_err();
         assert_eq!(err.code(), "mesh_unknown_group");

@@ -56,7 +56,9 @@ impl Mesh {
         let loaded: Vec<Result<PrivateKey, crate::Error>> = std::thread::scope(|scope| {
             let handles: Vec<_> = files
                 .chunks(chunk)
-                .map(|group| scope.spawn(move || group.iter().map(|(_, path)| PrivateKey::load(path)).collect::<Vec<_>>()))
+                .map(|group| {
+                    scope.spawn(move || group.iter().map(|(_, path)| PrivateKey::load(path)).collect::<Vec<_>>())
+                })
                 .collect();
             handles.into_iter().flat_map(|h| h.join().expect("key loading thread panicked")).collect()
         });
@@ -165,7 +167,8 @@ fn merge_table(old: &mut toml_edit::Table, new: &toml_edit::Table) {
                 let mut merged = toml_edit::ArrayOfTables::new();
                 for new_table in new_array.iter() {
                     let name = new_table.get("name").and_then(|n| n.as_str());
-                    let previous = old_array.iter().find(|t| name.is_some() && t.get("name").and_then(|n| n.as_str()) == name);
+                    let previous =
+                        old_array.iter().find(|t| name.is_some() && t.get("name").and_then(|n| n.as_str()) == name);
                     let mut table = previous.cloned().unwrap_or_else(|| new_table.clone());
                     merge_table(&mut table, new_table);
                     merged.push(table);
@@ -202,7 +205,12 @@ mod tests {
         mesh.generate_missing().unwrap();
         mesh.save(&path).unwrap();
         let saved = std::fs::read_to_string(&path).unwrap();
-        for kept in ["# The seed deployment", "name = \"seed\"   # short", "# the hub", "endpoint = \"192.0.2.1:51820\"  # public"] {
+        for kept in [
+            "# The seed deployment",
+            "name = \"seed\"   # short",
+            "# the hub",
+            "endpoint = \"192.0.2.1:51820\"  # public",
+        ] {
             assert!(saved.contains(kept), "{kept:?} lost:\n{saved}");
         }
         assert!(!saved.contains("gone"));

@@ -402,8 +402,7 @@ fn dns_endpoint_matches_any_of_its_addresses_and_moves_to_the_first_otherwise() 
         render_set_request(&update),
         format!("set=1\npublic_key={}\nupdate_only=true\nendpoint=203.0.113.5:51820\n\n", peer_key(0).to_hex())
     );
-    let failing =
-        |_: &str, _: u16| -> io::Result<Vec<SocketAddr>> { Err(io::Error::other("SERVFAIL")) };
+    let failing = |_: &str, _: u16| -> io::Result<Vec<SocketAddr>> { Err(io::Error::other("SERVFAIL")) };
     let err = diff_node_with(&node, &elsewhere, &failing).unwrap_err();
     assert_eq!(err.code(), "plan_unresolved_endpoint");
     assert!(err.to_string().contains("hub.example:51820") && err.to_string().contains("peer-0"), "{err}");

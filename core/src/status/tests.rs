@@ -23,20 +23,30 @@ fn device() -> DeviceState {
     a.tx_bytes = 7;
     let mut b = PeerState::new(PublicKey::from_base64(NODE2_PUBLIC).unwrap());
     b.allowed_ips = vec!["10.99.2.0/24".parse().unwrap()];
-    DeviceState { private_key: Some(PrivateKey::from_base64(HUB_PRIVATE).unwrap()), listen_port: 51820, fwmark: 0x1234, peers: vec![a, b] }
+    DeviceState {
+        private_key: Some(PrivateKey::from_base64(HUB_PRIVATE).unwrap()),
+        listen_port: 51820,
+        fwmark: 0x1234,
+        peers: vec![a, b],
+    }
 }
 
 #[test]
 fn stale_after_the_reject_after_time_and_never_without_handshake() {
     let state = device();
-    for (now, expected) in [(1000, PeerStateKind::Up), (1180, PeerStateKind::Up), (1181, PeerStateKind::Stale), (900, PeerStateKind::Up)] {
+    for (now, expected) in
+        [(1000, PeerStateKind::Up), (1180, PeerStateKind::Up), (1181, PeerStateKind::Stale), (900, PeerStateKind::Up)]
+    {
         let s = status("wm0", &state, at(now), &StatusContext::default()).unwrap();
         assert_eq!(s.peers[0].state, expected, "at {now}");
         assert_eq!(s.peers[1].state, PeerStateKind::Never);
         assert_eq!(s.peers_up, usize::from(expected == PeerStateKind::Up));
     }
     // A handshake "in the future" (clock skew) has age 0, not a wrap-around.
-    assert_eq!(status("wm0", &state, at(900), &StatusContext::default()).unwrap().peers[0].handshake_age_seconds, Some(0));
+    assert_eq!(
+        status("wm0", &state, at(900), &StatusContext::default()).unwrap().peers[0].handshake_age_seconds,
+        Some(0)
+    );
     let short = StatusContext { stale_after: Duration::from_secs(10), ..StatusContext::default() };
     assert_eq!(status("wm0", &state, at(1011), &short).unwrap().peers[0].state, PeerStateKind::Stale);
 }
@@ -123,7 +133,8 @@ fn dump_round_trip_hides_secrets_unless_asked() {
     let full = render_wg_dump(&state, true);
     assert_eq!(parse_wg_dump(&full).unwrap(), state);
     // `wg show all dump` is the same lines prefixed with the interface.
-    let all: String = full.lines().map(|l| format!("wg0\t{l}\n")).chain(hidden.lines().map(|l| format!("wg1\t{l}\r\n"))).collect();
+    let all: String =
+        full.lines().map(|l| format!("wg0\t{l}\n")).chain(hidden.lines().map(|l| format!("wg1\t{l}\r\n"))).collect();
     let parsed = parse_wg_dump_all(&all).unwrap();
     assert_eq!(parsed[0], ("wg0".to_string(), state));
     assert_eq!(parsed[1].1.peers.len(), 2);

@@ -19,7 +19,12 @@ pub fn socket_path(ifname: &str) -> Result<PathBuf, Error> {
         || ifname == ".."
         || ifname.bytes().any(|b| b == b'/' || b.is_ascii_whitespace() || b.is_ascii_control() || b == b':')
     {
-        return Err(IoError::invalid("connect", Path::new(ifname), "not an interface name (1-15 characters, no '/', ':' or spaces)").into());
+        return Err(IoError::invalid(
+            "connect",
+            Path::new(ifname),
+            "not an interface name (1-15 characters, no '/', ':' or spaces)",
+        )
+        .into());
     }
     Ok(Path::new(SOCKET_DIR).join(format!("{ifname}.sock")))
 }
@@ -71,12 +76,19 @@ impl UapiClient {
         loop {
             let before = out.len();
             let limit = (MAX_MESSAGE_BYTES + 1 - before) as u64;
-            let n = (&mut self.reader).take(limit).read_until(b'\n', &mut out).map_err(|e| IoError::new("read", &self.path, &e))?;
+            let n = (&mut self.reader)
+                .take(limit)
+                .read_until(b'\n', &mut out)
+                .map_err(|e| IoError::new("read", &self.path, &e))?;
             if out.len() > MAX_MESSAGE_BYTES {
                 return Err(UapiError::TooLarge { what: "response", limit: MAX_MESSAGE_BYTES }.into());
             }
             if n == 0 {
-                return Err(UapiError::Syntax { line: 0, reason: "the device closed the connection before the end of its response".into() }.into());
+                return Err(UapiError::Syntax {
+                    line: 0,
+                    reason: "the device closed the connection before the end of its response".into(),
+                }
+                .into());
             }
             if &out[before..] == b"\n" {
                 break;

@@ -32,7 +32,8 @@ impl<'a> Lines<'a> {
         }
         self.line += 1;
         let Some(end) = self.rest.find('\n') else {
-            let reason = if self.rest.is_empty() { "missing the terminating blank line" } else { "line without a newline" };
+            let reason =
+                if self.rest.is_empty() { "missing the terminating blank line" } else { "line without a newline" };
             return Err(UapiError::Syntax { line: self.line, reason: reason.into() });
         };
         if end + 1 > MAX_LINE_BYTES {
@@ -43,7 +44,10 @@ impl<'a> Lines<'a> {
         if text.is_empty() {
             self.done = true;
             if !self.rest.is_empty() {
-                return Err(UapiError::Syntax { line: self.line + 1, reason: "data after the terminating blank line".into() });
+                return Err(UapiError::Syntax {
+                    line: self.line + 1,
+                    reason: "data after the terminating blank line".into(),
+                });
             }
             return Ok(None);
         }
@@ -108,7 +112,9 @@ fn public_key(line: usize, value: &str) -> Result<PublicKey, UapiError> {
 }
 
 fn endpoint(line: usize, value: &str) -> Result<SocketAddr, UapiError> {
-    value.parse::<SocketAddr>().map_err(|_| invalid(line, "endpoint", format!("expected IP:PORT or [IPv6]:PORT, got {value:?}")))
+    value
+        .parse::<SocketAddr>()
+        .map_err(|_| invalid(line, "endpoint", format!("expected IP:PORT or [IPv6]:PORT, got {value:?}")))
 }
 
 fn prefix(line: usize, value: &str) -> Result<IpNet, UapiError> {
@@ -275,14 +281,21 @@ pub fn parse_get_response(text: &str) -> Result<DeviceState, UapiError> {
         };
         match key {
             "preshared_key" => current.preshared_key = preshared_key(line, value)?,
-            "protocol_version" => current.protocol_version = number(line, "protocol_version", value, u32::MAX as u64)? as u32,
+            "protocol_version" => {
+                current.protocol_version = number(line, "protocol_version", value, u32::MAX as u64)? as u32
+            }
             "endpoint" => current.endpoint = Some(endpoint(line, value)?),
-            "last_handshake_time_sec" => handshake_sec = number(line, "last_handshake_time_sec", value, i64::MAX as u64)?,
-            "last_handshake_time_nsec" => handshake_nsec = number(line, "last_handshake_time_nsec", value, 999_999_999)?,
+            "last_handshake_time_sec" => {
+                handshake_sec = number(line, "last_handshake_time_sec", value, i64::MAX as u64)?
+            }
+            "last_handshake_time_nsec" => {
+                handshake_nsec = number(line, "last_handshake_time_nsec", value, 999_999_999)?
+            }
             "tx_bytes" => current.tx_bytes = number(line, "tx_bytes", value, u64::MAX)?,
             "rx_bytes" => current.rx_bytes = number(line, "rx_bytes", value, u64::MAX)?,
             "persistent_keepalive_interval" => {
-                current.persistent_keepalive_interval = number(line, "persistent_keepalive_interval", value, 65535)? as u16
+                current.persistent_keepalive_interval =
+                    number(line, "persistent_keepalive_interval", value, 65535)? as u16
             }
             "allowed_ip" => current.allowed_ips.push(prefix(line, value)?),
             _ => {}

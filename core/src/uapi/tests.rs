@@ -49,8 +49,18 @@ fn arb_peer_state() -> impl Strategy<Value = PeerState> {
 }
 
 fn arb_state() -> impl Strategy<Value = DeviceState> {
-    (proptest::option::of(any::<[u8; 32]>()), any::<u16>(), any::<u32>(), proptest::collection::vec(arb_peer_state(), 0..4))
-        .prop_map(|(sk, port, mark, peers)| DeviceState { private_key: sk.map(PrivateKey::from_bytes), listen_port: port, fwmark: mark, peers })
+    (
+        proptest::option::of(any::<[u8; 32]>()),
+        any::<u16>(),
+        any::<u32>(),
+        proptest::collection::vec(arb_peer_state(), 0..4),
+    )
+        .prop_map(|(sk, port, mark, peers)| DeviceState {
+            private_key: sk.map(PrivateKey::from_bytes),
+            listen_port: port,
+            fwmark: mark,
+            peers,
+        })
 }
 
 fn arb_peer_update() -> impl Strategy<Value = PeerUpdate> {
@@ -155,7 +165,10 @@ fn set_request_folds_line_order() {
     assert!(update.peers[0].replace_allowed_ips);
     assert_eq!(update.peers[0].allowed_ips, vec![AllowedIpChange::add("10.1.0.0/16".parse().unwrap())]);
     assert_eq!(update.peers[0].persistent_keepalive_interval, Some(7));
-    let removed = parse_set_request(&format!("set=1\npublic_key={a}\nendpoint=192.0.2.1:1\nremove=true\nallowed_ip=10.0.0.0/8\n\n")).unwrap();
+    let removed = parse_set_request(&format!(
+        "set=1\npublic_key={a}\nendpoint=192.0.2.1:1\nremove=true\nallowed_ip=10.0.0.0/8\n\n"
+    ))
+    .unwrap();
     assert_eq!(removed.peers[0], PeerUpdate { remove: true, ..PeerUpdate::new(key(1)) });
 }
 
