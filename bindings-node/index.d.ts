@@ -539,10 +539,12 @@ export declare class Status {
   /** The status document (as the server's /status serves it). */
   toJSON(): Record<string, any>
   /**
-   * Health: against `plan`'s `node` when both are given, else every peer must be up. Throws
-   * `mesh_unknown_node` for a node not in the plan.
+   * Health: against `plan`'s `node` when both are given, else every peer must be up. With
+   * `{ resolveEndpoints: true }`, planned endpoints given as DNS names are resolved (system resolver,
+   * blocking) and checked too; without, only literal addresses are. Throws `mesh_unknown_node` for a
+   * node not in the plan.
    */
-  health(plan?: Plan | undefined | null, node?: string | undefined | null): Record<string, any>
+  health(plan?: Plan | undefined | null, node?: string | undefined | null, options?: HealthOptions | undefined | null): Record<string, any>
   /** Prometheus text exposition of this status. */
   prometheus(): string
 }
@@ -841,6 +843,12 @@ export interface GeneratedAddress {
 
 /** Every health problem code; exported as `HEALTH_CODES`. */
 export declare function healthCodes(): Array<string>
+
+/** Options of `Status.health`. */
+export interface HealthOptions {
+  /** Also check planned endpoints given as DNS names (resolved with the system resolver). */
+  resolveEndpoints?: boolean
+}
 
 /**
  * Builds a mesh from a wg-meshconf `database.csv` text (a full mesh; extra AllowedIPs become subnets).
@@ -1346,6 +1354,11 @@ export interface StatusServerOptions {
   prober?: Prober
   /** A handshake older than this many seconds is stale (default 180). */
   staleAfter?: number
+  /**
+   * Health also checks planned endpoints given as DNS names (each name resolved at most once a
+   * minute, with the system resolver).
+   */
+  resolveEndpoints?: boolean
 }
 
 /**

@@ -113,3 +113,28 @@ fn status_from_an_all_dump_and_errors() {
     let out = run(&["status", "wm0", "--mesh", "x.toml"], None);
     assert_eq!(out.status.code(), Some(2), "--mesh needs --node");
 }
+
+#[test]
+fn status_resolves_dns_endpoints_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case("node-1-dns-endpoint");
+    let mesh = dir.path().join("seed.toml");
+    std::fs::write(&mesh, case["mesh"].as_str().unwrap()).unwrap();
+    let mesh = mesh.to_str().unwrap();
+    let args = ["status", "wm-n1", "--dump", "-", "--mesh", mesh, "--node", "node-1"];
+    let out = run(&args, case["dump"].as_str());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("wrong_endpoint"),
+        "a DNS endpoint is not checked by default"
+    );
+    let out = run(&[&args[..], &["--resolve-endpoints"]].concat(), case["dump"].as_str());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("problem wrong_endpoint: hub: endpoint is 192.0.2.1:51820, the plan says localhost:51820, which resolves to other addresses"),
+        "{text}"
+    );
+    let out = run(&["status", "wm-n1", "--dump", "-", "--resolve-endpoints"], case["dump"].as_str());
+    assert_eq!(out.status.code(), Some(2), "--resolve-endpoints needs --node");
+}

@@ -43,6 +43,12 @@ fn status_and_health_vectors() {
             StatusContext { plan: plan.as_ref(), node, previous: previous.as_ref(), ..StatusContext::default() };
         let status = status(case["interface"].as_str().unwrap(), &state, now, &context).unwrap();
         let health = match (&plan, node) {
+            (Some(plan), Some(node)) if case["resolve_endpoints"] == true => {
+                // Without resolving, a planned DNS endpoint is never a problem.
+                let unresolved = health(&status, plan, node).unwrap();
+                assert!(unresolved.problems.iter().all(|p| p.code != "wrong_endpoint"), "{name}: {unresolved:?}");
+                health_resolving(&status, plan, node, &resolve_endpoint).unwrap()
+            }
             (Some(plan), Some(node)) => health(&status, plan, node).unwrap(),
             _ => health_of(&status),
         };

@@ -114,11 +114,23 @@ impl Status {
         json(&self.inner)
     }
 
-    /// Health: against `plan`'s `node` when both are given, else every peer must be up. Throws
-    /// `mesh_unknown_node` for a node not in the plan.
+    /// Health: against `plan`'s `node` when both are given, else every peer must be up. With
+    /// `{ resolveEndpoints: true }`, planned endpoints given as DNS names are resolved (system resolver,
+    /// blocking) and checked too; without, only literal addresses are. Throws `mesh_unknown_node` for a
+    /// node not in the plan.
     #[napi(ts_return_type = "Record<string, any>")]
-    pub fn health(&self, env: Env, plan: Option<&Plan>, node: Option<String>) -> Result<Value> {
+    pub fn health(
+        &self,
+        env: Env,
+        plan: Option<&Plan>,
+        node: Option<String>,
+        options: Option<HealthOptions>,
+    ) -> Result<Value> {
+        let resolve = options.and_then(|o| o.resolve_endpoints).unwrap_or(false);
         let health = match (plan, node) {
+            (Some(plan), Some(node)) if resolve => {
+                wiremesh::health_resolving(&self.inner, &plan.inner, &node, &wiremesh::resolve_endpoint).js(&env)?
+            }
             (Some(plan), Some(node)) => wiremesh::health(&self.inner, &plan.inner, &node).js(&env)?,
             (None, None) => wiremesh::health_of(&self.inner),
             _ => return Err(type_error("plan and node go together".into())),
@@ -314,6 +326,13 @@ impl Prober {
     }
 }
 
+/// Options of `Status.health`.
+#[napi(object)]
+pub struct HealthOptions {
+    /// Also check planned endpoints given as DNS names (resolved with the system resolver).
+    pub resolve_endpoints: Option<bool>,
+}
+
 /// Options of `StatusServer.start`.
 #[napi(object, object_to_js = false)]
 pub struct StatusServerOptions<'a> {
@@ -332,6 +351,9 @@ pub struct StatusServerOptions<'a> {
     pub prober: Option<ClassInstance<'a, Prober>>,
     /// A handshake older than this many seconds is stale (default 180).
     pub stale_after: Option<f64>,
+    /// Health also checks planned endpoints given as DNS names (each name resolved at most once a
+    /// minute, with the system resolver).
+    pub resolve_endpoints: Option<bool>,
 }
 
 /// The HTTP status server: /status, /health, /healthz, /metrics and / (a native thread).
@@ -362,6 +384,7 @@ impl StatusServer {
             node: None,
             prober: None,
             stale_after: None,
+            resolve_endpoints: None,
         });
         let source = match (o.dump, o.wg.unwrap_or(false)) {
             (Some(_), true) => return Err(type_error("give dump or wg, not both".into())),
@@ -374,6 +397,7 @@ impl StatusServer {
             node: o.node,
             prober: o.prober.as_ref().map(|p| Arc::clone(&p.inner)),
             stale_after: o.stale_after.map(|s| seconds(s, "staleAfter")).transpose()?,
+            resolve_endpoints: o.resolve_endpoints.unwrap_or(false),
         };
         Ok(StatusServer { inner: wiremesh::StatusServer::start(address, source, options).js(&env)? })
     }

@@ -97,10 +97,22 @@ impl PyStatus {
         to_py(py, &serde_json::to_value(&self.inner).map_err(|e| PyValueError::new_err(e.to_string()))?)
     }
 
-    /// Health: against `plan`'s `node` when both are given, else every peer must be up.
-    #[pyo3(signature = (plan = None, node = None))]
-    fn health(&self, py: Python<'_>, plan: Option<PyRef<'_, PyPlan>>, node: Option<&str>) -> PyResult<PyObject> {
+    /// Health: against `plan`'s `node` when both are given, else every peer must be up. With
+    /// `resolve_endpoints`, planned endpoints given as DNS names are resolved (system resolver) and
+    /// checked too; without, only literal addresses are.
+    #[pyo3(signature = (plan = None, node = None, *, resolve_endpoints = false))]
+    fn health(
+        &self,
+        py: Python<'_>,
+        plan: Option<PyRef<'_, PyPlan>>,
+        node: Option<&str>,
+        resolve_endpoints: bool,
+    ) -> PyResult<PyObject> {
         let health = match (plan, node) {
+            (Some(plan), Some(node)) if resolve_endpoints => {
+                let (inner, plan) = (&self.inner, &plan.inner);
+                check(py.allow_threads(|| wiremesh::health_resolving(inner, plan, node, &wiremesh::resolve_endpoint)))?
+            }
             (Some(plan), Some(node)) => check(wiremesh::health(&self.inner, &plan.inner, node))?,
             (None, None) => wiremesh::health_of(&self.inner),
             _ => return Err(PyTypeError::new_err("plan and node go together")),
@@ -246,9 +258,10 @@ pub struct PyStatusServer {
 impl PyStatusServer {
     /// Starts serving on `listen` ("127.0.0.1:9586"; port 0 picks one) the device `interface`, read over
     /// its UAPI socket, with `wg show IFNAME dump` when `wg`, or by calling `dump()` (a function returning
-    /// `wg show IFNAME dump` text) when given.
+    /// `wg show IFNAME dump` text) when given. With `resolve_endpoints`, health also checks planned
+    /// endpoints given as DNS names (each name resolved at most once a minute).
     #[staticmethod]
-    #[pyo3(signature = (listen, interface, *, wg = false, dump = None, plan = None, node = None, prober = None, stale_after = None))]
+    #[pyo3(signature = (listen, interface, *, wg = false, dump = None, plan = None, node = None, prober = None, stale_after = None, resolve_endpoints = false))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -260,6 +273,7 @@ impl PyStatusServer {
         node: Option<String>,
         prober: Option<PyRef<'_, PyProber>>,
         stale_after: Option<f64>,
+        resolve_endpoints: bool,
     ) -> PyResult<Self> {
         let listen: SocketAddr =
             listen.parse().map_err(|_| PyValueError::new_err(format!("not an IP:PORT address: {listen:?}")))?;
@@ -288,6 +302,7 @@ impl PyStatusServer {
             node,
             prober: prober.map(|p| Arc::clone(&p.inner)),
             stale_after: stale_after.map(|s| seconds(s, "stale_after")).transpose()?.or(Some(REJECT_AFTER_TIME)),
+            resolve_endpoints,
         };
         let server = py.allow_threads(|| StatusServer::start(listen, source, options));
         Ok(PyStatusServer { inner: server.map_err(|e| to_py_err(py, e))? })

@@ -42,8 +42,13 @@ def test_status_and_health_vectors(vectors: Path) -> None:
         expected_status = json.loads((vectors / "status" / f"{case['name']}.status.json").read_text())
         expected_health = json.loads((vectors / "status" / f"{case['name']}.health.json").read_text())
         assert status.to_dict() == expected_status, case["name"]
-        health = status.health(plan, case["node"]) if plan else status.health()
+        resolve = case.get("resolve_endpoints", False)
+        health = status.health(plan, case["node"], resolve_endpoints=resolve) if plan else status.health()
         assert health == expected_health, case["name"]
+        if resolve:
+            # Without resolving, a planned DNS endpoint is never a problem.
+            unresolved = status.health(plan, case["node"])
+            assert all(p["code"] != "wrong_endpoint" for p in unresolved["problems"]), case["name"]
         assert status.peer_count == expected_status["peer_count"]
         assert status.peers_up == expected_status["peers_up"]
         assert all(p["code"] in wiremesh.HEALTH_CODES for p in health["problems"])
@@ -164,6 +169,19 @@ def test_status_server_from_a_dump_function(vectors: Path) -> None:
     assert info.value.code == "io_other"
     with pytest.raises(ValueError):
         wiremesh.StatusServer.start("nonsense", "wm0")
+
+
+def test_status_server_resolves_dns_endpoints_on_request(vectors: Path) -> None:
+    case = next(c for c in cases(vectors)["cases"] if c["name"] == "node-1-dns-endpoint")
+    plan = wiremesh.plan(wiremesh.Mesh.from_toml(case["mesh"]))
+    for resolve in (False, True):
+        with wiremesh.StatusServer.start(
+            "127.0.0.1:0", "wm-n1", dump=lambda: str(case["dump"]), plan=plan, node="node-1", resolve_endpoints=resolve
+        ) as server:
+            code, body = fetch(f"http://{server.address}/health")
+            assert code == 503  # the vector's handshakes are from 2025: stale now
+            codes = [p["code"] for p in json.loads(body)["problems"]]
+            assert ("wrong_endpoint" in codes) == resolve, (resolve, codes)
 
 
 def test_status_server_bind_error() -> None:

@@ -176,11 +176,56 @@ fn finish(status: &Status, node: Option<String>, links: Vec<LinkHealth>, interfa
     Health { healthy: problems.is_empty(), interface: status.interface.clone(), node, links, problems }
 }
 
+/// Resolves an endpoint's DNS name and port to the addresses it stands for: [`resolve_endpoint`], or a
+/// cache or fake of it.
+pub type EndpointResolver<'a> = &'a dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>;
+
+/// The system resolver (`getaddrinfo`, as `wg` resolves endpoints): every address of `host`.
+pub fn resolve_endpoint(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+}
+
 /// The health of `status` against `plan`'s node `node`: every planned peer present, up, with the
 /// planned AllowedIPs and (when the plan gives a literal address) the planned endpoint; no peer the
 /// plan does not have; the interface's key the node's. Fails only when `node` is not in the plan
-/// (`mesh_unknown_node`).
+/// (`mesh_unknown_node`). Endpoints given as DNS names are not checked: see [`health_resolving`].
 pub fn health(status: &Status, plan: &Plan, node: &str) -> Result<Health, Error> {
+    check_against_plan(status, plan, node, None)
+}
+
+/// As [`health`], and a planned endpoint given as a DNS name is checked too: the device's endpoint
+/// must be one of the addresses `resolve` gives for it (`wrong_endpoint` otherwise). A name that does
+/// not resolve, or resolves to nothing, is not checked (no problem is made up from a DNS failure).
+pub fn health_resolving(
+    status: &Status,
+    plan: &Plan,
+    node: &str,
+    resolve: EndpointResolver<'_>,
+) -> Result<Health, Error> {
+    check_against_plan(status, plan, node, Some(resolve))
+}
+
+/// Where the device's endpoint for a peer should be: the planned endpoint's address, or its name's
+/// addresses; None when it cannot be known (a name without a resolver, or one that does not resolve).
+fn expected_endpoints(
+    endpoint: &crate::mesh::endpoint::Endpoint,
+    resolve: Option<EndpointResolver<'_>>,
+) -> Option<Vec<SocketAddr>> {
+    match &endpoint.host {
+        Host::Ip(ip) => Some(vec![normalize(SocketAddr::new(*ip, endpoint.port))]),
+        Host::Dns(name) => {
+            let addresses = resolve?(name, endpoint.port).ok()?;
+            (!addresses.is_empty()).then(|| addresses.into_iter().map(normalize).collect())
+        }
+    }
+}
+
+fn check_against_plan(
+    status: &Status,
+    plan: &Plan,
+    node: &str,
+    resolve: Option<EndpointResolver<'_>>,
+) -> Result<Health, Error> {
     let planned = plan_node(plan, node)?;
     let mut links = Vec::new();
     for want in &planned.peers {
@@ -203,16 +248,19 @@ pub fn health(status: &Status, plan: &Plan, node: &str) -> Result<Health, Error>
         };
         let mut problems = handshake_problems(have, &name);
         if let Some(endpoint) = &want.endpoint {
-            if let Host::Ip(ip) = endpoint.host {
-                let expected = normalize(SocketAddr::new(ip, endpoint.port));
+            if let Some(expected) = expected_endpoints(endpoint, resolve) {
                 let actual = have.endpoint.map(normalize);
-                if actual != Some(expected) {
+                if !actual.is_some_and(|a| expected.contains(&a)) {
+                    let planned = match &endpoint.host {
+                        Host::Ip(_) => expected[0].to_string(),
+                        Host::Dns(_) => format!("{endpoint}, which resolves to other addresses"),
+                    };
                     problems.push(HealthProblem {
                         code: "wrong_endpoint",
                         peer: name.clone(),
                         public_key: Some(key.clone()),
                         reason: format!(
-                            "{}: endpoint is {}, the plan says {expected}",
+                            "{}: endpoint is {}, the plan says {planned}",
                             want.name,
                             actual.map_or("none".to_string(), |a| a.to_string())
                         ),

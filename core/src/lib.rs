@@ -69,7 +69,10 @@ pub use fsutil::{
     SECRET_FILE_MODE,
 };
 pub use graph::render_dot;
-pub use health::{health, health_of, Health, HealthProblem, LinkHealth, HEALTH_CODES};
+pub use health::{
+    health, health_of, health_resolving, resolve_endpoint, EndpointResolver, Health, HealthProblem, LinkHealth,
+    HEALTH_CODES,
+};
 pub use import::{import_meshconf_csv, import_wg_quick};
 pub use ipam::{parse_address, parse_network, Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};
@@ -89,5 +92,5 @@ pub use status::{
     parse_wg_dump, parse_wg_dump_all, probe_target, probe_targets, render_prometheus, render_wg_dump, status,
     PeerProbe, PeerStateKind, PeerStatus, Sample, Status, StatusContext, REJECT_AFTER_TIME,
 };
-pub use status_server::{ServerOptions, Snapshot, StatusReader, StatusServer, StatusSource};
+pub use status_server::{ServerOptions, Snapshot, StatusReader, StatusServer, StatusSource, DNS_CACHE_TTL};
 pub use verify::{check, verify, Problem, Proof, PROBLEM_CODES};

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, IoError};
-use crate::health::{health, health_of, Health};
+use crate::health::{health, health_of, health_resolving, resolve_endpoint, Health};
 use crate::plan::Plan;
 use crate::probe::Prober;
 use crate::status::{
@@ -136,7 +136,18 @@ pub struct ServerOptions {
     pub prober: Option<Arc<Prober>>,
     /// A handshake older than this is stale (None: [`REJECT_AFTER_TIME`]).
     pub stale_after: Option<Duration>,
+    /// Check peers whose planned endpoint is a DNS name too ([`crate::health_resolving`]): names are
+    /// resolved with the system resolver and the answers kept for [`DNS_CACHE_TTL`], so a request
+    /// waits for DNS at most once a minute per name.
+    pub resolve_endpoints: bool,
 }
+
+/// How long a [`StatusReader`] keeps the addresses a planned endpoint's name resolved to (or that it
+/// did not resolve) before asking again.
+pub const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Resolved endpoint names: (name, port) -> when asked, and the addresses (empty: did not resolve).
+type DnsCache = std::collections::HashMap<(String, u16), (Instant, Vec<SocketAddr>)>;
 
 /// A snapshot the server serves: the status and its health.
 #[derive(Debug, Clone)]
@@ -153,6 +164,7 @@ pub struct StatusReader {
     source: StatusSource,
     options: ServerOptions,
     previous: Mutex<Option<Sample>>,
+    dns: Mutex<DnsCache>,
 }
 
 impl StatusReader {
@@ -172,13 +184,28 @@ impl StatusReader {
             }
             _ => {}
         }
-        let reader = StatusReader { source, options, previous: Mutex::new(None) };
+        let reader = StatusReader { source, options, previous: Mutex::new(None), dns: Mutex::new(DnsCache::new()) };
         if let Some(prober) = &reader.options.prober {
             if let Ok(state) = reader.source.read() {
                 prober.set_targets(&probe_targets(&state, reader.options.plan.as_ref()));
             }
         }
         Ok(reader)
+    }
+
+    /// The addresses `name` resolves to, from the cache while younger than [`DNS_CACHE_TTL`] (a name
+    /// that does not resolve is cached as none).
+    fn resolve_cached(&self, name: &str, port: u16) -> Vec<SocketAddr> {
+        let key = (name.to_string(), port);
+        if let Some((at, addresses)) = self.dns.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if at.elapsed() < DNS_CACHE_TTL {
+                return addresses.clone();
+            }
+        }
+        // Resolved without the lock held: another request may resolve the same name meanwhile.
+        let addresses = resolve_endpoint(name, port).unwrap_or_default();
+        self.dns.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), addresses.clone()));
+        addresses
     }
 
     /// Reads the device now and describes it (rates against the previous read at least 1 s old).
@@ -214,6 +241,9 @@ impl StatusReader {
         }
         drop(previous);
         let health = match (plan, self.options.node.as_deref()) {
+            (Some(plan), Some(node)) if self.options.resolve_endpoints => {
+                health_resolving(&status, plan, node, &|name, port| Ok(self.resolve_cached(name, port)))?
+            }
             (Some(plan), Some(node)) => health(&status, plan, node)?,
             _ => health_of(&status),
         };

@@ -28,6 +28,10 @@ pub struct DeviceArgs {
     /// Read the device with `wg show IFNAME dump` (kernel WireGuard) instead of its UAPI socket.
     #[arg(long)]
     pub wg: bool,
+    /// Also check peers whose planned endpoint is a DNS name: the device's endpoint must be one of the
+    /// name's addresses (resolved with the system resolver, each name at most once a minute).
+    #[arg(long, requires = "node")]
+    pub resolve_endpoints: bool,
 }
 
 /// `wiremesh status`.
@@ -81,7 +85,13 @@ fn load_plan(mesh: &Option<PathBuf>) -> Result<Option<Plan>, Error> {
 }
 
 fn options(device: &DeviceArgs, prober: Option<Arc<Prober>>) -> Result<ServerOptions, Error> {
-    Ok(ServerOptions { plan: load_plan(&device.mesh)?, node: device.node.clone(), prober, stale_after: None })
+    Ok(ServerOptions {
+        plan: load_plan(&device.mesh)?,
+        node: device.node.clone(),
+        prober,
+        stale_after: None,
+        resolve_endpoints: device.resolve_endpoints,
+    })
 }
 
 fn source(device: &DeviceArgs) -> StatusSource {

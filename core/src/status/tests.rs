@@ -178,3 +178,50 @@ fn health_against_an_unknown_node_is_a_typed_error() {
     let h = health(&s, &plan, "a").unwrap();
     assert!(h.problems.iter().any(|p| p.code == "interface_key_mismatch"), "{h:?}");
 }
+
+#[test]
+fn a_dns_endpoint_is_checked_only_when_resolving() {
+    // Node b's device has node a at 192.0.2.1:51820; the plan names a as a.example:51820.
+    let mut mesh = crate::Mesh::from_toml_str(
+        "[mesh]\nname = \"m\"\nnetworks = [\"10.88.0.0/24\"]\n[[nodes]]\nname = \"a\"\nendpoint = \"a.example:51820\"\n[[nodes]]\nname = \"b\"\n",
+    )
+    .unwrap();
+    mesh.generate_missing().unwrap();
+    let plan = crate::plan(&mesh).unwrap();
+    let b = plan.node("b").unwrap();
+    let a = plan.node("a").unwrap();
+    let mut peer = PeerState::new(a.public_key);
+    peer.allowed_ips = b.peers[0].allowed_ips.clone();
+    peer.endpoint = Some("192.0.2.1:51820".parse().unwrap());
+    peer.last_handshake = Some(Duration::from_secs(1000));
+    let state = DeviceState { private_key: None, listen_port: 0, fwmark: 0, peers: vec![peer] };
+    let s = status("wm0", &state, at(1010), &StatusContext::default()).unwrap();
+    let wrong = |h: &crate::Health| h.problems.iter().filter(|p| p.code == "wrong_endpoint").count();
+    // Without a resolver the name is not checked.
+    assert_eq!(wrong(&health(&s, &plan, "b").unwrap()), 0);
+    let answering = |answer: &[&str]| {
+        let answer: Vec<std::net::SocketAddr> = answer.iter().map(|a| a.parse().unwrap()).collect();
+        move |_: &str, _: u16| Ok(answer.clone())
+    };
+    // The name resolves to the device's endpoint (among others, v4-mapped v6 included): healthy.
+    let asked = std::cell::RefCell::new(Vec::new());
+    let both = answering(&["[2001:db8::1]:51820", "[::ffff:192.0.2.1]:51820"]);
+    let recording = |name: &str, port: u16| {
+        asked.borrow_mut().push((name.to_string(), port));
+        both(name, port)
+    };
+    let h = crate::health_resolving(&s, &plan, "b", &recording).unwrap();
+    assert_eq!(wrong(&h), 0, "{h:?}");
+    assert_eq!(asked.borrow().as_slice(), [("a.example".to_string(), 51820)]);
+    // It resolves elsewhere: wrong_endpoint, naming the planned name.
+    let h = crate::health_resolving(&s, &plan, "b", &answering(&["192.0.2.7:51820"])).unwrap();
+    let problem = h.problems.iter().find(|p| p.code == "wrong_endpoint").expect("wrong_endpoint");
+    assert_eq!(
+        problem.reason,
+        "a: endpoint is 192.0.2.1:51820, the plan says a.example:51820, which resolves to other addresses"
+    );
+    // It does not resolve, or to nothing: not checked.
+    let failing = |_: &str, _: u16| Err(std::io::Error::other("no such name"));
+    assert_eq!(wrong(&crate::health_resolving(&s, &plan, "b", &failing).unwrap()), 0);
+    assert_eq!(wrong(&crate::health_resolving(&s, &plan, "b", &answering(&[])).unwrap()), 0);
+}
