@@ -47,7 +47,7 @@ fn status_and_health_vectors() {
                 // Without resolving, a planned DNS endpoint is never a problem.
                 let unresolved = health(&status, plan, node).unwrap();
                 assert!(unresolved.problems.iter().all(|p| p.code != "wrong_endpoint"), "{name}: {unresolved:?}");
-                health_resolving(&status, plan, node, &resolve_endpoint).unwrap()
+                health_resolving(&status, plan, node, &reconcile::resolve_system).unwrap()
             }
             (Some(plan), Some(node)) => health(&status, plan, node).unwrap(),
             _ => health_of(&status),

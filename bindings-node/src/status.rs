@@ -129,7 +129,8 @@ impl Status {
         let resolve = options.and_then(|o| o.resolve_endpoints).unwrap_or(false);
         let health = match (plan, node) {
             (Some(plan), Some(node)) if resolve => {
-                wiremesh::health_resolving(&self.inner, &plan.inner, &node, &wiremesh::resolve_endpoint).js(&env)?
+                wiremesh::health_resolving(&self.inner, &plan.inner, &node, &wiremesh::reconcile::resolve_system)
+                    .js(&env)?
             }
             (Some(plan), Some(node)) => wiremesh::health(&self.inner, &plan.inner, &node).js(&env)?,
             (None, None) => wiremesh::health_of(&self.inner),

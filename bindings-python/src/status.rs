@@ -111,7 +111,9 @@ impl PyStatus {
         let health = match (plan, node) {
             (Some(plan), Some(node)) if resolve_endpoints => {
                 let (inner, plan) = (&self.inner, &plan.inner);
-                check(py.allow_threads(|| wiremesh::health_resolving(inner, plan, node, &wiremesh::resolve_endpoint)))?
+                check(py.allow_threads(|| {
+                    wiremesh::health_resolving(inner, plan, node, &wiremesh::reconcile::resolve_system)
+                }))?
             }
             (Some(plan), Some(node)) => check(wiremesh::health(&self.inner, &plan.inner, node))?,
             (None, None) => wiremesh::health_of(&self.inner),

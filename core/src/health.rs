@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::mesh::endpoint::Host;
 use crate::plan::Plan;
+use crate::reconcile::Resolve;
 use crate::status::{plan_node, PeerStateKind, PeerStatus, Status};
 
 /// Every health problem code, in one list (documented in README, shared with the bindings through
@@ -176,15 +177,6 @@ fn finish(status: &Status, node: Option<String>, links: Vec<LinkHealth>, interfa
     Health { healthy: problems.is_empty(), interface: status.interface.clone(), node, links, problems }
 }
 
-/// Resolves an endpoint's DNS name and port to the addresses it stands for: [`resolve_endpoint`], or a
-/// cache or fake of it.
-pub type EndpointResolver<'a> = &'a dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>;
-
-/// The system resolver (`getaddrinfo`, as `wg` resolves endpoints): every address of `host`.
-pub fn resolve_endpoint(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
-    std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
-}
-
 /// The health of `status` against `plan`'s node `node`: every planned peer present, up, with the
 /// planned AllowedIPs and (when the plan gives a literal address) the planned endpoint; no peer the
 /// plan does not have; the interface's key the node's. Fails only when `node` is not in the plan
@@ -194,14 +186,10 @@ pub fn health(status: &Status, plan: &Plan, node: &str) -> Result<Health, Error>
 }
 
 /// As [`health`], and a planned endpoint given as a DNS name is checked too: the device's endpoint
-/// must be one of the addresses `resolve` gives for it (`wrong_endpoint` otherwise). A name that does
+/// must be one of the addresses `resolve` gives for it ([`crate::reconcile::resolve_system`], or a cache
+/// or fake of it; `wrong_endpoint` otherwise). A name that does
 /// not resolve, or resolves to nothing, is not checked (no problem is made up from a DNS failure).
-pub fn health_resolving(
-    status: &Status,
-    plan: &Plan,
-    node: &str,
-    resolve: EndpointResolver<'_>,
-) -> Result<Health, Error> {
+pub fn health_resolving(status: &Status, plan: &Plan, node: &str, resolve: &Resolve<'_>) -> Result<Health, Error> {
     check_against_plan(status, plan, node, Some(resolve))
 }
 
@@ -209,7 +197,7 @@ pub fn health_resolving(
 /// addresses; None when it cannot be known (a name without a resolver, or one that does not resolve).
 fn expected_endpoints(
     endpoint: &crate::mesh::endpoint::Endpoint,
-    resolve: Option<EndpointResolver<'_>>,
+    resolve: Option<&Resolve<'_>>,
 ) -> Option<Vec<SocketAddr>> {
     match &endpoint.host {
         Host::Ip(ip) => Some(vec![normalize(SocketAddr::new(*ip, endpoint.port))]),
@@ -224,7 +212,7 @@ fn check_against_plan(
     status: &Status,
     plan: &Plan,
     node: &str,
-    resolve: Option<EndpointResolver<'_>>,
+    resolve: Option<&Resolve<'_>>,
 ) -> Result<Health, Error> {
     let planned = plan_node(plan, node)?;
     let mut links = Vec::new();

@@ -69,10 +69,7 @@ pub use fsutil::{
     SECRET_FILE_MODE,
 };
 pub use graph::render_dot;
-pub use health::{
-    health, health_of, health_resolving, resolve_endpoint, EndpointResolver, Health, HealthProblem, LinkHealth,
-    HEALTH_CODES,
-};
+pub use health::{health, health_of, health_resolving, Health, HealthProblem, LinkHealth, HEALTH_CODES};
 pub use import::{import_meshconf_csv, import_wg_quick};
 pub use ipam::{parse_address, parse_network, Pool, Reservation};
 pub use keys::{KeyKind, PresharedKey, PrivateKey, PublicKey, KEY_LEN};

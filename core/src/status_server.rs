@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, IoError};
-use crate::health::{health, health_of, health_resolving, resolve_endpoint, Health};
+use crate::health::{health, health_of, health_resolving, Health};
 use crate::plan::Plan;
 use crate::probe::Prober;
 use crate::status::{
@@ -203,7 +203,7 @@ impl StatusReader {
             }
         }
         // Resolved without the lock held: another request may resolve the same name meanwhile.
-        let addresses = resolve_endpoint(name, port).unwrap_or_default();
+        let addresses = crate::reconcile::resolve_system(name, port).unwrap_or_default();
         self.dns.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), addresses.clone()));
         addresses
     }

@@ -388,7 +388,7 @@ pub struct InterfaceSetup {
     /// sets up); in a table of its own (`Table = 1234`), every AllowedIP; with `Table = off`, none.
     pub routes: Vec<ipnet::IpNet>,
     /// The routing table of `routes` (`Table`: a number or a name from `rt_tables`); None for the main
-    /// table (`auto` or unset).
+    /// table (`auto` or unset) and with `Table = off` (no routes).
     pub table: Option<String>,
 }
 
@@ -396,17 +396,21 @@ impl InterfaceSetup {
     /// The setup of one node of a plan: its addresses, MTU and the routes to its peers' AllowedIPs.
     pub fn of_node(node: &crate::plan::NodePlan) -> InterfaceSetup {
         let table = node.table.as_deref().map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("auto"));
-        let mut routes: Vec<ipnet::IpNet> = Vec::new();
-        if !table.is_some_and(|t| t.eq_ignore_ascii_case("off")) {
-            for prefix in node.peers.iter().flat_map(|p| p.allowed_ips.iter()).map(|p| p.trunc()) {
-                let main_table_skips = table.is_none()
-                    && (prefix.prefix_len() == 0 || node.addresses.iter().any(|a| a.trunc().contains(&prefix)));
-                if !main_table_skips && !routes.contains(&prefix) {
-                    routes.push(prefix);
-                }
-            }
+        if table.is_some_and(|t| t.eq_ignore_ascii_case("off")) {
+            return InterfaceSetup {
+                addresses: node.addresses.clone(),
+                mtu: node.mtu,
+                routes: Vec::new(),
+                table: None,
+            };
         }
+        let covered = |prefix: &ipnet::IpNet| {
+            table.is_none() && (prefix.prefix_len() == 0 || node.addresses.iter().any(|a| a.trunc().contains(prefix)))
+        };
+        let mut routes: Vec<ipnet::IpNet> =
+            node.peers.iter().flat_map(|p| p.allowed_ips.iter()).map(|p| p.trunc()).filter(|p| !covered(p)).collect();
         routes.sort_by(|a, b| b.prefix_len().cmp(&a.prefix_len()).then(a.cmp(b)));
+        routes.dedup();
         InterfaceSetup { addresses: node.addresses.clone(), mtu: node.mtu, routes, table: table.map(str::to_string) }
     }
 }

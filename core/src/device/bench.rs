@@ -4,14 +4,14 @@
 //! (`encrypt` into a send batch, `handle_datagram` into a receive batch), without the system calls.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::x25519;
 
 use super::{
-    bind_sockets, encrypt, handle_datagram, sys, Counters, Identity, Peer, PeerInner, RouteTable, RxBatch, Snapshot,
-    TxBatch, TxPipe, HANDSHAKE_RATE_LIMIT,
+    bind_sockets, encrypt, handle_datagram, sys, Counters, Identity, Peer, RouteTable, RxBatch, Snapshot, TxBatch,
+    TxPipe, HANDSHAKE_RATE_LIMIT,
 };
 use crate::keys::PrivateKey;
 
@@ -37,20 +37,7 @@ fn end(key: &PrivateKey, peer_key: [u8; 32], peer_net: &str, index: u32) -> Snap
     });
     let options = sys::UdpOptions { fwmark: 0, offload: false, buffer_bytes: 1 << 20 };
     let sockets = bind_sockets(0, 0, 1, &options).expect("binding loopback UDP sockets for the bench");
-    let peer = Arc::new(Peer {
-        public: peer_key,
-        index,
-        inner: Mutex::new(PeerInner {
-            tunn: None,
-            pending: None,
-            endpoint: None,
-            preshared_key: None,
-            keepalive: 0,
-            last_handshake: None,
-        }),
-        rx_bytes: Default::default(),
-        tx_bytes: Default::default(),
-    });
+    let peer = Arc::new(Peer::new(peer_key, index));
     peer.lock().reset(Some(&identity));
     let mut table = RouteTable::new();
     table.insert(peer_net.parse().expect("a valid prefix"), index);

@@ -207,6 +207,19 @@ struct Peer {
 }
 
 impl Peer {
+    /// A peer known by `public` and our session index `index`: no session, endpoint or settings yet.
+    fn new(public: [u8; 32], index: u32) -> Peer {
+        let inner = PeerInner {
+            tunn: None,
+            pending: None,
+            endpoint: None,
+            preshared_key: None,
+            keepalive: 0,
+            last_handshake: None,
+        };
+        Peer { public, index, inner: Mutex::new(inner), rx_bytes: AtomicU64::new(0), tx_bytes: AtomicU64::new(0) }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PeerInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -677,20 +690,7 @@ fn apply(shared: &Arc<Shared>, update: &DeviceUpdate) -> Result<(), UapiError> {
                 while next.by_index.contains_key(&index) {
                     index = random_u32() >> 8;
                 }
-                let peer = Arc::new(Peer {
-                    public: key,
-                    index,
-                    inner: Mutex::new(PeerInner {
-                        tunn: None,
-                        pending: None,
-                        endpoint: None,
-                        preshared_key: None,
-                        keepalive: 0,
-                        last_handshake: None,
-                    }),
-                    rx_bytes: AtomicU64::new(0),
-                    tx_bytes: AtomicU64::new(0),
-                });
+                let peer = Arc::new(Peer::new(key, index));
                 if let Some(identity) = &next.identity {
                     peer.lock().reset(Some(identity));
                 }
