@@ -30,6 +30,10 @@
 #   cookie      a flood of initiations with a valid mac1 from a third address: the daemon answers with
 #               cookie replies, `wg show` stays answered, and a genuine peer still handshakes (through
 #               the cookie) and pings during the flood
+#   expiry      a's handshake with b goes unanswered (b drops it, counted by nft) until a gives up after 90 s
+#               (REKEY_ATTEMPT_TIME) and sends nothing more; then b initiates and a, whose expired session
+#               state the timer thread dropped, answers with fresh state: pings pass both ways and still
+#               pass a few timer ticks later
 #   inproc      three devices started IN-PROCESS from one plan (no wiremeshd): a Rust program
 #               (examples/device_node.rs), a Python one (examples/python/device_node.py) and a Node one
 #               (examples/node/device_node.js), full mesh, one peer endpoint a DNS name (resolved through
@@ -42,7 +46,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-SCENARIOS=(pair interop spoof uapi lifecycle nat roam cookie inproc)
+SCENARIOS=(pair interop spoof uapi lifecycle nat roam cookie expiry inproc)
 if [[ ${1:-} == --list ]]; then
     printf '%s\n' "${SCENARIOS[@]}"
     exit 0
@@ -61,6 +65,7 @@ case $SCENARIO in
     nat) E2E_TAG=dn ;;
     roam) E2E_TAG=dr ;;
     cookie) E2E_TAG=dc ;;
+    expiry) E2E_TAG=de ;;
     inproc) E2E_TAG=dq ;;
 esac
 
@@ -679,6 +684,54 @@ scenario_roam() {
     ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a after the replays"
     ping_ok "${NSN[a]}" fd77::2 || e2e_fail "a -> b (v6) after the replays"
     e2e_log "roam: replayed initiation/data and garbage from a third address left the endpoint alone"
+    down a
+    down b
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# dropped_at_b: the packets b's nft rule has dropped (a's handshake initiations) so far.
+dropped_at_b() {
+    ip netns exec "${NSN[b]}" nft list chain inet expiry input | sed -n 's/.* counter packets \([0-9]*\) .*/\1/p'
+}
+
+scenario_expiry() {
+    command -v nft >/dev/null 2>&1 || e2e_skip_or_fail "device-expiry needs nft (apt-get install -y nftables)"
+    e2e_underlay_init
+    node a 1
+    node b 2
+    up a
+    up b
+    tunnel_a_b
+    wgset b peer "${PUB[a]}" endpoint 192.0.2.1:51820
+    ip netns exec "${NSN[b]}" nft -f - <<'NFT' || e2e_fail "cannot load the drop rule into b"
+table inet expiry {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 51820 counter drop
+    }
+}
+NFT
+    e2e_step "a starts a handshake b never answers, and gives up after 90 s"
+    ! ping_once "${NSN[a]}" 10.77.0.2 || e2e_fail "a reached b through the drop rule"
+    local t0=$SECONDS early late later
+    sleep 20
+    early=$(dropped_at_b)
+    ((early >= 3)) || e2e_fail "b dropped ${early:-?} packets from a in 20 s: a is not retrying its handshake"
+    sleep $((93 - (SECONDS - t0)))
+    late=$(dropped_at_b)
+    sleep 8
+    later=$(dropped_at_b)
+    e2e_assert_eq "$late" "$later" "packets from a dropped at b after a's handshake attempts expired (93 s and 101 s after the first)"
+    e2e_log "expiry: a sent $late handshake initiations, then stopped"
+    ip netns exec "${NSN[b]}" nft delete table inet expiry
+
+    e2e_step "b initiates: a answers with fresh session state"
+    e2e_wait_for 15 "b pings a" ping_once "${NSN[b]}" 10.77.0.1
+    ping_ok "${NSN[a]}" 10.77.0.2 || e2e_fail "a -> b on b's session"
+    sleep 1
+    ping_ok "${NSN[b]}" 10.77.0.1 || e2e_fail "b -> a a few timer ticks later"
+    e2e_handshake_nonzero "${NSN[a]}" "${IFN[a]}" "${PUB[b]}" || e2e_fail "wg show: a has no handshake with b"
+
     down a
     down b
 }

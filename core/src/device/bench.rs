@@ -49,6 +49,7 @@ fn end(key: &PrivateKey, peer_key: [u8; 32], peer_net: &str, index: u32) -> Snap
         by_key: [(peer_key, index)].into_iter().collect(),
         table,
         allowed: Default::default(),
+        timed: Default::default(),
     }
 }
 

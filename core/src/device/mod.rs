@@ -27,6 +27,7 @@ mod node;
 mod offload;
 mod route;
 mod sys;
+mod timers;
 mod uapi_server;
 
 use std::collections::{HashMap, HashSet};
@@ -195,6 +196,8 @@ struct PeerInner {
     preshared_key: Option<[u8; 32]>,
     keepalive: u16,
     last_handshake: Option<SystemTime>,
+    /// Listed in the snapshot's [`timers::TimedPeers`] (the timer thread runs this peer's timers).
+    timed: bool,
 }
 
 struct Peer {
@@ -216,6 +219,7 @@ impl Peer {
             preshared_key: None,
             keepalive: 0,
             last_handshake: None,
+            timed: false,
         };
         Peer { public, index, inner: Mutex::new(inner), rx_bytes: AtomicU64::new(0), tx_bytes: AtomicU64::new(0) }
     }
@@ -225,10 +229,15 @@ impl Peer {
     }
 
     /// The session state, created now if a configuration change left it pending (None for our own key,
-    /// a low-order key, or no private key).
-    fn session<'a>(&self, inner: &'a mut PeerInner) -> Option<&'a mut Tunn> {
+    /// a low-order key, or no private key). In use, its timers run: the peer is listed in `timed`
+    /// (again, after its timers went quiet on an expired connection).
+    fn session<'a>(self: &Arc<Self>, inner: &'a mut PeerInner, timed: &timers::TimedPeers) -> Option<&'a mut Tunn> {
         if let Some(identity) = inner.pending.take() {
             inner.tunn = new_tunn(&identity, self, inner.preshared_key, inner.keepalive).map(Box::new);
+        }
+        if inner.tunn.is_some() && !inner.timed {
+            inner.timed = true;
+            timed.add(self);
         }
         inner.tunn.as_deref_mut()
     }
@@ -283,6 +292,8 @@ struct Snapshot {
     /// Each peer's AllowedIPs in insertion order (entries the table no longer maps to the peer are
     /// dropped at the end of the change that moved them).
     allowed: HashMap<u32, Vec<IpNet>>,
+    /// The peers whose timers run (shared by every snapshot of the device).
+    timed: Arc<timers::TimedPeers>,
 }
 
 struct Shared {
@@ -417,6 +428,7 @@ impl Device {
             by_key: HashMap::new(),
             table: RouteTable::new(),
             allowed: HashMap::new(),
+            timed: Arc::default(),
         };
         let shared = Arc::new(Shared {
             ifname: options.ifname.clone(),
@@ -801,10 +813,10 @@ fn remove_peer(next: &mut Snapshot, index: u32) {
     }
 }
 
-fn send_keepalive(snap: &Snapshot, peer: &Peer, buf: &mut [u8]) {
+fn send_keepalive(snap: &Snapshot, peer: &Arc<Peer>, buf: &mut [u8]) {
     let mut inner = peer.lock();
     let endpoint = inner.endpoint;
-    let Some(tunn) = peer.session(&mut inner) else { return };
+    let Some(tunn) = peer.session(&mut inner, &snap.timed) else { return };
     if let TunnResult::WriteToNetwork(packet) = tunn.encapsulate(&[], buf) {
         if let Some(ep) = endpoint {
             if snap.sockets.send(packet, ep) {
@@ -1276,7 +1288,7 @@ fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<
         let (len, endpoint) = {
             let mut inner = peer.lock();
             let endpoint = inner.endpoint;
-            let Some(tunn) = peer.session(&mut inner) else {
+            let Some(tunn) = peer.session(&mut inner, &snap.timed) else {
                 counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
                 break;
             };
@@ -1405,7 +1417,7 @@ fn handle_datagram(counters: &Counters, snap: &Snapshot, datagram: &[u8], from: 
         return;
     };
     let mut inner = peer.lock();
-    let Some(tunn) = peer.session(&mut inner) else {
+    let Some(tunn) = peer.session(&mut inner, &snap.timed) else {
         counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -1464,27 +1476,15 @@ fn handle_datagram(counters: &Counters, snap: &Snapshot, datagram: &[u8], from: 
     }
 }
 
-/// Every TICK: each peer's timers (rekey, keepalive, expiry). Every second: the limiter reset and the
-/// liveness checks (interface and socket still ours).
+/// Every TICK: the timers (rekey, keepalive, expiry) of the peers that have them (see [`timers`]).
+/// Every second: the limiter reset and the liveness checks (interface and socket still ours).
 fn timer_loop(shared: &Shared) {
     let mut out = vec![0u8; BUF_LEN];
     let mut last_second = Instant::now();
     while !shared.stopping() {
         std::thread::sleep(TICK);
         let snap = shared.snapshot();
-        for index in &snap.order {
-            let Some(peer) = snap.by_index.get(index) else { continue };
-            let mut inner = peer.lock();
-            let endpoint = inner.endpoint;
-            let Some(tunn) = inner.tunn.as_deref_mut() else { continue };
-            if let TunnResult::WriteToNetwork(packet) = tunn.update_timers(&mut out) {
-                if let Some(ep) = endpoint {
-                    if snap.sockets.send(packet, ep) {
-                        peer.tx_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
+        timers::tick(&snap, &mut out);
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = Instant::now();
             if let Some(identity) = &snap.identity {
