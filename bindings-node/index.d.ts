@@ -598,6 +598,13 @@ export declare class UapiClient {
   get closed(): boolean
   /** The socket's path. */
   get path(): string
+  /**
+   * The name of the program serving the socket (`/proc/PID/comm` of the peer process: `wiremeshd`,
+   * `wireguard-go`, `boringtun-cli`), or null when not visible. A program whose name starts with
+   * `boringtun` cannot change a peer in place: `set()` then removes and re-adds each changed peer,
+   * one request per peer, and `get()` turns its handshake ages into times.
+   */
+  get program(): string | null
   /** `UapiClient(/var/run/wireguard/wg0.sock)`. */
   toString(): string
 }
@@ -728,8 +735,13 @@ export interface DeviceOptionsObject {
  * (absent when the device has none); to render one, fields left out take their zero value.
  */
 export interface DeviceState {
-  /** The device's private key (absent when none is set). */
+  /** The device's private key (absent when none is set, or when the device does not show it). */
   privateKey?: PrivateKey
+  /**
+   * The public key (base64) a device that hides its private key reports (boringtun's
+   * `own_public_key=`); absent otherwise.
+   */
+  ownPublicKey?: string
   /** The UDP port (0: none reported). */
   listenPort?: number
   /** The firewall mark of outgoing packets (0: none). */

@@ -166,9 +166,18 @@ else
 fi
 
 # ---- 6. network-namespace end-to-end suite (root) --------------------------------------------------------
+# boringtun-cli, a third UAPI program for `wiremesh apply` (apply:boringtun-cli): from PATH, else built once
+# into the target directory (no distribution packages it).
+boringtun_root="$target_dir/boringtun-cli"
+install_boringtun_cli() {
+    timeout 1800 "$cargo" install --quiet --locked boringtun-cli --version 0.7.1 --root "$boringtun_root"
+}
+if ((is_root)) && ! command -v boringtun-cli >/dev/null 2>&1 && [[ ! -x $boringtun_root/bin/boringtun-cli ]]; then
+    step "boringtun-cli 0.7.1 (cargo install)" install_boringtun_cli
+fi
 netns_log=$(mktemp "${TMPDIR:-/tmp}/wiremesh-netns.XXXXXX")
 run_netns() {
-    PATH="$target_dir/release:$PATH" WIREMESH="$target_dir/release/wiremesh" WIREMESHD="$target_dir/release/wiremeshd" \
+    PATH="$target_dir/release:$PATH:$boringtun_root/bin" WIREMESH="$target_dir/release/wiremesh" WIREMESHD="$target_dir/release/wiremeshd" \
         bash tests/netns/run-all.sh 2>&1 | tee "$netns_log"
 }
 if ((!is_root)); then

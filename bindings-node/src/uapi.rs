@@ -55,8 +55,11 @@ pub struct PeerState<'a> {
 /// (absent when the device has none); to render one, fields left out take their zero value.
 #[napi(object)]
 pub struct DeviceState<'a> {
-    /// The device's private key (absent when none is set).
+    /// The device's private key (absent when none is set, or when the device does not show it).
     pub private_key: Option<ClassInstance<'a, PrivateKey>>,
+    /// The public key (base64) a device that hides its private key reports (boringtun's
+    /// `own_public_key=`); absent otherwise.
+    pub own_public_key: Option<String>,
     /// The UDP port (0: none reported).
     pub listen_port: Option<f64>,
     /// The firewall mark of outgoing packets (0: none).
@@ -164,6 +167,7 @@ pub(crate) fn core_state(state: &DeviceState<'_>) -> CoreResult<uapi::DeviceStat
     }
     Ok(uapi::DeviceState {
         private_key: state.private_key.as_ref().map(|k| k.inner.clone()),
+        own_public_key: state.own_public_key.as_deref().map(public_key).transpose()?,
         listen_port: whole(state.listen_port, "listen_port", "listenPort", u16::MAX.into())?.unwrap_or(0) as u16,
         fwmark: whole(state.fwmark, "fwmark", "fwmark", u32::MAX.into())?.unwrap_or(0) as u32,
         peers,
@@ -260,6 +264,7 @@ pub(crate) fn state_object<'env>(env: &'env Env, state: &uapi::DeviceState) -> R
             .as_ref()
             .map(|k| PrivateKey { inner: k.clone() }.into_instance(env))
             .transpose()?,
+        own_public_key: state.own_public_key.map(|k| k.to_base64()),
         listen_port: Some(state.listen_port.into()),
         fwmark: Some(state.fwmark.into()),
         peers: Some(peers),
@@ -357,6 +362,8 @@ pub fn render_uapi_errno(errno: i32) -> String {
 /// The connection shared by a client and its in-flight calls.
 pub(crate) struct Connection {
     path: PathBuf,
+    /// The name of the program serving the socket, when visible (see `UapiClient::program`).
+    program: Option<String>,
     client: Mutex<Option<uapi::UapiClient>>,
     closed: AtomicBool,
 }
@@ -425,8 +432,14 @@ impl Task for Connect {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<UapiClient> {
         let (path, client) = output.map_err(|e| js_error(&env, e))?;
+        let program = client.program().map(String::from);
         Ok(UapiClient {
-            connection: Arc::new(Connection { path, client: Mutex::new(Some(client)), closed: AtomicBool::new(false) }),
+            connection: Arc::new(Connection {
+                path,
+                program,
+                client: Mutex::new(Some(client)),
+                closed: AtomicBool::new(false),
+            }),
         })
     }
 }
@@ -520,6 +533,15 @@ impl UapiClient {
     #[napi(getter)]
     pub fn path(&self) -> String {
         self.connection.path.display().to_string()
+    }
+
+    /// The name of the program serving the socket (`/proc/PID/comm` of the peer process: `wiremeshd`,
+    /// `wireguard-go`, `boringtun-cli`), or null when not visible. A program whose name starts with
+    /// `boringtun` cannot change a peer in place: `set()` then removes and re-adds each changed peer,
+    /// one request per peer, and `get()` turns its handshake ages into times.
+    #[napi(getter)]
+    pub fn program(&self) -> Option<String> {
+        self.connection.program.clone()
     }
 
     /// `UapiClient(/var/run/wireguard/wg0.sock)`.

@@ -306,17 +306,20 @@ pub struct PyDeviceState {
 #[pymethods]
 impl PyDeviceState {
     /// Builds a device state (for a fake device, or to render a `get=1` answer). `peers` holds
-    /// PeerState objects or dicts of their keyword arguments.
+    /// PeerState objects or dicts of their keyword arguments; `own_public_key` is the public key a
+    /// device that hides its private key reports (boringtun's `own_public_key=`).
     #[new]
-    #[pyo3(signature = (*, private_key = None, listen_port = 0, fwmark = 0, peers = None))]
+    #[pyo3(signature = (*, private_key = None, own_public_key = None, listen_port = 0, fwmark = 0, peers = None))]
     fn new(
         private_key: Option<&Bound<'_, PyAny>>,
+        own_public_key: Option<&Bound<'_, PyAny>>,
         listen_port: u16,
         fwmark: u32,
         peers: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut state = DeviceState {
             private_key: private_key.map(private_key_of).transpose()?,
+            own_public_key: own_public_key.map(public_key_of).transpose()?,
             listen_port,
             fwmark,
             peers: Vec::new(),
@@ -341,10 +344,16 @@ impl PyDeviceState {
     fn private_key(&self) -> Option<PyPrivateKey> {
         self.inner.private_key.clone().map(|inner| PyPrivateKey { inner })
     }
-    /// The device's public key, derived from its private key (None without one).
+    /// The device's public key: derived from its private key, or as the device reports it
+    /// (`own_public_key`); None without either.
     #[getter]
     fn public_key(&self) -> Option<PyPublicKey> {
-        self.inner.private_key.as_ref().map(|k| PyPublicKey { inner: k.public_key() })
+        self.inner.public_key().map(|inner| PyPublicKey { inner })
+    }
+    /// The public key a device that hides its private key reports (boringtun's `own_public_key=`), or None.
+    #[getter]
+    fn own_public_key(&self) -> Option<PyPublicKey> {
+        self.inner.own_public_key.map(|inner| PyPublicKey { inner })
     }
     /// The UDP port (0: none reported).
     #[getter]
@@ -374,6 +383,7 @@ impl PyDeviceState {
         let s = &self.inner;
         let dict = PyDict::new(py);
         dict.set_item("private_key", private_key_value(py, s.private_key.as_ref(), reveal_secrets)?)?;
+        dict.set_item("own_public_key", s.own_public_key.map(|k| k.to_base64()))?;
         dict.set_item("listen_port", s.listen_port)?;
         dict.set_item("fwmark", s.fwmark)?;
         let peers = PyList::empty(py);
@@ -393,7 +403,7 @@ impl PyDeviceState {
         format!(
             "DeviceState(private_key={}, public_key={}, listen_port={}, fwmark={}, peers={})",
             if s.private_key.is_some() { "<redacted>" } else { "None" },
-            s.private_key.as_ref().map_or("None".to_string(), |k| repr_str(&k.public_key().to_base64())),
+            s.public_key().map_or("None".to_string(), |k| repr_str(&k.to_base64())),
             s.listen_port,
             s.fwmark,
             s.peers.len()
@@ -783,13 +793,15 @@ enum CallError {
 #[pyclass(module = "wiremesh", name = "UapiClient", frozen)]
 pub struct PyUapiClient {
     path: PathBuf,
+    program: Option<String>,
     connection: Mutex<Option<UapiClient>>,
 }
 
 impl PyUapiClient {
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let client = check(py.allow_threads(|| UapiClient::connect_path(&path)))?;
-        Ok(PyUapiClient { path, connection: Mutex::new(Some(client)) })
+        let program = client.program().map(String::from);
+        Ok(PyUapiClient { path, program, connection: Mutex::new(Some(client)) })
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<UapiClient>> {
@@ -832,6 +844,15 @@ impl PyUapiClient {
     #[getter]
     fn path(&self) -> String {
         self.path.display().to_string()
+    }
+
+    /// The name of the program serving the socket (`/proc/PID/comm` of the peer process: `wiremeshd`,
+    /// `wireguard-go`, `boringtun-cli`), or None when not visible. A program whose name starts with
+    /// `boringtun` cannot change a peer in place: `set()` then removes and re-adds each changed peer, one
+    /// request per peer, and `get()` turns its handshake ages into times.
+    #[getter]
+    fn program(&self) -> Option<String> {
+        self.program.clone()
     }
 
     /// Whether `close()` was called (a connection busy in another thread's call is open).

@@ -61,17 +61,22 @@ pub fn diff_node(node: &NodePlan, state: &DeviceState) -> Result<DeviceUpdate, E
 pub fn diff_node_with(node: &NodePlan, state: &DeviceState, resolve: &Resolve<'_>) -> Result<DeviceUpdate, Error> {
     let mut update = DeviceUpdate::default();
     match &node.private_key {
+        // A device that shows only its public key (boringtun) holds the right key when that matches.
         KeySource::Inline(key) => {
-            if state.private_key.as_ref() != Some(key) {
+            let holds = match &state.private_key {
+                Some(have) => have == key,
+                None => state.own_public_key == Some(key.public_key()),
+            };
+            if !holds {
                 update.private_key = Some(Some(key.clone()));
             }
         }
-        KeySource::OnNode(_) | KeySource::Unknown => match &state.private_key {
-            Some(key) if key.public_key() == node.public_key => {}
+        KeySource::OnNode(_) | KeySource::Unknown => match state.public_key() {
+            Some(key) if key == node.public_key => {}
             Some(key) => {
                 return Err(PlanError::DeviceKeyMismatch {
                     node: node.name.to_string(),
-                    device_public_key: key.public_key().to_base64(),
+                    device_public_key: key.to_base64(),
                 }
                 .into())
             }
@@ -494,7 +499,7 @@ pub fn apply(plan: &Plan, node: &str, ifname: &str, dry_run: bool) -> Result<App
 
 fn with_key_from_node<'a>(node: &'a NodePlan, state: &DeviceState) -> Result<Cow<'a, NodePlan>, Error> {
     let KeySource::OnNode(path) = &node.private_key else { return Ok(Cow::Borrowed(node)) };
-    if state.private_key.is_some() {
+    if state.public_key().is_some() {
         return Ok(Cow::Borrowed(node));
     }
     let key = PrivateKey::load(Path::new(path))?;

@@ -286,7 +286,7 @@ pub fn status(
     Ok(Status {
         interface: interface.to_string(),
         node: context.node.map(str::to_string),
-        public_key: state.private_key.as_ref().map(|k| k.public_key().to_base64()),
+        public_key: state.public_key().map(|k| k.to_base64()),
         listen_port: state.listen_port,
         time: now_secs,
         peer_count: peers.len(),
@@ -352,7 +352,9 @@ fn parse_interface_fields(fields: &[&str], line: usize) -> Result<DeviceState, E
                 .map_err(|_| invalid(line, S, "fwmark", format!("{text:?} is not a 32-bit hex number")))?
         }
     };
-    Ok(DeviceState { private_key, listen_port, fwmark, peers: Vec::new() })
+    // A dump from a device that shows only its public key (boringtun) keeps that key.
+    let own_public_key = if private_key.is_none() { public_key } else { None };
+    Ok(DeviceState { private_key, own_public_key, listen_port, fwmark, peers: Vec::new() })
 }
 
 /// A peer line's fields: public key, preshared key (secret), endpoint, allowed ips, latest handshake,
@@ -486,7 +488,7 @@ pub fn render_wg_dump(state: &DeviceState, with_private_key: bool) -> String {
     };
     let private =
         secret(state.private_key.is_some(), &|| state.private_key.as_ref().map(|k| k.to_base64()).unwrap_or_default());
-    let public = state.private_key.as_ref().map_or("(none)".to_string(), |k| k.public_key().to_base64());
+    let public = state.public_key().map_or("(none)".to_string(), |k| k.to_base64());
     let fwmark = if state.fwmark == 0 { "off".to_string() } else { format!("0x{:x}", state.fwmark) };
     let _ = writeln!(out, "{private}\t{public}\t{}\t{fwmark}", state.listen_port);
     for p in &state.peers {

@@ -540,6 +540,7 @@ mod tests {
             peer.last_handshake = handshake_age.map(|a| now - Duration::from_secs(a));
             Ok(DeviceState {
                 private_key: Some(PrivateKey::from_base64("oDuvp+rFXrag+Q7VyzwGWda7MBaq7SjpCVsYDd6woGs=").unwrap()),
+                own_public_key: None,
                 listen_port: 51820,
                 fwmark: 0,
                 peers: vec![peer],

@@ -299,7 +299,7 @@ e2e_wg_up() {
     install -m 0600 "$conf" "$dir/$ifname.conf"
     [[ " ${E2E_IFNAMES[*]} " == *" $ifname "* ]] || E2E_IFNAMES+=("$ifname")
     log="$E2E_WORK/wg-quick-up-$ifname.log"
-    if ! ip netns exec "$ns" env WG_QUICK_USERSPACE_IMPLEMENTATION="$E2E_WG_IMPL" \
+    if ! ip netns exec "$ns" env WG_QUICK_USERSPACE_IMPLEMENTATION="$E2E_WG_IMPL" WG_SUDO=true \
         timeout 30 wg-quick up "$dir/$ifname.conf" >"$log" 2>&1; then
         sed 's/^/    wg-quick: /' "$log" >&2
         e2e_fail "wg-quick up $ifname.conf (from $(basename "$conf")) failed in $ns"

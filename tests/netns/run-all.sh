@@ -6,7 +6,8 @@
 # usage: run-all.sh [SCENARIO...]      (as root; default: every scenario below)
 # Scenarios: those of seed.sh (wg-quick + wireguard-go); `device:NAME` for device.sh NAME (wiremeshd);
 # `wiremeshd:NAME` for seed.sh NAME brought up by wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wiremeshd;
-# `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go or wiremeshd).
+# `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go, wiremeshd or
+# boringtun-cli, the last when boringtun-cli is on PATH: required under WIREMESH_E2E_REQUIRED=1).
 # `device-nooffload:NAME` for device.sh NAME with WIREMESH_OFFLOAD=off (no TUN vnet_hdr/TSO, no UDP GSO/GRO:
 # the one-packet-per-syscall fallback).
 # `status:NAME` for status.sh NAME (wireguard-go) and `status-wiremeshd:NAME` for the same with wiremeshd.
@@ -45,6 +46,14 @@ else
         exit 1
     else
         echo "SKIPPED (wiremeshd scenarios): wiremeshd is not on PATH"
+    fi
+    if command -v boringtun-cli >/dev/null 2>&1; then
+        scenarios+=(apply:boringtun-cli)
+    elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
+        echo "ERROR: boringtun-cli is not on PATH (WIREMESH_E2E_REQUIRED=1: apply:boringtun-cli must run)" >&2
+        exit 1
+    else
+        echo "SKIPPED (apply:boringtun-cli): boringtun-cli is not on PATH (cargo install boringtun-cli)"
     fi
 fi
 

@@ -582,6 +582,7 @@ fn state_of(shared: &Shared) -> DeviceState {
     let snap = shared.snapshot();
     let mut state = DeviceState {
         private_key: snap.identity.as_ref().map(|i| i.key.clone()),
+        own_public_key: None,
         listen_port: snap.sockets.port,
         fwmark: snap.sockets.fwmark,
         peers: Vec::with_capacity(snap.order.len()),

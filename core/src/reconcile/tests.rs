@@ -184,7 +184,13 @@ fn arb_state() -> impl Strategy<Value = DeviceState> {
                     }
                 })
                 .collect();
-            DeviceState { private_key: keyed.then(own_key), listen_port: port, fwmark: mark, peers }
+            DeviceState {
+                private_key: keyed.then(own_key),
+                own_public_key: None,
+                listen_port: port,
+                fwmark: mark,
+                peers,
+            }
         })
 }
 
@@ -328,7 +334,7 @@ proptest! {
 }
 
 fn simple_state(peers: Vec<PeerState>) -> DeviceState {
-    DeviceState { private_key: Some(own_key()), listen_port: 51820, fwmark: 0, peers }
+    DeviceState { private_key: Some(own_key()), own_public_key: None, listen_port: 51820, fwmark: 0, peers }
 }
 
 fn state_peer(i: usize, endpoint: Option<&str>, keepalive: u16, ips: &[&str]) -> PeerState {
@@ -497,6 +503,22 @@ fn device_key_checks_when_the_plan_does_not_carry_it() {
     assert_eq!(update.private_key, Some(Some(own_key())));
     let shown = describe(&update, &node)[0].to_string();
     assert_eq!(shown, format!("private key: replaced (new public key {})", own_key().public_key()));
+}
+
+#[test]
+fn a_device_that_shows_only_its_public_key_is_checked_by_that_key() {
+    // boringtun-cli answers `own_public_key=` and never its private key.
+    let mut state = simple_state(Vec::new());
+    state.private_key = None;
+    state.own_public_key = Some(own_key().public_key());
+    let inline = node_plan(KeySource::Inline(own_key()), None, None, Vec::new());
+    let on_node = node_plan(KeySource::OnNode("/etc/wireguard/me.key".into()), None, None, Vec::new());
+    assert!(diff_node_with(&inline, &state, &fake_resolve).unwrap().is_empty(), "the right key is not set again");
+    assert!(diff_node_with(&on_node, &state, &fake_resolve).unwrap().is_empty());
+    state.own_public_key = Some(peer_key(9));
+    let update = diff_node_with(&inline, &state, &fake_resolve).unwrap();
+    assert_eq!(update.private_key, Some(Some(own_key())), "another key is replaced");
+    assert_eq!(diff_node_with(&on_node, &state, &fake_resolve).unwrap_err().code(), "plan_device_key_mismatch");
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn device() -> DeviceState {
     b.allowed_ips = vec!["10.99.2.0/24".parse().unwrap()];
     DeviceState {
         private_key: Some(PrivateKey::from_base64(HUB_PRIVATE).unwrap()),
+        own_public_key: None,
         listen_port: 51820,
         fwmark: 0x1234,
         peers: vec![a, b],
@@ -194,7 +195,7 @@ fn a_dns_endpoint_is_checked_only_when_resolving() {
     peer.allowed_ips = b.peers[0].allowed_ips.clone();
     peer.endpoint = Some("192.0.2.1:51820".parse().unwrap());
     peer.last_handshake = Some(Duration::from_secs(1000));
-    let state = DeviceState { private_key: None, listen_port: 0, fwmark: 0, peers: vec![peer] };
+    let state = DeviceState { peers: vec![peer], ..DeviceState::default() };
     let s = status("wm0", &state, at(1010), &StatusContext::default()).unwrap();
     let wrong = |h: &crate::Health| h.problems.iter().filter(|p| p.code == "wrong_endpoint").count();
     // Without a resolver the name is not checked.

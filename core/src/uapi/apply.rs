@@ -6,7 +6,7 @@
 //! it to a peer takes it from any other); `allowed_ip=-P` removes P only from the peer that names it.
 //! Statistics (handshake, transfer counters) of peers that stay are kept; new peers start at zero.
 
-use super::{DeviceState, DeviceUpdate, PeerState};
+use super::{AllowedIpChange, DeviceState, DeviceUpdate, PeerState, PeerUpdate};
 
 /// The state a device reaches from `state` when it accepts `update` (a `set=1` request).
 ///
@@ -83,6 +83,78 @@ pub fn apply_update(state: &DeviceState, update: &DeviceUpdate) -> DeviceState {
         }
     }
     next
+}
+
+/// `update` restated for a device that cannot change an existing peer (boringtun's UAPI), as `set=1`
+/// requests to send in order: the device fields first, then one request per peer section, because
+/// boringtun carries a section's settings (`remove`, endpoint, keepalive, preshared key) over into the
+/// next section of the same request. For each peer the update names, what [`apply_update`] says it
+/// becomes: a peer that changes is removed and then added again whole, a new one added whole, a removed
+/// one removed, one left as it was not mentioned. Never `update_only`. With `replace_peers`, every
+/// resulting peer is added whole. The configuration reached is the one `update` gives on wireguard-go;
+/// the sessions of the replaced peers restart. Empty when there is nothing to send.
+pub fn whole_peer_requests(state: &DeviceState, update: &DeviceUpdate) -> Vec<DeviceUpdate> {
+    let whole = whole_peer_replacements(state, update);
+    let mut requests = Vec::with_capacity(whole.peers.len() + 1);
+    let device = DeviceUpdate { peers: Vec::new(), ..whole.clone() };
+    if !device.is_empty() {
+        requests.push(device);
+    }
+    requests.extend(whole.peers.into_iter().map(|peer| DeviceUpdate { peers: vec![peer], ..DeviceUpdate::default() }));
+    requests
+}
+
+/// [`whole_peer_requests`] as one update (for a device that takes several peer sections per request).
+fn whole_peer_replacements(state: &DeviceState, update: &DeviceUpdate) -> DeviceUpdate {
+    let next = apply_update(state, update);
+    let mut out = DeviceUpdate {
+        private_key: update.private_key.clone(),
+        listen_port: update.listen_port,
+        fwmark: update.fwmark,
+        replace_peers: update.replace_peers,
+        peers: Vec::new(),
+    };
+    let find = |s: &'_ DeviceState, key| s.peers.iter().position(|p: &PeerState| p.public_key == key);
+    if update.replace_peers {
+        out.peers = next.peers.iter().map(whole_peer).collect();
+        return out;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for key in update.peers.iter().map(|p| p.public_key) {
+        if !seen.insert(key) {
+            continue;
+        }
+        let before = find(state, key).map(|i| &state.peers[i]);
+        let after = find(&next, key).map(|i| &next.peers[i]);
+        match (before, after) {
+            (Some(_), None) => out.peers.push(PeerUpdate { remove: true, ..PeerUpdate::new(key) }),
+            (None, Some(peer)) => out.peers.push(whole_peer(peer)),
+            (Some(was), Some(peer)) if !same_configuration(was, peer) => {
+                out.peers.push(PeerUpdate { remove: true, ..PeerUpdate::new(key) });
+                out.peers.push(whole_peer(peer));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A peer section that creates `peer` as it is configured (no statistics).
+fn whole_peer(peer: &PeerState) -> PeerUpdate {
+    let mut section = PeerUpdate::new(peer.public_key);
+    section.preshared_key = peer.preshared_key.clone().map(Some);
+    section.endpoint = peer.endpoint;
+    section.persistent_keepalive_interval = Some(peer.persistent_keepalive_interval).filter(|k| *k != 0);
+    section.allowed_ips = peer.allowed_ips.iter().map(|p| AllowedIpChange::add(*p)).collect();
+    section
+}
+
+fn same_configuration(a: &PeerState, b: &PeerState) -> bool {
+    let set = |p: &PeerState| p.allowed_ips.iter().map(|n| n.trunc()).collect::<std::collections::HashSet<_>>();
+    a.preshared_key == b.preshared_key
+        && a.endpoint == b.endpoint
+        && a.persistent_keepalive_interval == b.persistent_keepalive_interval
+        && set(a) == set(b)
 }
 
 impl DeviceUpdate {

@@ -20,7 +20,7 @@ use ipnet::IpNet;
 
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 
-pub use apply::apply_update;
+pub use apply::{apply_update, whole_peer_requests};
 pub use client::{socket_path, UapiClient, SOCKET_DIR};
 pub use parse::{parse_get_response, parse_set_request, parse_set_response};
 pub use render::{render_errno, render_get_response, render_set_request};
@@ -50,8 +50,10 @@ pub mod errno {
 /// A device's state, as a `get=1` response reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeviceState {
-    /// The private key (absent when none is set).
+    /// The private key (absent when none is set, or when the device does not show it).
     pub private_key: Option<PrivateKey>,
+    /// The public key a device reports instead of its private key (boringtun's `own_public_key=`).
+    pub own_public_key: Option<PublicKey>,
     /// The UDP port (0: none reported).
     pub listen_port: u16,
     /// The firewall mark of outgoing packets (0: none).
@@ -81,6 +83,13 @@ pub struct PeerState {
     pub allowed_ips: Vec<IpNet>,
     /// The protocol version (1).
     pub protocol_version: u32,
+}
+
+impl DeviceState {
+    /// The device's public key: from its private key, or as the device reports it.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        self.private_key.as_ref().map(PrivateKey::public_key).or(self.own_public_key)
+    }
 }
 
 impl PeerState {

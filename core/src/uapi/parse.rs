@@ -273,6 +273,10 @@ pub fn parse_get_response(text: &str) -> Result<DeviceState, UapiError> {
         let Some(current) = peer.as_mut() else {
             match key {
                 "private_key" => state.private_key = private_key(line, value)?,
+                "own_public_key" => {
+                    state.own_public_key =
+                        Some(PublicKey::from_hex(value).map_err(|e| invalid(line, "own_public_key", e.to_string()))?)
+                }
                 "listen_port" => state.listen_port = number(line, "listen_port", value, 65535)? as u16,
                 "fwmark" => state.fwmark = number(line, "fwmark", value, u32::MAX as u64)? as u32,
                 _ => {}

@@ -12,6 +12,8 @@ pub fn render_get_response(state: &DeviceState) -> String {
     let mut out = String::with_capacity(128 + state.peers.len() * 256);
     if let Some(key) = &state.private_key {
         let _ = writeln!(out, "private_key={}", key.to_hex());
+    } else if let Some(key) = &state.own_public_key {
+        let _ = writeln!(out, "own_public_key={}", key.to_hex());
     }
     if state.listen_port != 0 {
         let _ = writeln!(out, "listen_port={}", state.listen_port);

@@ -57,6 +57,7 @@ fn arb_state() -> impl Strategy<Value = DeviceState> {
     )
         .prop_map(|(sk, port, mark, peers)| DeviceState {
             private_key: sk.map(PrivateKey::from_bytes),
+            own_public_key: None,
             listen_port: port,
             fwmark: mark,
             peers,
@@ -209,4 +210,81 @@ fn socket_paths() {
     for bad in ["", "../x", "a/b", "sixteen-chars-xx", "a b"] {
         assert!(socket_path(bad).is_err(), "{bad:?}");
     }
+}
+
+/// A device's configuration without statistics, peers in key order, AllowedIPs as a set.
+#[allow(clippy::type_complexity)]
+fn configuration(
+    state: &DeviceState,
+) -> (Option<PrivateKey>, u16, u32, Vec<([u8; 32], Option<PresharedKey>, Option<SocketAddr>, u16, Vec<IpNet>)>) {
+    let mut peers: Vec<_> = state
+        .peers
+        .iter()
+        .map(|p| {
+            let mut ips: Vec<IpNet> = p.allowed_ips.iter().map(IpNet::trunc).collect();
+            ips.sort();
+            ips.dedup();
+            (*p.public_key.as_bytes(), p.preshared_key.clone(), p.endpoint, p.persistent_keepalive_interval, ips)
+        })
+        .collect();
+    peers.sort_by_key(|p| p.0);
+    (state.private_key.clone(), state.listen_port, state.fwmark, peers)
+}
+
+proptest! {
+    #[test]
+    fn whole_peer_replacements_reach_the_configuration_the_update_reaches(
+        state in arb_state(),
+        mut update in arb_update(),
+        picks in proptest::collection::vec(any::<u8>(), 8),
+    ) {
+        // Most sections name a peer the device has: the case replacements are for.
+        for (section, pick) in update.peers.iter_mut().zip(&picks) {
+            if !state.peers.is_empty() && pick % 4 != 0 {
+                section.public_key = state.peers[usize::from(*pick) % state.peers.len()].public_key;
+            }
+        }
+        let requests = whole_peer_requests(&state, &update);
+        let mut reached = state.clone();
+        for request in &requests {
+            prop_assert!(request.peers.len() <= 1, "one peer section per request");
+            prop_assert!(request.peers.iter().all(|p| !p.update_only), "never update_only");
+            reached = apply_update(&reached, request);
+        }
+        prop_assert_eq!(configuration(&reached), configuration(&apply_update(&state, &update)));
+    }
+}
+
+#[test]
+fn a_changed_peer_is_removed_and_added_whole_and_an_unchanged_one_is_left_alone() {
+    let mut a = PeerState::new(key(1));
+    a.endpoint = Some("192.0.2.1:51820".parse().unwrap());
+    a.allowed_ips = vec!["10.0.0.1/32".parse().unwrap(), "10.1.0.0/24".parse().unwrap()];
+    a.preshared_key = Some(PresharedKey::from_bytes([7; 32]));
+    a.rx_bytes = 99;
+    let mut b = PeerState::new(key(2));
+    b.persistent_keepalive_interval = 25;
+    let state = DeviceState { peers: vec![a, b], ..DeviceState::default() };
+    let mut keepalive = PeerUpdate { update_only: true, ..PeerUpdate::new(key(1)) };
+    keepalive.persistent_keepalive_interval = Some(7);
+    let mut same = PeerUpdate { update_only: true, ..PeerUpdate::new(key(2)) };
+    same.persistent_keepalive_interval = Some(25);
+    let absent = PeerUpdate { update_only: true, ..PeerUpdate::new(key(3)) };
+    let update = DeviceUpdate { peers: vec![keepalive, same, absent], ..DeviceUpdate::default() };
+
+    let requests = whole_peer_requests(&state, &update);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[0].peers[0].remove && requests[0].peers[0].public_key == key(1));
+    let whole = &requests[1].peers[0];
+    assert!(!whole.remove && !whole.update_only && whole.public_key == key(1));
+    assert_eq!(whole.endpoint, Some("192.0.2.1:51820".parse().unwrap()));
+    assert_eq!(whole.persistent_keepalive_interval, Some(7));
+    assert_eq!(whole.preshared_key, Some(Some(PresharedKey::from_bytes([7; 32]))));
+    let ips: Vec<IpNet> = whole.allowed_ips.iter().map(|c| c.prefix).collect();
+    assert_eq!(ips, vec!["10.0.0.1/32".parse::<IpNet>().unwrap(), "10.1.0.0/24".parse().unwrap()]);
+    assert!(whole_peer_requests(&state, &DeviceUpdate::default()).is_empty());
+    let port = DeviceUpdate { listen_port: Some(1), peers: vec![PeerUpdate::new(key(4))], ..DeviceUpdate::default() };
+    let requests = whole_peer_requests(&state, &port);
+    assert_eq!(requests.len(), 2, "the device fields, then the new peer: {requests:?}");
+    assert!(requests[0].peers.is_empty() && requests[0].listen_port == Some(1));
 }
