@@ -3,7 +3,8 @@
 # same two network namespaces joined by one veth pair (both tunnel ends share this machine's cores, so
 # compare implementations by ratio within a run, not across runs or machines).
 #
-# Per path: ping RTT on the idle tunnel (20 pings 50 ms apart, avg, ms), single-flow TCP throughput
+# Per path: ping RTT on the idle tunnel (100 pings 20 ms apart: the median, which the ratios compare, and
+# the average; ms), single-flow TCP throughput
 # (iperf3 -J, end.sum_received, Gbit/s), 4-flow TCP throughput (iperf3 -P 4, the sum of the streams),
 # UDP throughput (iperf3 -u -b 0 -l 1372, received: sent less lost, Gbit/s) and the daemons' CPU time per gigabit carried
 # in the single-flow test (user + system seconds of both ends' daemon processes / Gbit). Then the ratios
@@ -127,7 +128,7 @@ ip -n "$A" link set "$VA" up
 ip -n "$B" link set "$VB" up
 
 # --- measurement ----------------------------------------------------------------------------------
-declare -A t1 t4 udp rtt load cpu
+declare -A t1 t4 udp rtt rtt_avg load cpu
 names=()
 daemon_pids=""   # the tunnel daemons of the path being measured (empty for raw veth)
 
@@ -174,9 +175,12 @@ udp_gbps() { # dst -> Gbit/s received (sent less lost) with unlimited send rate,
     <<<"$out" 2>/dev/null || true
 }
 
-ping_ms() { # dst -> average RTT in ms, or empty
-  timeout 20 ip netns exec "$A" ping -c 20 -i 0.05 -w 15 -q "$1" 2>/dev/null \
-    | sed -n 's/.*= [0-9.]*\/\([0-9.]*\)\/.*/\1/p' || true
+ping_ms() { # dst -> "MEDIAN AVERAGE" RTT in ms of 100 pings 20 ms apart, or empty
+  timeout 20 ip netns exec "$A" ping -n -c 100 -i 0.02 -w 15 "$1" 2>/dev/null | python3 -c '
+import statistics, sys
+times = [float(l.split("time=")[1].split()[0]) for l in sys.stdin if "time=" in l]
+if len(times) >= 50:
+    print("%.3f %.3f" % (statistics.median(times), statistics.fmean(times)))' || true
 }
 
 measure() { # name dst
@@ -184,7 +188,7 @@ measure() { # name dst
   local c0 c1
   names+=("$name")
   # RTT first, on the idle tunnel (after the UDP flood, queues still draining would inflate it)
-  rtt[$name]=$(ping_ms "$dst")
+  read -r "rtt[$name]" "rtt_avg[$name]" < <(ping_ms "$dst"; echo) || true
   c0=$(cpu_ticks)
   t1[$name]=$(iperf_gbps "$dst" 1)
   c1=$(cpu_ticks)
@@ -197,8 +201,9 @@ measure() { # name dst
   t4[$name]=$(iperf_gbps "$dst" 4)
   udp[$name]=$(udp_gbps "$dst")
   load[$name]=$(cut -d' ' -f1 /proc/loadavg)
-  printf '  %-14s 1 flow %6s   4 flows %6s   UDP %6s Gbit/s   rtt %6s ms   CPU %5s s/Gbit   (load %s)\n' "$name" \
-    "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${cpu[$name]:-FAIL}" \
+  printf '  %-14s 1 flow %6s   4 flows %6s   UDP %6s Gbit/s   rtt %6s ms (avg %s)   CPU %5s s/Gbit   (load %s)\n' \
+    "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" "${rtt[$name]:-FAIL}" "${rtt_avg[$name]:--}" \
+    "${cpu[$name]:-FAIL}" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 }
 
@@ -271,11 +276,11 @@ done
 
 # --- report ---------------------------------------------------------------------------------------
 echo
-printf '| path | 1 flow Gbit/s | 4 flows Gbit/s | UDP Gbit/s | ping RTT ms | CPU s/Gbit (1 flow) | load (1 min) after |\n'
+printf '| path | 1 flow Gbit/s | 4 flows Gbit/s | UDP Gbit/s | ping RTT ms, median (avg) | CPU s/Gbit (1 flow) | load (1 min) after |\n'
 printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for name in "${names[@]}"; do
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" \
-    "${rtt[$name]:-FAIL}" "${cpu[$name]:-FAIL}" "${load[$name]:--}"
+  printf '| %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$name" "${t1[$name]:-FAIL}" "${t4[$name]:-FAIL}" "${udp[$name]:-FAIL}" \
+    "${rtt[$name]:-FAIL}" "${rtt_avg[$name]:--}" "${cpu[$name]:-FAIL}" "${load[$name]:--}"
 done
 ratio() { # num den -> num/den with 2 decimals, or n/a
   python3 -c 'import sys
@@ -285,11 +290,11 @@ except Exception: print("n/a")' "${1:-}" "${2:-}"
 echo
 if has wiremeshd && has boringtun-cli; then
   echo "wiremeshd / boringtun-cli throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[boringtun-cli]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[boringtun-cli]:-}")x, UDP $(ratio "${udp[wiremeshd]:-}" "${udp[boringtun-cli]:-}")x"
-  echo "wiremeshd / boringtun-cli RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[boringtun-cli]:-}")x, CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[boringtun-cli]:-}")x (lower is better)"
+  echo "wiremeshd / boringtun-cli RTT: median $(ratio "${rtt[wiremeshd]:-}" "${rtt[boringtun-cli]:-}")x (avg $(ratio "${rtt_avg[wiremeshd]:-}" "${rtt_avg[boringtun-cli]:-}")x), CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[boringtun-cli]:-}")x (lower is better)"
 fi
 if has wiremeshd && has wireguard-go; then
   echo "wiremeshd / wireguard-go throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[wireguard-go]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[wireguard-go]:-}")x, UDP $(ratio "${udp[wiremeshd]:-}" "${udp[wireguard-go]:-}")x"
-  echo "wiremeshd / wireguard-go RTT: $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x, CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[wireguard-go]:-}")x (lower is better)"
+  echo "wiremeshd / wireguard-go RTT: median $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x (avg $(ratio "${rtt_avg[wiremeshd]:-}" "${rtt_avg[wireguard-go]:-}")x), CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[wireguard-go]:-}")x (lower is better)"
 fi
 echo "$(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)), ${secs}s per measurement; $started, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 
