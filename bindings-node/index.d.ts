@@ -728,6 +728,11 @@ export interface DeviceOptionsObject {
   offload?: boolean
   /** The UDP sockets' buffer size in bytes. Default: `WIREMESH_SOCKET_BUFFER`, else 7 MiB. */
   socketBufferBytes?: number
+  /**
+   * The interface's queue length in packets (what the kernel holds for the reader; 1 or more; 0 is an
+   * `io_other` error). Default: `WIREMESH_TUN_QUEUE_LEN`, else the kernel's 500.
+   */
+  tunQueueLen?: number
 }
 
 /**

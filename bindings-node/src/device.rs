@@ -29,6 +29,9 @@ pub struct DeviceOptionsObject {
     pub offload: Option<bool>,
     /// The UDP sockets' buffer size in bytes. Default: `WIREMESH_SOCKET_BUFFER`, else 7 MiB.
     pub socket_buffer_bytes: Option<u32>,
+    /// The interface's queue length in packets (what the kernel holds for the reader; 1 or more; 0 is an
+    /// `io_other` error). Default: `WIREMESH_TUN_QUEUE_LEN`, else the kernel's 500.
+    pub tun_queue_len: Option<u32>,
 }
 
 /// The offloads a device uses, as the kernel granted them at start.
@@ -67,6 +70,7 @@ fn options_of(options: DeviceOptionsObject) -> DeviceOptions {
         uapi: options.uapi.unwrap_or(true),
         offload: options.offload.unwrap_or(defaults.offload),
         socket_buffer_bytes: options.socket_buffer_bytes.map_or(defaults.socket_buffer_bytes, |b| b as usize),
+        tun_queue_len: options.tun_queue_len.or(defaults.tun_queue_len),
         ..defaults
     }
 }

@@ -71,4 +71,6 @@ test('offload options are accepted and typed', { skip: !linux }, async () => {
   await rejectsWith(w.Device.startNode(smallPlan(), 'a', { ifname: 'bad/name', offload: true }), 'io_other')
   assert.throws(() => w.Device.start({ ifname: 'wm0', offload: 'no' }))
   assert.throws(() => w.Device.start({ ifname: 'wm0', socketBufferBytes: 'big' }))
+  await rejectsWith(w.Device.start({ ifname: 'bad/name', tunQueueLen: 1000 }), 'io_other')
+  assert.throws(() => w.Device.start({ ifname: 'wm0', tunQueueLen: 'long' }))
 })

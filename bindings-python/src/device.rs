@@ -47,19 +47,21 @@ fn offloads_dict<'py>(py: Python<'py>, o: OffloadState) -> PyResult<Bound<'py, P
     Ok(dict)
 }
 
-/// DeviceOptions for IFNAME: the environment's defaults (`WIREMESH_OFFLOAD`, `WIREMESH_SOCKET_BUFFER`)
-/// unless `offload` / `socket_buffer_bytes` are given.
+/// DeviceOptions for IFNAME: the environment's defaults (`WIREMESH_OFFLOAD`, `WIREMESH_SOCKET_BUFFER`,
+/// `WIREMESH_TUN_QUEUE_LEN`) unless `offload` / `socket_buffer_bytes` / `tun_queue_len` are given.
 fn device_options(
     ifname: &str,
     uapi: bool,
     offload: Option<bool>,
     socket_buffer_bytes: Option<usize>,
+    tun_queue_len: Option<u32>,
 ) -> DeviceOptions {
     let defaults = DeviceOptions::new(ifname);
     DeviceOptions {
         uapi,
         offload: offload.unwrap_or(defaults.offload),
         socket_buffer_bytes: socket_buffer_bytes.unwrap_or(defaults.socket_buffer_bytes),
+        tun_queue_len: tun_queue_len.or(defaults.tun_queue_len),
         ..defaults
     }
 }
@@ -98,27 +100,31 @@ impl PyDevice {
     /// Creates the interface IFNAME (1-15 characters) with UDP sockets on a random port and, with
     /// `uapi=True`, its UAPI socket. `offload=False` forces one packet per system call (no TUN
     /// segmentation offloads, no UDP GSO/GRO); `socket_buffer_bytes` sizes the UDP sockets' buffers;
-    /// left out, both follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER`. Raises WiremeshOSError
-    /// (io_other: a bad name or no TUN support; PermissionDeniedError without root).
+    /// `tun_queue_len` the interface's queue (packets the kernel holds for the reader; 1 or more);
+    /// left out, they follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER` / `WIREMESH_TUN_QUEUE_LEN`
+    /// (else the kernel's 500). Raises WiremeshOSError (io_other: a bad name, a queue length of 0 or no
+    /// TUN support; PermissionDeniedError without root).
     #[staticmethod]
-    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None))]
+    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None))]
     fn start(
         py: Python<'_>,
         ifname: &str,
         uapi: bool,
         offload: Option<bool>,
         socket_buffer_bytes: Option<usize>,
+        tun_queue_len: Option<u32>,
     ) -> PyResult<Self> {
-        let options = device_options(ifname, uapi, offload, socket_buffer_bytes);
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start(&options)))?))
     }
 
     /// Starts a device for node NODE of PLAN: its private key (which must be in the plan), listen port,
     /// fwmark and every peer. Peers' DNS endpoints are resolved now. Raises MeshError
     /// (mesh_unknown_node, mesh_missing_key) or PlanError (plan_unresolved_endpoint) before creating anything, or
-    /// what `start()` raises. `offload` and `socket_buffer_bytes` as for `start()`.
+    /// what `start()` raises. `offload`, `socket_buffer_bytes` and `tun_queue_len` as for `start()`.
     #[staticmethod]
-    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None))]
+    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None))]
+    #[allow(clippy::too_many_arguments)]
     fn start_node(
         py: Python<'_>,
         plan: PyRef<'_, PyPlan>,
@@ -127,9 +133,10 @@ impl PyDevice {
         uapi: bool,
         offload: Option<bool>,
         socket_buffer_bytes: Option<usize>,
+        tun_queue_len: Option<u32>,
     ) -> PyResult<Self> {
         let plan = plan.inner.clone();
-        let options = device_options(ifname, uapi, offload, socket_buffer_bytes);
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?))
     }
 

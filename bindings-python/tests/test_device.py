@@ -89,4 +89,11 @@ def test_offload_options_are_keyword_only_and_typed() -> None:
         wiremesh.Device.start("wm0", True, False)  # type: ignore[misc]
     with pytest.raises(TypeError):
         wiremesh.Device.start("wm0", socket_buffer_bytes="big")  # type: ignore[arg-type]
+    with pytest.raises(wiremesh.WiremeshOSError) as err:
+        wiremesh.Device.start("bad/name", tun_queue_len=1000)
+    assert err.value.code == "io_other"
+    with pytest.raises((TypeError, OverflowError)):
+        wiremesh.Device.start("wm0", tun_queue_len=-1)
+    with pytest.raises(TypeError):
+        wiremesh.Device.start("wm0", tun_queue_len="long")  # type: ignore[arg-type]
     assert callable(wiremesh.Device.offloads)

@@ -34,7 +34,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function run(meshPath, node, ifname, control) {
   const p = plan(await Mesh.load(meshPath))
-  const device = await Device.startNode(p, node, { ifname, socketBufferBytes: 4 << 20 })
+  const device = await Device.startNode(p, node, { ifname, socketBufferBytes: 4 << 20, tunQueueLen: 2000 })
   let counters, port
   try {
     const offloads = device.offloads()

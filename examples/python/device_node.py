@@ -30,7 +30,9 @@ def run(mesh_path: str, node: str, ifname: str, control: Path) -> None:
     plan = wiremesh.plan(wiremesh.Mesh.load(mesh_path))
     # offload=False: one packet per system call (no TUN super-packets, no UDP GSO/GRO) — this node
     # talks to the other two, which use offloads, so the scenario also checks that the two paths agree.
-    with wiremesh.Device.start_node(plan, node, ifname, offload=False, socket_buffer_bytes=4 << 20) as device:
+    with wiremesh.Device.start_node(
+        plan, node, ifname, offload=False, socket_buffer_bytes=4 << 20, tun_queue_len=1000
+    ) as device:
         offloads = device.offloads()
         if any(offloads.values()):
             raise SystemExit(f"offload=False, yet the device reports offloads {offloads}")

@@ -919,7 +919,9 @@ scenario_inproc() {
 
     e2e_step "starting the three in-process devices"
     for s in r p n; do mkdir -p "$E2E_WORK/ctl-$s"; done
-    ip netns exec "${NSN[r]}" timeout 150 "$DEVICE_NODE" "$mesh" r "${IFN[r]}" "$E2E_WORK/ctl-r" >"$E2E_WORK/r.log" 2>&1 &
+    # TUN queue lengths: r from the environment (DeviceOptions::new), p and n from their programs' options.
+    local -A QLEN=([r]=3000 [p]=1000 [n]=2000)
+    ip netns exec "${NSN[r]}" timeout 150 env WIREMESH_TUN_QUEUE_LEN=3000 "$DEVICE_NODE" "$mesh" r "${IFN[r]}" "$E2E_WORK/ctl-r" >"$E2E_WORK/r.log" 2>&1 &
     PROG_PID[r]=$!
     ip netns exec "${NSN[p]}" timeout 150 "$PYTHON_BIN" -I "$REPO/examples/python/device_node.py" "$mesh" p "${IFN[p]}" "$E2E_WORK/ctl-p" >"$E2E_WORK/p.log" 2>&1 &
     PROG_PID[p]=$!
@@ -930,6 +932,8 @@ scenario_inproc() {
         i=$((i + 1))
         e2e_wait_for 30 "the $s program to start its device" inproc_said "$s" started
         ip -n "${NSN[$s]}" link show dev "${IFN[$s]}" >/dev/null 2>&1 || e2e_fail "$s: no interface ${IFN[$s]} after 'started'"
+        e2e_assert_eq "${QLEN[$s]}" "$(ip -n "${NSN[$s]}" -o link show dev "${IFN[$s]}" | sed -n 's/.* qlen \([0-9]*\).*/\1/p')" \
+            "$s: the TUN's queue length"
         [[ -S $E2E_SOCKET_DIR/${IFN[$s]}.sock ]] || e2e_fail "$s: no UAPI socket for ${IFN[$s]}"
         e2e_assert_eq 2 "$(e2e_peer_count "${NSN[$s]}" "${IFN[$s]}")" "$s: peers in wg show"
         ip -n "${NSN[$s]}" addr add "10.78.0.$i/24" dev "${IFN[$s]}"

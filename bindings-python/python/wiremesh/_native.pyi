@@ -640,7 +640,12 @@ if sys.platform == "linux":
     class Device:
         @staticmethod
         def start(
-            ifname: str, uapi: bool = True, *, offload: Optional[bool] = None, socket_buffer_bytes: Optional[int] = None
+            ifname: str,
+            uapi: bool = True,
+            *,
+            offload: Optional[bool] = None,
+            socket_buffer_bytes: Optional[int] = None,
+            tun_queue_len: Optional[int] = None,
         ) -> Device: ...
         @staticmethod
         def start_node(
@@ -651,6 +656,7 @@ if sys.platform == "linux":
             *,
             offload: Optional[bool] = None,
             socket_buffer_bytes: Optional[int] = None,
+            tun_queue_len: Optional[int] = None,
         ) -> Device: ...
         @property
         def ifname(self) -> str: ...

@@ -76,6 +76,8 @@ pub const DEFAULT_SOCKET_BUFFER: usize = 7 << 20;
 pub const OFFLOAD_ENV: &str = "WIREMESH_OFFLOAD";
 /// Environment variable with the UDP socket buffer size in bytes for [`DeviceOptions::new`].
 pub const SOCKET_BUFFER_ENV: &str = "WIREMESH_SOCKET_BUFFER";
+/// Environment variable with the TUN's queue length in packets for [`DeviceOptions::new`].
+pub const TUN_QUEUE_LEN_ENV: &str = "WIREMESH_TUN_QUEUE_LEN";
 
 /// Counters of the device (monotonic since start).
 #[derive(Debug, Default)]
@@ -132,18 +134,23 @@ pub struct DeviceOptions {
     pub offload: bool,
     /// `SO_RCVBUF`/`SO_SNDBUF` of the UDP sockets in bytes.
     pub socket_buffer_bytes: usize,
+    /// The TUN's transmit queue length in packets (super-packets, with offloads): how much the kernel
+    /// holds for the TUN reader before it drops. None keeps the kernel's default (500).
+    pub tun_queue_len: Option<u32>,
 }
 
 impl DeviceOptions {
     /// A device named `ifname` with its UAPI socket; offloads on unless `WIREMESH_OFFLOAD` is `off`
     /// (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
-    /// (else [`DEFAULT_SOCKET_BUFFER`]).
+    /// (else [`DEFAULT_SOCKET_BUFFER`]), a TUN queue of `WIREMESH_TUN_QUEUE_LEN` packets when that is a
+    /// number (else the kernel's default).
     pub fn new(ifname: &str) -> Self {
         let offload = !std::env::var(OFFLOAD_ENV)
             .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
         let socket_buffer_bytes =
             std::env::var(SOCKET_BUFFER_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_SOCKET_BUFFER);
-        DeviceOptions { ifname: ifname.to_string(), uapi: true, offload, socket_buffer_bytes }
+        let tun_queue_len = std::env::var(TUN_QUEUE_LEN_ENV).ok().and_then(|v| v.trim().parse().ok());
+        DeviceOptions { ifname: ifname.to_string(), uapi: true, offload, socket_buffer_bytes, tun_queue_len }
     }
 }
 
@@ -417,6 +424,9 @@ impl Device {
         let path = if options.uapi { Some(crate::uapi::socket_path(&options.ifname)?) } else { None };
         let tun = sys::Tun::create(&options.ifname, options.offload)
             .map_err(|e| io_err("create interface", &options.ifname, &e))?;
+        if let Some(len) = options.tun_queue_len {
+            sys::set_tx_queue_len(&options.ifname, len).map_err(|e| io_err("set queue length", &options.ifname, &e))?;
+        }
         let udp_options =
             sys::UdpOptions { fwmark: 0, offload: options.offload, buffer_bytes: options.socket_buffer_bytes };
         let sockets = bind_sockets(0, 0, 1, &udp_options).map_err(|e| io_err("bind", &options.ifname, &e))?;

@@ -199,6 +199,42 @@ impl Tun {
 }
 
 /// The index of interface `name` in this network namespace, 0 when there is none.
+/// `struct ifreq` with its union read as `ifr_qlen` (40 bytes).
+#[repr(C)]
+struct IfReqQueueLen {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    qlen: libc::c_int,
+    _pad: [u8; 20],
+}
+
+/// `SIOCSIFTXQLEN` (linux/sockios.h).
+const SIOCSIFTXQLEN: libc::c_ulong = 0x8943;
+
+/// Sets the transmit queue length of interface `name` (what `ip link set NAME txqueuelen LEN` does): for
+/// a TUN, how many packets the kernel holds for the reader before it drops.
+pub fn set_tx_queue_len(name: &str, len: u32) -> io::Result<()> {
+    let qlen = libc::c_int::try_from(len).ok().filter(|l| *l > 0).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the queue length must be 1 to {} packets, not {len}", libc::c_int::MAX),
+        )
+    })?;
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name"));
+    }
+    let mut req = IfReqQueueLen { name: [0; libc::IFNAMSIZ], qlen, _pad: [0; 20] };
+    for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: plain socket creation; the descriptor is owned below.
+    let raw = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: SIOCSIFTXQLEN reads one struct ifreq, which IfReqQueueLen lays out.
+    cvt(unsafe { libc::ioctl(socket.as_raw_fd(), SIOCSIFTXQLEN as _, &mut req) })?;
+    Ok(())
+}
+
 pub fn interface_index(name: &str) -> u32 {
     match CString::new(name) {
         // SAFETY: a valid C string.
