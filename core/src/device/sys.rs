@@ -123,10 +123,7 @@ impl Tun {
         if vnet_hdr {
             flags |= IFF_VNET_HDR;
         }
-        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags, _pad: [0; 22] };
-        for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
-            *dst = src as libc::c_char;
-        }
+        let mut req = IfReq { name: ifreq_name(name), flags, _pad: [0; 22] };
         // SAFETY: TUNSETIFF reads and writes one struct ifreq, which IfReq lays out (40 bytes).
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) })?;
         let index = interface_index(name);
@@ -199,6 +196,15 @@ impl Tun {
 }
 
 /// The index of interface `name` in this network namespace, 0 when there is none.
+/// An interface name as `struct ifreq` holds it (NUL-padded; the caller has checked its length).
+fn ifreq_name(name: &str) -> [libc::c_char; libc::IFNAMSIZ] {
+    let mut out = [0; libc::IFNAMSIZ];
+    for (dst, src) in out.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    out
+}
+
 /// `struct ifreq` with its union read as `ifr_qlen` (40 bytes).
 #[repr(C)]
 struct IfReqQueueLen {
@@ -222,10 +228,7 @@ pub fn set_tx_queue_len(name: &str, len: u32) -> io::Result<()> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name"));
     }
-    let mut req = IfReqQueueLen { name: [0; libc::IFNAMSIZ], qlen, _pad: [0; 20] };
-    for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
+    let mut req = IfReqQueueLen { name: ifreq_name(name), qlen, _pad: [0; 20] };
     // SAFETY: plain socket creation; the descriptor is owned below.
     let raw = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `raw` is a fresh descriptor we own.

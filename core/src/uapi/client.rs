@@ -149,16 +149,17 @@ impl UapiClient {
     /// none or the device closed it before the request (nothing was sent on it then).
     fn request(&mut self, bytes: &[u8]) -> Result<String, Error> {
         let path = self.path.clone();
-        let mut reader = match self.connection.take() {
+        let sent = match self.connection.take() {
             Some(mut reader) => match reader.get_mut().write_all(bytes) {
-                Ok(()) => reader,
-                Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
-                    let mut fresh = BufReader::new(open(&path)?);
-                    fresh.get_mut().write_all(bytes).map_err(|e| IoError::new("write", &path, &e))?;
-                    fresh
-                }
+                Ok(()) => Some(reader),
+                // Closed by the device since the last request: nothing went out on it.
+                Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => None,
                 Err(e) => return Err(IoError::new("write", &path, &e).into()),
             },
+            None => None,
+        };
+        let mut reader = match sent {
+            Some(reader) => reader,
             None => {
                 let mut fresh = BufReader::new(open(&path)?);
                 fresh.get_mut().write_all(bytes).map_err(|e| IoError::new("write", &path, &e))?;
