@@ -75,7 +75,7 @@ impl PathBench {
         // The first packet starts the handshake: the initiation goes a -> b through the batch, b's
         // response over loopback UDP to a's socket, which we read and hand to a.
         let packet = Self::packet(64);
-        encrypt(&bench.counters, &bench.a, std::iter::once(&packet[..]), &mut bench.tx);
+        encrypt(&bench.counters, &bench.a, &packet, &mut bench.tx);
         let (off, len, _) = bench.tx.batch.items[0];
         let init = bench.tx.batch.buf[off..off + len].to_vec();
         bench.tx.batch.items.clear();
@@ -121,7 +121,7 @@ impl PathBench {
     /// decrypted, ingress-checked and queued in b's receive batch. Returns the bytes b would write to
     /// its TUN (0 when the packet was dropped).
     pub fn round_trip(&mut self, packet: &[u8]) -> usize {
-        encrypt(&self.counters, &self.a, std::iter::once(packet), &mut self.tx);
+        encrypt(&self.counters, &self.a, packet, &mut self.tx);
         let mut delivered = 0;
         for i in 0..self.tx.batch.items.len() {
             let (off, len, _) = self.tx.batch.items[i];

@@ -17,7 +17,7 @@
 //!
 //! Batched I/O with offloads (probed at start, each falling back on its own; all off with
 //! [`DeviceOptions::offload`] false or `WIREMESH_OFFLOAD=off`): the TUN hands over TCP/UDP
-//! super-packets that the TUN reader splits (`offload::split`), encrypts into one batch buffer and
+//! super-packets that the TUN reader splits in place (`offload::split_each`), encrypts into one batch buffer and
 //! sends per endpoint as `UDP_SEGMENT` runs; a UDP reader takes `UDP_GRO` runs, decrypts them into one
 //! batch buffer and writes in-order TCP segments of a flow to the TUN as one super-packet.
 
@@ -68,8 +68,6 @@ const BATCH_BYTES: usize = 512 * 1024;
 const BATCH_RESERVE: usize = 80 * 1024;
 /// Most segments one TUN super-packet may split into (64 KiB at a 64-byte MSS).
 const MAX_SEGMENTS: usize = 1024;
-/// Per-segment room beyond its payload when splitting (IP and TCP headers with options).
-const SEGMENT_HEADROOM: usize = 128;
 /// Default `SO_RCVBUF`/`SO_SNDBUF` of the UDP sockets.
 pub const DEFAULT_SOCKET_BUFFER: usize = 7 << 20;
 /// Environment variable that turns offloads off (`off`, `0`, `false`, `no`) for [`DeviceOptions::new`].
@@ -1163,21 +1161,15 @@ impl Pace {
     }
 }
 
-/// A TUN reader's buffers: one packet as read (with its `virtio_net_hdr`), and the segments a
-/// super-packet splits into.
+/// A TUN reader's buffer: one packet as read (with its `virtio_net_hdr`); a super-packet is split in
+/// it, in place.
 struct TunBuffers {
     packet: Vec<u8>,
-    segments: Vec<u8>,
-    lens: Vec<usize>,
 }
 
 impl TunBuffers {
     fn new() -> TunBuffers {
-        TunBuffers {
-            packet: vec![0u8; BUF_LEN + offload::VNET_HDR_LEN],
-            segments: vec![0u8; 2 * BUF_LEN + MAX_SEGMENTS * SEGMENT_HEADROOM],
-            lens: vec![0usize; MAX_SEGMENTS],
-        }
+        TunBuffers { packet: vec![0u8; BUF_LEN + offload::VNET_HDR_LEN] }
     }
 
     /// Reads one packet from the TUN and encrypts it (its segments, for a super-packet) into `tx`.
@@ -1191,16 +1183,8 @@ impl TunBuffers {
             (offload::VnetHdr::default(), &mut self.packet[..n])
         };
         if hdr.gso_type != offload::GSO_NONE {
-            let stride = usize::from(hdr.gso_size) + SEGMENT_HEADROOM;
-            match offload::split(&hdr, pkt, &mut self.segments, stride, &mut self.lens) {
-                Ok(count) => {
-                    let (segments, lens) = (&self.segments, &self.lens);
-                    let segs = (0..count).map(|i| &segments[i * stride..i * stride + lens[i]]);
-                    encrypt(&shared.counters, snap, segs, tx);
-                }
-                Err(_) => {
-                    shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            if encrypt_segments(&shared.counters, snap, &hdr, pkt, tx).is_err() {
+                shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
             }
             return Ok(true);
         }
@@ -1208,7 +1192,7 @@ impl TunBuffers {
             shared.counters.invalid_dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
-        encrypt(&shared.counters, snap, std::iter::once(&*pkt), tx);
+        encrypt(&shared.counters, snap, pkt, tx);
         Ok(true)
     }
 }
@@ -1280,45 +1264,94 @@ impl Answer {
     }
 }
 
-/// Encrypts packets that share a destination (the segments of one super-packet, or one packet) for
-/// the peer that destination routes to, into the batch. The peer's lock is taken for one packet at a
-/// time, so its UDP reader decrypts (the ACKs of this very flow, say) between the segments of a
-/// super-packet instead of waiting for all of them, and no send happens under it.
-fn encrypt<'a>(counters: &Counters, snap: &Snapshot, mut packets: impl Iterator<Item = &'a [u8]>, tx: &mut TxPipe) {
-    let Some(first) = packets.next() else { return };
-    let Some(dst) = Tunn::dst_address(first) else { return };
-    let Some(peer) = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i)) else {
+/// The peer whose AllowedIPs hold `packet`'s destination; a packet with none is counted as dropped (one
+/// without a readable destination is dropped silently, as boringtun does).
+fn route<'s>(counters: &Counters, snap: &'s Snapshot, packet: &[u8]) -> Option<&'s Arc<Peer>> {
+    let dst = Tunn::dst_address(packet)?;
+    let peer = snap.table.lookup(dst).and_then(|i| snap.by_index.get(&i));
+    if peer.is_none() {
         counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
+    }
+    peer
+}
+
+/// Encrypts one packet for its peer into the batch.
+fn encrypt(counters: &Counters, snap: &Snapshot, packet: &[u8], tx: &mut TxPipe) {
+    if let Some(peer) = route(counters, snap, packet) {
+        let bytes = seal(counters, snap, peer, packet, tx).unwrap_or(0);
+        peer.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Splits a super-packet in place and encrypts its segments, which share a destination, for the peer
+/// the first one routes to. The peer's lock is taken for one segment at a time, so its UDP reader
+/// decrypts (the ACKs of this very flow, say) between them instead of waiting for all, and no send
+/// happens under it. A segment that finds no route or no session drops the rest (counted once).
+fn encrypt_segments(
+    counters: &Counters,
+    snap: &Snapshot,
+    hdr: &offload::VnetHdr,
+    packet: &mut [u8],
+    tx: &mut TxPipe,
+) -> Result<(), offload::OffloadError> {
+    let mut peer: Option<&Arc<Peer>> = None;
+    let mut dropped = false;
     let mut bytes = 0u64;
-    for pkt in std::iter::once(first).chain(packets) {
-        if tx.batch.room() < pkt.len() + 64 {
-            tx.flush(&snap.sockets);
+    let split = offload::split_each(hdr, packet, MAX_SEGMENTS, |segment| {
+        if dropped {
+            return;
         }
-        let (len, endpoint) = {
-            let mut inner = peer.lock();
-            let endpoint = inner.endpoint;
-            let Some(tunn) = peer.session(&mut inner, &snap.timed) else {
-                counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
-                break;
-            };
-            match tunn.encapsulate(pkt, tx.batch.space()) {
-                TunnResult::WriteToNetwork(datagram) => (datagram.len(), endpoint),
-                _ => continue,
-            }
+        let to = match peer {
+            Some(p) => p,
+            None => match route(counters, snap, segment) {
+                Some(p) => *peer.insert(p),
+                None => {
+                    dropped = true;
+                    return;
+                }
+            },
         };
-        match endpoint {
-            Some(ep) => {
-                tx.batch.push(len, ep);
-                bytes += len as u64;
-            }
-            None => {
-                counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        match seal(counters, snap, to, segment, tx) {
+            Some(n) => bytes += n,
+            None => dropped = true,
+        }
+    });
+    if let Some(p) = peer {
+        p.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    split.map(|_| ())
+}
+
+/// Encrypts `packet` for `peer` into the batch (sending the batch first when it is nearly full) and
+/// returns the bytes queued for the wire: 0 when boringtun queued the packet behind a handshake (and
+/// gave nothing to send) or the peer has no endpoint (counted). None when the peer has no session
+/// state to encrypt with (counted as no route).
+fn seal(counters: &Counters, snap: &Snapshot, peer: &Arc<Peer>, packet: &[u8], tx: &mut TxPipe) -> Option<u64> {
+    if tx.batch.room() < packet.len() + 64 {
+        tx.flush(&snap.sockets);
+    }
+    let (len, endpoint) = {
+        let mut inner = peer.lock();
+        let endpoint = inner.endpoint;
+        let Some(tunn) = peer.session(&mut inner, &snap.timed) else {
+            counters.no_route_dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        match tunn.encapsulate(packet, tx.batch.space()) {
+            TunnResult::WriteToNetwork(datagram) => (datagram.len(), endpoint),
+            _ => return Some(0),
+        }
+    };
+    match endpoint {
+        Some(ep) => {
+            tx.batch.push(len, ep);
+            Some(len as u64)
+        }
+        None => {
+            counters.no_endpoint_dropped.fetch_add(1, Ordering::Relaxed);
+            Some(0)
         }
     }
-    peer.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// Reads one UDP socket until stopped or replaced by a rebind.

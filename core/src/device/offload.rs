@@ -165,17 +165,23 @@ pub fn finish_checksum(hdr: &VnetHdr, packet: &mut [u8]) -> Result<(), OffloadEr
     Ok(())
 }
 
-/// Splits a super-packet (`hdr.gso_type` not `GSO_NONE`) into segments of at most `hdr.gso_size`
-/// payload bytes, each a complete IP packet with its own lengths, IPv4 ID, TCP sequence number and
-/// flags (FIN/PSH only on the last), and checksums. Segment `i` is written at `out[i * stride..]`;
-/// `lens[i]` gets its length. Returns the number of segments (bounded by `lens.len()`: a packet that
-/// needs more is `Malformed`).
-pub fn split(
+/// Longest IP + transport header a super-packet may carry to be split (IPv6 with extension headers and
+/// TCP options fit; the kernel's own TSO headers are 40 to 100 bytes).
+pub const MAX_SPLIT_HEADER: usize = 128;
+
+/// Splits a super-packet (`hdr.gso_type` not `GSO_NONE`) in place into segments of at most
+/// `hdr.gso_size` payload bytes, each a complete IP packet with its own lengths, IPv4 ID, TCP sequence
+/// number and flags (FIN/PSH only on the last), and checksums, and hands each to `each` in order.
+/// Nothing is copied but headers: segment `i`'s headers are written right in front of its payload,
+/// over the end of segment `i - 1`'s, which `each` is done with by then (so `packet` is garbage
+/// afterwards). Returns the number of segments; a packet that would need more than `max_segments`,
+/// or whose headers are longer than [`MAX_SPLIT_HEADER`], is `Malformed` (checked before anything is
+/// written or handed over).
+pub fn split_each(
     hdr: &VnetHdr,
-    packet: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    lens: &mut [usize],
+    packet: &mut [u8],
+    max_segments: usize,
+    mut each: impl FnMut(&[u8]),
 ) -> Result<usize, OffloadError> {
     if packet.len() < 20 {
         return Err(OffloadError::Malformed);
@@ -196,26 +202,29 @@ pub fn split(
     let l4_len = if proto == PROTO_TCP { usize::from(packet[l4 + 12] >> 4) * 4 } else { 8 };
     let hlen = l4 + l4_len;
     let seg = usize::from(hdr.gso_size);
-    if l4_len < 8 || hlen > packet.len() || seg == 0 || hlen + seg > stride {
+    if l4_len < 8 || hlen > packet.len() || hlen > MAX_SPLIT_HEADER || seg == 0 {
         return Err(OffloadError::Malformed);
     }
-    let payload = &packet[hlen..];
-    let count = payload.len().div_ceil(seg).max(1);
-    if count > lens.len() || count * stride > out.len() {
+    let payload_len = packet.len() - hlen;
+    let count = payload_len.div_ceil(seg).max(1);
+    if count > max_segments {
         return Err(OffloadError::Malformed);
     }
-    let ip_id = u16::from_be_bytes([packet[4], packet[5]]);
+    let mut template = [0u8; MAX_SPLIT_HEADER];
+    template[..hlen].copy_from_slice(&packet[..hlen]);
+    let template = &template[..hlen];
+    let ip_id = u16::from_be_bytes([template[4], template[5]]);
     let seq = if proto == PROTO_TCP {
-        u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]])
+        u32::from_be_bytes([template[l4 + 4], template[l4 + 5], template[l4 + 6], template[l4 + 7]])
     } else {
         0
     };
     for i in 0..count {
-        let chunk = &payload[(i * seg).min(payload.len())..((i + 1) * seg).min(payload.len())];
-        let total = hlen + chunk.len();
-        let dst = &mut out[i * stride..i * stride + total];
-        dst[..hlen].copy_from_slice(&packet[..hlen]);
-        dst[hlen..].copy_from_slice(chunk);
+        // Segment i's payload is packet[hlen + i * seg..], so its headers go at packet[i * seg..].
+        let start = i * seg;
+        let total = hlen + seg.min(payload_len.saturating_sub(start));
+        let dst = &mut packet[start..start + total];
+        dst[..hlen].copy_from_slice(template);
         if v4 {
             dst[2..4].copy_from_slice(&(total as u16).to_be_bytes());
             dst[4..6].copy_from_slice(&ip_id.wrapping_add(i as u16).to_be_bytes());
@@ -233,7 +242,7 @@ pub fn split(
             dst[l4 + 4..l4 + 6].copy_from_slice(&((total - l4) as u16).to_be_bytes());
             fill_l4_checksum(dst, l4, PROTO_UDP, 6);
         }
-        lens[i] = total;
+        each(dst);
     }
     Ok(count)
 }
@@ -515,20 +524,61 @@ mod tests {
         );
     }
 
+    /// Every segment [`split_each`] hands over, copied out.
+    fn split_all(hdr: &VnetHdr, packet: &[u8], max: usize) -> Result<Vec<Vec<u8>>, OffloadError> {
+        let mut packet = packet.to_vec();
+        let mut segments = Vec::new();
+        let n = split_each(hdr, &mut packet, max, |s| segments.push(s.to_vec()))?;
+        assert_eq!(n, segments.len());
+        Ok(segments)
+    }
+
+    proptest::proptest! {
+        /// Whatever the payload and segment size, the segments carry the payload in order, each with
+        /// valid checksums, its own sequence number and IPv4 ID, and PSH only on the last.
+        #[test]
+        fn split_each_segments_carry_the_payload(len in 0usize..9000, seg in 1u16..2000, v6 in proptest::prelude::any::<bool>()) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+            let (hdr, sup, l4) = if v6 {
+                let (h, p) = as_super(tcp6(4_000_000_000, &payload, 0x18), 40, GSO_TCPV6, seg);
+                (h, p, 40)
+            } else {
+                let (h, p) = as_super(tcp4(4_000_000_000, &payload, 0x18), 20, GSO_TCPV4, seg);
+                (h, p, 20)
+            };
+            let segments = split_all(&hdr, &sup, usize::MAX).unwrap();
+            proptest::prop_assert_eq!(segments.len(), len.div_ceil(usize::from(seg)).max(1));
+            let mut rebuilt = Vec::new();
+            for (i, s) in segments.iter().enumerate() {
+                proptest::prop_assert!(l4_valid(s, l4, PROTO_TCP), "segment {} TCP checksum", i);
+                if !v6 {
+                    proptest::prop_assert!(ipv4_valid(s));
+                    proptest::prop_assert_eq!(usize::from(u16::from_be_bytes([s[2], s[3]])), s.len());
+                    proptest::prop_assert_eq!(u16::from_be_bytes([s[4], s[5]]), 7u16.wrapping_add(i as u16));
+                } else {
+                    proptest::prop_assert_eq!(usize::from(u16::from_be_bytes([s[4], s[5]])) + 40, s.len());
+                }
+                let seq = u32::from_be_bytes([s[l4 + 4], s[l4 + 5], s[l4 + 6], s[l4 + 7]]);
+                proptest::prop_assert_eq!(seq, 4_000_000_000u32.wrapping_add(rebuilt.len() as u32));
+                proptest::prop_assert_eq!(s[l4 + 13] & 0x08 != 0, i + 1 == segments.len());
+                proptest::prop_assert!(s.len() - l4 - 20 <= usize::from(seg));
+                rebuilt.extend_from_slice(&s[l4 + 20..]);
+            }
+            proptest::prop_assert_eq!(rebuilt, payload);
+        }
+    }
+
     #[test]
     fn splits_tcp4_into_valid_segments_and_coalesces_back() {
         let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
         let original = tcp4(1_000_000, &payload, 0x18);
         let (hdr, sup) = as_super(original.clone(), 20, GSO_TCPV4, 1380);
-        let stride = 1500;
-        let mut out = vec![0u8; stride * 8];
-        let mut lens = [0usize; 8];
-        let n = split(&hdr, &sup, &mut out, stride, &mut lens).unwrap();
+        let out = split_all(&hdr, &sup, 8).unwrap();
+        let n = out.len();
         assert_eq!(n, 4);
-        assert_eq!(&lens[..n], &[1420, 1420, 1420, 40 + 5000 - 3 * 1380]);
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [1420, 1420, 1420, 40 + 5000 - 3 * 1380]);
         let mut rebuilt = Vec::new();
-        for i in 0..n {
-            let s = &out[i * stride..i * stride + lens[i]];
+        for (i, s) in out.iter().enumerate() {
             assert!(ipv4_valid(s), "segment {i} IPv4 checksum");
             assert!(l4_valid(s, 20, PROTO_TCP), "segment {i} TCP checksum");
             assert_eq!(u16::from_be_bytes([s[4], s[5]]), 7 + i as u16);
@@ -539,7 +589,7 @@ mod tests {
         assert_eq!(rebuilt, payload);
 
         // And back: the coalescer accepts the segments in order and rebuilds the super-packet.
-        let segs: Vec<&[u8]> = (0..n).map(|i| &out[i * stride..i * stride + lens[i]]).collect();
+        let segs: Vec<&[u8]> = out.iter().map(Vec::as_slice).collect();
         let head = tcp_segment(segs[0]).unwrap();
         let mut packet = segs[0].to_vec();
         let mut last = head;
@@ -568,18 +618,13 @@ mod tests {
     fn splits_tcp6_and_refuses_out_of_order() {
         let payload = vec![0x5au8; 3000];
         let (hdr, sup) = as_super(tcp6(7, &payload, 0x10), 40, GSO_TCPV6, 1000);
-        let stride = 1200;
-        let mut out = vec![0u8; stride * 4];
-        let mut lens = [0usize; 4];
-        let n = split(&hdr, &sup, &mut out, stride, &mut lens).unwrap();
-        assert_eq!(n, 3);
-        for i in 0..n {
-            let s = &out[i * stride..i * stride + lens[i]];
+        let out = split_all(&hdr, &sup, 4).unwrap();
+        assert_eq!(out.len(), 3);
+        for s in &out {
             assert!(l4_valid(s, 40, PROTO_TCP));
             assert_eq!(usize::from(u16::from_be_bytes([s[4], s[5]])) + 40, s.len());
         }
-        let a = &out[..lens[0]];
-        let c = &out[2 * stride..2 * stride + lens[2]];
+        let (a, c) = (&out[0][..], &out[2][..]);
         let (ha, hc) = (tcp_segment(a).unwrap(), tcp_segment(c).unwrap());
         assert!(!continues(&ha, a, &ha, a.len(), &hc, c), "a gap in sequence numbers ends the run");
     }
@@ -587,18 +632,26 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_split_or_coalesce() {
         let p = tcp4(1, &[1, 2, 3], 0x18);
-        let mut out = vec![0u8; 3000];
-        let mut lens = [0usize; 2];
         let bad = VnetHdr { gso_type: GSO_TCPV4, gso_size: 1, csum_start: 20, ..VnetHdr::default() };
-        assert_eq!(split(&bad, &p, &mut out, 1500, &mut lens), Err(OffloadError::Malformed), "more segments than room");
-        let v6 = VnetHdr { gso_type: GSO_TCPV6, gso_size: 100, csum_start: 20, ..VnetHdr::default() };
+        let mut untouched = p.clone();
+        let mut called = false;
         assert_eq!(
-            split(&v6, &p, &mut out, 1500, &mut lens),
+            split_each(&bad, &mut untouched, 2, |_| called = true),
             Err(OffloadError::Malformed),
-            "TCPv6 GSO on an IPv4 packet"
+            "more segments than allowed"
         );
+        assert!(!called && untouched == p, "refused before anything is handed over or written");
+        let v6 = VnetHdr { gso_type: GSO_TCPV6, gso_size: 100, csum_start: 20, ..VnetHdr::default() };
+        assert_eq!(split_all(&v6, &p, 64), Err(OffloadError::Malformed), "TCPv6 GSO on an IPv4 packet");
         let odd = VnetHdr { gso_type: 3, gso_size: 100, csum_start: 20, ..VnetHdr::default() };
-        assert_eq!(split(&odd, &p, &mut out, 1500, &mut lens), Err(OffloadError::Unsupported));
+        assert_eq!(split_all(&odd, &p, 64), Err(OffloadError::Unsupported));
+        // Headers longer than MAX_SPLIT_HEADER: IPv4 claiming a transport header at 120 (options) and
+        // 60 bytes of TCP header.
+        let mut long = vec![0u8; 400];
+        long[0] = 0x45;
+        long[120 + 12] = 0xf0;
+        let deep = VnetHdr { gso_type: GSO_TCPV4, gso_size: 100, csum_start: 120, ..VnetHdr::default() };
+        assert_eq!(split_all(&deep, &long, 64), Err(OffloadError::Malformed), "180 bytes of headers");
         assert!(tcp_segment(&tcp4(1, &[1], 0x02)).is_none(), "SYN");
         assert!(tcp_segment(&tcp4(1, &[1], 0x11)).is_none(), "FIN");
         assert!(tcp_segment(&tcp4(1, &[], 0x10)).is_none(), "pure ACK");

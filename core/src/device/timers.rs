@@ -143,7 +143,7 @@ mod tests {
         let dst: Ipv4Addr = overlay(i).trim_end_matches("/32").parse().expect("an address");
         packet[16..20].copy_from_slice(&dst.octets());
         let mut tx = TxPipe::inline(TxBatch::new());
-        encrypt(&Counters::default(), snap, std::iter::once(&packet[..]), &mut tx);
+        encrypt(&Counters::default(), snap, &packet, &mut tx);
     }
 
     #[test]
