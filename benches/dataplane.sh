@@ -18,6 +18,10 @@
 #                        honouring CARGO_TARGET_DIR)
 #   BORINGTUN_CLI=PATH   use this boringtun-cli; default: on PATH, else target/boringtun-cli/bin/, else
 #                        `cargo install boringtun-cli --locked --root target/boringtun-cli` (minutes)
+#   DATAPLANE_CC=NAME    TCP congestion control of the iperf3 flows (cubic, bbr, ...; `iperf3 -C NAME`,
+#                        per socket: a namespace may only default to the host's allowed algorithms).
+#                        Default: the namespaces' default (the host's setting on recent kernels). The
+#                        report names it: single-flow results depend on it (BBR paces, cubic fills queues).
 #
 # Rules (TESTING.md): only namespaces this run creates (names carry a random token, so do the veth and
 # WireGuard interface names: the UAPI socket /var/run/wireguard/IFNAME.sock is not per namespace),
@@ -121,6 +125,15 @@ for ns in "$A" "$B"; do
   created+=("$ns")
   ip -n "$ns" link set lo up
 done
+cc_args=()
+if [[ -n ${DATAPLANE_CC:-} ]]; then
+  grep -qw -- "$DATAPLANE_CC" /proc/sys/net/ipv4/tcp_available_congestion_control \
+    || die "TCP congestion control '$DATAPLANE_CC' is not available (available: $(cat /proc/sys/net/ipv4/tcp_available_congestion_control))"
+  cc=$DATAPLANE_CC
+  cc_args=(-C "$cc")
+else
+  cc=$(ip netns exec "$A" cat /proc/sys/net/ipv4/tcp_congestion_control)
+fi
 ip link add "$VA" netns "$A" type veth peer name "$VB" netns "$B"
 ip -n "$A" addr add 192.0.2.1/24 dev "$VA"
 ip -n "$B" addr add 192.0.2.2/24 dev "$VB"
@@ -153,7 +166,7 @@ iperf_gbps() { # dst parallel -> Gbit/s received (sum over streams), or empty
     ip netns exec "$B" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
     sleep 0.1
   done
-  out=$(timeout $((secs + 20)) ip netns exec "$A" iperf3 -c "$dst" -p 5201 -t "$secs" -P "$par" -J 2>/dev/null || true)
+  out=$(timeout $((secs + 20)) ip netns exec "$A" iperf3 -c "$dst" -p 5201 -t "$secs" -P "$par" "${cc_args[@]}" -J 2>/dev/null || true)
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
   python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f"%(d["end"]["sum_received"]["bits_per_second"]/1e9))' \
@@ -233,7 +246,7 @@ printf '%s\n' "$ka" >"$work/a.key"
 printf '%s\n' "$kb" >"$work/b.key"
 
 started="$(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "dataplane.sh: ${secs}s per measurement, $(nproc) CPUs, $started" >&2
+echo "dataplane.sh: ${secs}s per measurement, $(nproc) CPUs, TCP congestion control $cc, $started" >&2
 measure raw-veth 192.0.2.2
 
 n=0
@@ -296,7 +309,7 @@ if has wiremeshd && has wireguard-go; then
   echo "wiremeshd / wireguard-go throughput: 1 flow $(ratio "${t1[wiremeshd]:-}" "${t1[wireguard-go]:-}")x, 4 flows $(ratio "${t4[wiremeshd]:-}" "${t4[wireguard-go]:-}")x, UDP $(ratio "${udp[wiremeshd]:-}" "${udp[wireguard-go]:-}")x"
   echo "wiremeshd / wireguard-go RTT: median $(ratio "${rtt[wiremeshd]:-}" "${rtt[wireguard-go]:-}")x (avg $(ratio "${rtt_avg[wiremeshd]:-}" "${rtt_avg[wireguard-go]:-}")x), CPU per Gbit: $(ratio "${cpu[wiremeshd]:-}" "${cpu[wireguard-go]:-}")x (lower is better)"
 fi
-echo "$(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)), ${secs}s per measurement; $started, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)), ${secs}s per measurement, TCP congestion control $cc; $started, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # non-zero if any path failed to measure
 for name in "${names[@]}"; do
