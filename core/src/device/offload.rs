@@ -659,6 +659,48 @@ mod tests {
     }
 
     #[test]
+    fn splits_udp_super_packets_into_datagrams() {
+        // IPv4 UDP 192.0.2.1:1000 -> 192.0.2.2:2000, 2,500 payload bytes handed over as USO with 1,000 per
+        // datagram, the checksum field holding the pseudo-header sum as the kernel leaves it.
+        let payload: Vec<u8> = (0..2500u32).map(|i| (i * 3) as u8).collect();
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[4..6].copy_from_slice(&7u16.to_be_bytes());
+        p[8] = 64;
+        p[9] = PROTO_UDP;
+        p[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        p[16..20].copy_from_slice(&[192, 0, 2, 2]);
+        p[20..22].copy_from_slice(&1000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&2000u16.to_be_bytes());
+        p.extend_from_slice(&payload);
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p[24..26].copy_from_slice(&(total - 20).to_be_bytes());
+        let psum = fold(pseudo_sum(&p, PROTO_UDP, p.len() - 20));
+        p[26..28].copy_from_slice(&psum.to_be_bytes());
+        let hdr = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_UDP_L4,
+            hdr_len: 28,
+            gso_size: 1000,
+            csum_start: 20,
+            csum_offset: 6,
+        };
+        let out = split_all(&hdr, &p, 8).unwrap();
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [1028, 1028, 528]);
+        let mut rebuilt = Vec::new();
+        for (i, s) in out.iter().enumerate() {
+            assert!(ipv4_valid(s), "datagram {i} IPv4 checksum");
+            assert!(l4_valid(s, 20, PROTO_UDP), "datagram {i} UDP checksum");
+            assert_eq!(usize::from(u16::from_be_bytes([s[2], s[3]])), s.len());
+            assert_eq!(usize::from(u16::from_be_bytes([s[24], s[25]])), s.len() - 20, "UDP length");
+            assert_eq!(&s[20..24], &p[20..24], "ports");
+            rebuilt.extend_from_slice(&s[28..]);
+        }
+        assert_eq!(rebuilt, payload);
+    }
+
+    #[test]
     fn finishes_partial_udp_checksum() {
         let mut p = vec![0u8; 28 + 11];
         p[0] = 0x45;
