@@ -19,7 +19,8 @@
 //! [`DeviceOptions::offload`] false or `WIREMESH_OFFLOAD=off`): the TUN hands over TCP/UDP
 //! super-packets that the TUN reader splits in place (`offload::split_each`), encrypts into one batch buffer and
 //! sends per endpoint as `UDP_SEGMENT` runs; a UDP reader takes `UDP_GRO` runs, decrypts them into one
-//! batch buffer and writes in-order TCP segments of a flow to the TUN as one super-packet.
+//! batch buffer and writes in-order TCP segments of a flow to the TUN as one super-packet (UDP datagrams
+//! of a flow too, as a USO super-packet, where the TUN took USO).
 
 #[doc(hidden)]
 pub mod bench;
@@ -160,7 +161,8 @@ pub struct OffloadState {
     pub vnet_hdr: bool,
     /// The TUN hands over TCP super-packets (TSO4/TSO6).
     pub tso: bool,
-    /// The TUN hands over UDP super-packets (USO4/USO6).
+    /// The TUN hands over UDP super-packets (USO4/USO6), and decrypted UDP datagrams of one flow are
+    /// written to it as such.
     pub uso: bool,
     /// The IPv4 UDP socket sends with `UDP_SEGMENT`.
     pub udp_gso: bool,
@@ -309,6 +311,9 @@ struct Shared {
     /// Coalescing decrypted TCP segments into super-packets for the TUN (off for good after the kernel
     /// refuses one).
     coalesce: AtomicBool,
+    /// Coalescing decrypted UDP datagrams into USO super-packets for the TUN: only where it took USO,
+    /// and off for good after the kernel refuses one (TCP coalescing goes on).
+    coalesce_udp: AtomicBool,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises configuration changes (never taken by the packet path).
     config_lock: Mutex<()>,
@@ -441,6 +446,7 @@ impl Device {
         let shared = Arc::new(Shared {
             ifname: options.ifname.clone(),
             coalesce: AtomicBool::new(tun.vnet_hdr()),
+            coalesce_udp: AtomicBool::new(tun.vnet_hdr() && tun.offloads() & sys::OFFLOAD_USO != 0),
             tun,
             udp_options,
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -947,10 +953,17 @@ impl RxBatch {
             return;
         }
         let coalesce = shared.coalesce.load(Ordering::Relaxed);
+        let coalesce_udp = coalesce && shared.coalesce_udp.load(Ordering::Relaxed);
+        let classify = |packet: &[u8]| {
+            if !coalesce {
+                return None;
+            }
+            offload::tcp_segment(packet).or_else(|| if coalesce_udp { offload::udp_datagram(packet) } else { None })
+        };
         let mut i = 0;
         while i < self.items.len() {
             let (off, len) = self.items[i];
-            let head = if coalesce { offload::tcp_segment(&self.buf[off..off + len]) } else { None };
+            let head = classify(&self.buf[off..off + len]);
             let mut j = i + 1;
             let mut total = len;
             let mut last_psh = false;
@@ -959,7 +972,7 @@ impl RxBatch {
                 while j < self.items.len() && j - i < MAX_COALESCE {
                     let (o, l) = self.items[j];
                     let next_packet = &self.buf[o..o + l];
-                    let Some(next) = offload::tcp_segment(next_packet) else { break };
+                    let Some(next) = classify(next_packet) else { break };
                     if !offload::continues(head, &self.buf[off..off + len], &last, total, &next, next_packet) {
                         break;
                     }
@@ -987,8 +1000,11 @@ impl RxBatch {
             }
             if tun.write_parts(&parts[..j - i + 1]).is_err() && j - i > 1 {
                 // The kernel refused a super-packet: write one packet at a time from now on (this run is
-                // lost; TCP resends it).
-                shared.coalesce.store(false, Ordering::Relaxed);
+                // lost; TCP resends it). A refused UDP one turns off only UDP coalescing.
+                match &head {
+                    Some(h) if h.is_udp() => shared.coalesce_udp.store(false, Ordering::Relaxed),
+                    _ => shared.coalesce.store(false, Ordering::Relaxed),
+                }
             }
             i = j;
         }

@@ -247,27 +247,29 @@ pub fn split_each(
     Ok(count)
 }
 
-/// The identity of a TCP segment for coalescing: addresses, ports, header shape.
+/// The identity of a TCP segment or UDP datagram for coalescing: protocol, addresses, ports, header
+/// shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     v4: bool,
+    proto: u8,
     addrs: [u8; 32],
     ports: [u8; 4],
     l4: u16,
     hlen: u16,
 }
 
-/// A TCP segment that may join a coalesced super-packet: its flow, sequence number, payload length
-/// and flags.
+/// A TCP segment or UDP datagram that may join a coalesced super-packet: its flow, (TCP) sequence
+/// number, payload length and (TCP) PSH flag.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpSegment {
+pub struct Segment {
     key: FlowKey,
     seq: u32,
     payload: u16,
     psh: bool,
 }
 
-impl TcpSegment {
+impl Segment {
     /// Payload bytes.
     pub fn payload(&self) -> u16 {
         self.payload
@@ -278,7 +280,12 @@ impl TcpSegment {
         self.psh
     }
 
-    /// Bytes of IP and TCP headers.
+    /// True for a UDP datagram (coalesced with USO), false for a TCP segment.
+    pub fn is_udp(&self) -> bool {
+        self.key.proto == PROTO_UDP
+    }
+
+    /// Bytes of IP and TCP (UDP) headers.
     pub fn header_len(&self) -> usize {
         usize::from(self.key.hlen)
     }
@@ -287,7 +294,7 @@ impl TcpSegment {
 /// Classifies a decrypted packet for coalescing: Some for a TCP segment with payload whose only flags
 /// are ACK (and PSH), with no IPv4 options, fragments or IPv6 extension headers; None otherwise (such a
 /// packet is written on its own).
-pub fn tcp_segment(packet: &[u8]) -> Option<TcpSegment> {
+pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
     let v4 = packet.first()? >> 4 == 4;
     let (l4, addrs_range) = if v4 {
         if packet.len() < 40 || packet[0] & 0x0f != 5 || packet[9] != PROTO_TCP {
@@ -323,11 +330,55 @@ pub fn tcp_segment(packet: &[u8]) -> Option<TcpSegment> {
     addrs[..addrs_range.len()].copy_from_slice(&packet[addrs_range]);
     let mut ports = [0u8; 4];
     ports.copy_from_slice(&packet[l4..l4 + 4]);
-    Some(TcpSegment {
-        key: FlowKey { v4, addrs, ports, l4: l4 as u16, hlen: hlen as u16 },
+    Some(Segment {
+        key: FlowKey { v4, proto: PROTO_TCP, addrs, ports, l4: l4 as u16, hlen: hlen as u16 },
         seq: u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]]),
         payload: (packet.len() - hlen) as u16,
         psh: flags & 0x08 != 0,
+    })
+}
+
+/// Classifies a decrypted packet for UDP coalescing (a USO super-packet, for a TUN that accepts them):
+/// Some for a UDP datagram with payload and a checksum, with no IPv4 options, fragments or IPv6
+/// extension headers; None otherwise (such a packet is written on its own). An IPv4 datagram sent
+/// without a checksum (0) stays alone: the kernel would add one when it splits the super-packet.
+pub fn udp_datagram(packet: &[u8]) -> Option<Segment> {
+    let v4 = packet.first()? >> 4 == 4;
+    let (l4, addrs_range) = if v4 {
+        if packet.len() < 29 || packet[0] & 0x0f != 5 || packet[9] != PROTO_UDP {
+            return None;
+        }
+        if u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0 {
+            return None;
+        }
+        if usize::from(u16::from_be_bytes([packet[2], packet[3]])) != packet.len() {
+            return None;
+        }
+        (20, 12..20)
+    } else {
+        if packet.len() < 49 || packet[6] != PROTO_UDP {
+            return None;
+        }
+        if usize::from(u16::from_be_bytes([packet[4], packet[5]])) + 40 != packet.len() {
+            return None;
+        }
+        (40, 8..40)
+    };
+    if usize::from(u16::from_be_bytes([packet[l4 + 4], packet[l4 + 5]])) != packet.len() - l4 {
+        return None;
+    }
+    if packet[l4 + 6..l4 + 8] == [0, 0] {
+        return None;
+    }
+    let mut addrs = [0u8; 32];
+    addrs[..addrs_range.len()].copy_from_slice(&packet[addrs_range]);
+    let mut ports = [0u8; 4];
+    ports.copy_from_slice(&packet[l4..l4 + 4]);
+    Some(Segment {
+        key: FlowKey { v4, proto: PROTO_UDP, addrs, ports, l4: l4 as u16, hlen: (l4 + 8) as u16 },
+        seq: 0,
+        payload: (packet.len() - l4 - 8) as u16,
+        psh: false,
     })
 }
 
@@ -335,33 +386,38 @@ pub fn tcp_segment(packet: &[u8]) -> Option<TcpSegment> {
 pub const MAX_COALESCED: usize = 65_535;
 
 /// True when `next` (of `next_packet`) continues the super-packet `head` (whose headers are at the
-/// start of `head_packet`, currently `count` segments and `total` bytes): same flow and header bytes
-/// apart from what changes per segment, the next sequence number, the same segment size (a shorter
-/// one may only end it), no PSH before the end, and room in 64 KiB.
+/// start of `head_packet`, currently `total` bytes, `last` its latest segment): same flow and header
+/// bytes apart from what changes per segment, the same segment size (a shorter one may only end it)
+/// and room in 64 KiB; for TCP also the next sequence number and no PSH before the end.
 pub fn continues(
-    head: &TcpSegment,
+    head: &Segment,
     head_packet: &[u8],
-    last: &TcpSegment,
+    last: &Segment,
     total: usize,
-    next: &TcpSegment,
+    next: &Segment,
     next_packet: &[u8],
 ) -> bool {
     if next.key != head.key || last.psh || last.payload != head.payload || next.payload > head.payload {
         return false;
     }
-    if next.seq != last.seq.wrapping_add(u32::from(last.payload)) || total + usize::from(next.payload) > MAX_COALESCED {
+    if total + usize::from(next.payload) > MAX_COALESCED {
         return false;
     }
     let l4 = usize::from(head.key.l4);
     let hlen = usize::from(head.key.hlen);
-    // Same ack, window and options (timestamps included: a changed TSval ends the run, as GRO does).
-    if head_packet[l4 + 8..l4 + 12] != next_packet[l4 + 8..l4 + 12]
-        || head_packet[l4 + 14..l4 + 16] != next_packet[l4 + 14..l4 + 16]
-    {
-        return false;
-    }
-    if head_packet[l4 + 20..hlen] != next_packet[l4 + 20..hlen] {
-        return false;
+    if head.key.proto == PROTO_TCP {
+        if next.seq != last.seq.wrapping_add(u32::from(last.payload)) {
+            return false;
+        }
+        // Same ack, window and options (timestamps included: a changed TSval ends the run, as GRO does).
+        if head_packet[l4 + 8..l4 + 12] != next_packet[l4 + 8..l4 + 12]
+            || head_packet[l4 + 14..l4 + 16] != next_packet[l4 + 14..l4 + 16]
+        {
+            return false;
+        }
+        if head_packet[l4 + 20..hlen] != next_packet[l4 + 20..hlen] {
+            return false;
+        }
     }
     // Same TOS/traffic class, TTL/hop limit and (v4) DF.
     if head.key.v4 {
@@ -375,12 +431,12 @@ pub fn continues(
 
 /// Turns the first segment `packet` into the head of a super-packet of `total` bytes (its headers
 /// followed by every segment's payload, `segments` segments of `head.payload` bytes, the last possibly
-/// shorter, which the caller writes after it): fixes the IP length (and IPv4 checksum), sets PSH when
-/// the last segment had it, stores the pseudo-header sum in the TCP checksum field and writes into
-/// `vnet` the `virtio_net_hdr` that asks the kernel to segment and checksum it. A single segment is
-/// left as it is, marked checksum-valid.
+/// shorter, which the caller writes after it): fixes the IP length (and IPv4 checksum), for TCP sets
+/// PSH when the last segment had it, for UDP sets the UDP length, stores the pseudo-header sum in the
+/// checksum field and writes into `vnet` the `virtio_net_hdr` that asks the kernel to segment (TSO or
+/// USO) and checksum it. A single segment is left as it is, marked checksum-valid.
 pub fn finish_coalesced(
-    head: &TcpSegment,
+    head: &Segment,
     packet: &mut [u8],
     total: usize,
     segments: usize,
@@ -398,18 +454,24 @@ pub fn finish_coalesced(
     } else {
         packet[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
     }
-    if last_psh {
-        packet[l4 + 13] |= 0x08;
-    }
-    let psum = fold(pseudo_sum(packet, PROTO_TCP, total - l4));
-    packet[l4 + 16..l4 + 18].copy_from_slice(&psum.to_be_bytes());
+    let (gso_type, csum_offset) = if head.key.proto == PROTO_UDP {
+        packet[l4 + 4..l4 + 6].copy_from_slice(&((total - l4) as u16).to_be_bytes());
+        (GSO_UDP_L4, 6)
+    } else {
+        if last_psh {
+            packet[l4 + 13] |= 0x08;
+        }
+        (if head.key.v4 { GSO_TCPV4 } else { GSO_TCPV6 }, 16)
+    };
+    let psum = fold(pseudo_sum(packet, head.key.proto, total - l4));
+    packet[l4 + csum_offset..l4 + csum_offset + 2].copy_from_slice(&psum.to_be_bytes());
     let hdr = VnetHdr {
         flags: F_NEEDS_CSUM,
-        gso_type: if head.key.v4 { GSO_TCPV4 } else { GSO_TCPV6 },
+        gso_type,
         hdr_len: head.key.hlen,
         gso_size: head.payload,
         csum_start: l4 as u16,
-        csum_offset: 16,
+        csum_offset: csum_offset as u16,
     };
     hdr.write(vnet);
 }
@@ -698,6 +760,51 @@ mod tests {
             rebuilt.extend_from_slice(&s[28..]);
         }
         assert_eq!(rebuilt, payload);
+
+        // And back: the datagrams coalesce into the USO super-packet they came from.
+        let head = udp_datagram(&out[0]).unwrap();
+        assert!(head.is_udp() && tcp_segment(&out[0]).is_none());
+        let mut packet = out[0].clone();
+        let mut last = head;
+        for s in &out[1..] {
+            let d = udp_datagram(s).unwrap();
+            assert!(continues(&head, &packet, &last, packet.len(), &d, s));
+            packet.extend_from_slice(&s[28..]);
+            last = d;
+        }
+        let mut vnet = [0u8; VNET_HDR_LEN];
+        let total = packet.len();
+        finish_coalesced(&head, &mut packet, total, out.len(), false, &mut vnet);
+        let h = VnetHdr::parse(&vnet).unwrap();
+        assert_eq!(
+            (h.flags, h.gso_type, h.gso_size, h.hdr_len, h.csum_start, h.csum_offset),
+            (F_NEEDS_CSUM, GSO_UDP_L4, 1000, 28, 20, 6)
+        );
+        let mut want = p.clone();
+        fix_ipv4_checksum(&mut want);
+        assert_eq!(packet, want, "the super-packet as the kernel handed it over");
+
+        // What stays alone or ends a run.
+        let (a, b, c) = (&out[0], &out[1], &out[2]);
+        let (da, db, dc) = (udp_datagram(a).unwrap(), udp_datagram(b).unwrap(), udp_datagram(c).unwrap());
+        assert!(!continues(&dc, c, &dc, c.len(), &da, a), "a longer datagram after a shorter head");
+        assert!(!continues(&da, a, &dc, a.len() + 500, &db, b), "nothing after a shorter datagram");
+        let mut other_port = b.clone();
+        other_port[23] ^= 1;
+        let dp = udp_datagram(&other_port).unwrap();
+        assert!(!continues(&da, a, &da, a.len(), &dp, &other_port), "another flow");
+        let mut other_ttl = b.clone();
+        other_ttl[8] -= 1;
+        let dt = udp_datagram(&other_ttl).unwrap();
+        assert!(!continues(&da, a, &da, a.len(), &dt, &other_ttl), "another TTL");
+        let mut no_checksum = b.clone();
+        no_checksum[26..28].copy_from_slice(&[0, 0]);
+        assert!(udp_datagram(&no_checksum).is_none(), "an IPv4 datagram without a checksum stays alone");
+        let mut bad_len = b.clone();
+        bad_len[25] ^= 1;
+        assert!(udp_datagram(&bad_len).is_none(), "UDP length not matching the packet");
+        assert!(udp_datagram(&tcp4(1, &[1, 2, 3], 0x18)).is_none(), "TCP");
+        assert!(udp_datagram(&b[..28]).is_none(), "truncated");
     }
 
     #[test]
