@@ -39,7 +39,8 @@ test -s "$app/readme.js"
 cp tests/smoke/cjs.js tests/smoke/esm.mjs tests/smoke/check.ts tests/smoke/tsconfig.json "$app/"
 (
   cd "$app"
-  node readme.js
+  # Its temporary directory (configs with private keys) goes into our work directory, removed at exit.
+  TMPDIR="$work" node readme.js
   node cjs.js
   node esm.mjs
   node "$here/node_modules/typescript/bin/tsc" -p tsconfig.json

@@ -56,11 +56,21 @@ def test_readme_snippet_runs_as_written(tmp_path: Path) -> None:
     readme = (REPO / "bindings-python" / "README.md").read_text()
     snippets = re.findall(r"```python\n(.*?)```", readme, re.S)
     assert snippets, "the README has a Python snippet"
+    # The snippet's tempfile.mkdtemp() (configs with private keys) lands in tmp_path, not in /tmp.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-I", "-c", snippets[0]], cwd=tmp_path, capture_output=True, text=True, check=False
+        [sys.executable, "-I", "-c", snippets[0]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "mesh_invalid_name" in result.stdout
+    written = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(written) == 1
+    assert sorted(f.name for f in written[0].iterdir()) == ["hub.conf", "node-1.conf", "node-2.conf"]
 
 
 def test_seed_example(tmp_path: Path) -> None:
