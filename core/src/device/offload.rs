@@ -291,13 +291,13 @@ impl Segment {
     }
 }
 
-/// Classifies a decrypted packet for coalescing: Some for a TCP segment with payload whose only flags
-/// are ACK (and PSH), with no IPv4 options, fragments or IPv6 extension headers; None otherwise (such a
-/// packet is written on its own).
-pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
+/// The IP layer of a packet that may be coalesced: `proto` right after a plain header (no IPv4 options
+/// or IPv6 extension headers), not a fragment, its length field matching the packet, and at least
+/// `min_l4` bytes from the transport header on. Returns (IPv4?, the transport header's offset).
+fn plain_ip(packet: &[u8], proto: u8, min_l4: usize) -> Option<(bool, usize)> {
     let v4 = packet.first()? >> 4 == 4;
-    let (l4, addrs_range) = if v4 {
-        if packet.len() < 40 || packet[0] & 0x0f != 5 || packet[9] != PROTO_TCP {
+    if v4 {
+        if packet.len() < 20 + min_l4 || packet[0] & 0x0f != 5 || packet[9] != proto {
             return None;
         }
         // MF set or a fragment offset: not coalescable.
@@ -307,16 +307,35 @@ pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
         if usize::from(u16::from_be_bytes([packet[2], packet[3]])) != packet.len() {
             return None;
         }
-        (20, 12..20)
+        Some((true, 20))
     } else {
-        if packet.len() < 60 || packet[6] != PROTO_TCP {
+        if packet.len() < 40 + min_l4 || packet[6] != proto {
             return None;
         }
         if usize::from(u16::from_be_bytes([packet[4], packet[5]])) + 40 != packet.len() {
             return None;
         }
-        (40, 8..40)
-    };
+        Some((false, 40))
+    }
+}
+
+impl FlowKey {
+    /// The flow of `packet` (checked by [`plain_ip`]): its addresses and ports, with the header shape.
+    fn of(packet: &[u8], v4: bool, proto: u8, l4: usize, hlen: usize) -> FlowKey {
+        let mut addrs = [0u8; 32];
+        let from = if v4 { &packet[12..20] } else { &packet[8..40] };
+        addrs[..from.len()].copy_from_slice(from);
+        let mut ports = [0u8; 4];
+        ports.copy_from_slice(&packet[l4..l4 + 4]);
+        FlowKey { v4, proto, addrs, ports, l4: l4 as u16, hlen: hlen as u16 }
+    }
+}
+
+/// Classifies a decrypted packet for coalescing: Some for a TCP segment with payload whose only flags
+/// are ACK (and PSH), with no IPv4 options, fragments or IPv6 extension headers; None otherwise (such a
+/// packet is written on its own).
+pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
+    let (v4, l4) = plain_ip(packet, PROTO_TCP, 20)?;
     let doff = usize::from(packet[l4 + 12] >> 4) * 4;
     let hlen = l4 + doff;
     if doff < 20 || hlen >= packet.len() {
@@ -326,12 +345,8 @@ pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
     if flags & !0x08 != 0x10 {
         return None; // anything but ACK (+PSH): SYN, FIN, RST, URG, ECE, CWR
     }
-    let mut addrs = [0u8; 32];
-    addrs[..addrs_range.len()].copy_from_slice(&packet[addrs_range]);
-    let mut ports = [0u8; 4];
-    ports.copy_from_slice(&packet[l4..l4 + 4]);
     Some(Segment {
-        key: FlowKey { v4, proto: PROTO_TCP, addrs, ports, l4: l4 as u16, hlen: hlen as u16 },
+        key: FlowKey::of(packet, v4, PROTO_TCP, l4, hlen),
         seq: u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]]),
         payload: (packet.len() - hlen) as u16,
         psh: flags & 0x08 != 0,
@@ -343,39 +358,15 @@ pub fn tcp_segment(packet: &[u8]) -> Option<Segment> {
 /// extension headers; None otherwise (such a packet is written on its own). An IPv4 datagram sent
 /// without a checksum (0) stays alone: the kernel would add one when it splits the super-packet.
 pub fn udp_datagram(packet: &[u8]) -> Option<Segment> {
-    let v4 = packet.first()? >> 4 == 4;
-    let (l4, addrs_range) = if v4 {
-        if packet.len() < 29 || packet[0] & 0x0f != 5 || packet[9] != PROTO_UDP {
-            return None;
-        }
-        if u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0 {
-            return None;
-        }
-        if usize::from(u16::from_be_bytes([packet[2], packet[3]])) != packet.len() {
-            return None;
-        }
-        (20, 12..20)
-    } else {
-        if packet.len() < 49 || packet[6] != PROTO_UDP {
-            return None;
-        }
-        if usize::from(u16::from_be_bytes([packet[4], packet[5]])) + 40 != packet.len() {
-            return None;
-        }
-        (40, 8..40)
-    };
+    let (v4, l4) = plain_ip(packet, PROTO_UDP, 9)?;
     if usize::from(u16::from_be_bytes([packet[l4 + 4], packet[l4 + 5]])) != packet.len() - l4 {
         return None;
     }
     if packet[l4 + 6..l4 + 8] == [0, 0] {
         return None;
     }
-    let mut addrs = [0u8; 32];
-    addrs[..addrs_range.len()].copy_from_slice(&packet[addrs_range]);
-    let mut ports = [0u8; 4];
-    ports.copy_from_slice(&packet[l4..l4 + 4]);
     Some(Segment {
-        key: FlowKey { v4, proto: PROTO_UDP, addrs, ports, l4: l4 as u16, hlen: (l4 + 8) as u16 },
+        key: FlowKey::of(packet, v4, PROTO_UDP, l4, l4 + 8),
         seq: 0,
         payload: (packet.len() - l4 - 8) as u16,
         psh: false,
