@@ -238,8 +238,10 @@ proptest! {
         mut update in arb_update(),
         picks in proptest::collection::vec(any::<u8>(), 8),
     ) {
-        // A device holds a prefix on one peer at most (adding it to one moves it from another), so the
-        // state it reports never has one twice; arb_state can, and such a state is no device's.
+        // A device has a public key once and holds a prefix on one peer at most (adding it to one moves
+        // it from another); arb_state can repeat either, and such a state is no device's.
+        let mut keys = std::collections::HashSet::new();
+        state.peers.retain(|p| keys.insert(p.public_key));
         let mut held = std::collections::HashSet::new();
         for peer in &mut state.peers {
             peer.allowed_ips.retain(|p| held.insert(p.trunc()));
