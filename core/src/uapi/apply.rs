@@ -88,9 +88,10 @@ pub fn apply_update(state: &DeviceState, update: &DeviceUpdate) -> DeviceState {
 /// `update` restated for a device that cannot change an existing peer (boringtun's UAPI), as `set=1`
 /// requests to send in order: the device fields first, then one request per peer section, because
 /// boringtun carries a section's settings (`remove`, endpoint, keepalive, preshared key) over into the
-/// next section of the same request. For each peer the update names, what [`apply_update`] says it
-/// becomes: a peer that changes is removed and then added again whole, a new one added whole, a removed
-/// one removed, one left as it was not mentioned. Never `update_only`. With `replace_peers`, every
+/// next section of the same request. For each peer, what [`apply_update`] says it becomes: a peer
+/// that changes is removed and then added again whole, a new one added whole, a removed one removed, one
+/// left as it was not mentioned. That includes peers the update does not name but that lose a prefix to
+/// another peer. Never `update_only`. With `replace_peers`, every
 /// resulting peer is added whole. The configuration reached is the one `update` gives on wireguard-go;
 /// the sessions of the replaced peers restart. Empty when there is nothing to send.
 pub fn whole_peer_requests(state: &DeviceState, update: &DeviceUpdate) -> Vec<DeviceUpdate> {
@@ -119,8 +120,11 @@ fn whole_peer_replacements(state: &DeviceState, update: &DeviceUpdate) -> Device
         out.peers = next.peers.iter().map(whole_peer).collect();
         return out;
     }
+    // The peers the update names, then the others: adding a prefix to one peer takes it from another,
+    // so a peer the update never names can change too (and must be sent as it ends up).
     let mut seen = std::collections::HashSet::new();
-    for key in update.peers.iter().map(|p| p.public_key) {
+    let named = update.peers.iter().map(|p| p.public_key);
+    for key in named.chain(state.peers.iter().map(|p| p.public_key)) {
         if !seen.insert(key) {
             continue;
         }
