@@ -733,6 +733,12 @@ export interface DeviceOptionsObject {
    * `io_other` error). Default: `WIREMESH_TUN_QUEUE_LEN`, else the kernel's 500.
    */
   tunQueueLen?: number
+  /**
+   * Give each reader a helper thread for its system calls (UDP sends, TUN writes), overlapping them
+   * with crypto; false: each reader makes its own. Default: on unless `WIREMESH_HELPER_THREADS` is
+   * `off`.
+   */
+  helperThreads?: boolean
 }
 
 /**

@@ -32,6 +32,10 @@ pub struct DeviceOptionsObject {
     /// The interface's queue length in packets (what the kernel holds for the reader; 1 or more; 0 is an
     /// `io_other` error). Default: `WIREMESH_TUN_QUEUE_LEN`, else the kernel's 500.
     pub tun_queue_len: Option<u32>,
+    /// Give each reader a helper thread for its system calls (UDP sends, TUN writes), overlapping them
+    /// with crypto; false: each reader makes its own. Default: on unless `WIREMESH_HELPER_THREADS` is
+    /// `off`.
+    pub helper_threads: Option<bool>,
 }
 
 /// The offloads a device uses, as the kernel granted them at start.
@@ -71,6 +75,7 @@ fn options_of(options: DeviceOptionsObject) -> DeviceOptions {
         offload: options.offload.unwrap_or(defaults.offload),
         socket_buffer_bytes: options.socket_buffer_bytes.map_or(defaults.socket_buffer_bytes, |b| b as usize),
         tun_queue_len: options.tun_queue_len.or(defaults.tun_queue_len),
+        helper_threads: options.helper_threads.unwrap_or(defaults.helper_threads),
         ..defaults
     }
 }

@@ -73,4 +73,9 @@ test('offload options are accepted and typed', { skip: !linux }, async () => {
   assert.throws(() => w.Device.start({ ifname: 'wm0', socketBufferBytes: 'big' }))
   await rejectsWith(w.Device.start({ ifname: 'bad/name', tunQueueLen: 1000 }), 'io_other')
   assert.throws(() => w.Device.start({ ifname: 'wm0', tunQueueLen: 'long' }))
+  for (const helperThreads of [true, false]) {
+    await rejectsWith(w.Device.start({ ifname: 'bad/name', helperThreads }), 'io_other')
+    await rejectsWith(w.Device.startNode(smallPlan(), 'a', { ifname: 'bad/name', helperThreads }), 'io_other')
+  }
+  assert.throws(() => w.Device.start({ ifname: 'wm0', helperThreads: 'yes' }))
 })

@@ -48,13 +48,15 @@ fn offloads_dict<'py>(py: Python<'py>, o: OffloadState) -> PyResult<Bound<'py, P
 }
 
 /// DeviceOptions for IFNAME: the environment's defaults (`WIREMESH_OFFLOAD`, `WIREMESH_SOCKET_BUFFER`,
-/// `WIREMESH_TUN_QUEUE_LEN`) unless `offload` / `socket_buffer_bytes` / `tun_queue_len` are given.
+/// `WIREMESH_TUN_QUEUE_LEN`, `WIREMESH_HELPER_THREADS`) unless `offload` / `socket_buffer_bytes` /
+/// `tun_queue_len` / `helper_threads` are given.
 fn device_options(
     ifname: &str,
     uapi: bool,
     offload: Option<bool>,
     socket_buffer_bytes: Option<usize>,
     tun_queue_len: Option<u32>,
+    helper_threads: Option<bool>,
 ) -> DeviceOptions {
     let defaults = DeviceOptions::new(ifname);
     DeviceOptions {
@@ -62,6 +64,7 @@ fn device_options(
         offload: offload.unwrap_or(defaults.offload),
         socket_buffer_bytes: socket_buffer_bytes.unwrap_or(defaults.socket_buffer_bytes),
         tun_queue_len: tun_queue_len.or(defaults.tun_queue_len),
+        helper_threads: helper_threads.unwrap_or(defaults.helper_threads),
         ..defaults
     }
 }
@@ -101,11 +104,11 @@ impl PyDevice {
     /// `uapi=True`, its UAPI socket. `offload=False` forces one packet per system call (no TUN
     /// segmentation offloads, no UDP GSO/GRO); `socket_buffer_bytes` sizes the UDP sockets' buffers;
     /// `tun_queue_len` the interface's queue (packets the kernel holds for the reader; 1 or more);
-    /// left out, they follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER` / `WIREMESH_TUN_QUEUE_LEN`
-    /// (else the kernel's 500). Raises WiremeshOSError (io_other: a bad name, a queue length of 0 or no
+    /// `helper_threads=False` makes each reader do its own system calls (no helper threads); left out, they follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER` /
+    /// `WIREMESH_TUN_QUEUE_LEN` (else the kernel's 500) / `WIREMESH_HELPER_THREADS`. Raises WiremeshOSError (io_other: a bad name, a queue length of 0 or no
     /// TUN support; PermissionDeniedError without root).
     #[staticmethod]
-    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None))]
+    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None))]
     fn start(
         py: Python<'_>,
         ifname: &str,
@@ -113,17 +116,18 @@ impl PyDevice {
         offload: Option<bool>,
         socket_buffer_bytes: Option<usize>,
         tun_queue_len: Option<u32>,
+        helper_threads: Option<bool>,
     ) -> PyResult<Self> {
-        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len);
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len, helper_threads);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start(&options)))?))
     }
 
     /// Starts a device for node NODE of PLAN: its private key (which must be in the plan), listen port,
     /// fwmark and every peer. Peers' DNS endpoints are resolved now. Raises MeshError
     /// (mesh_unknown_node, mesh_missing_key) or PlanError (plan_unresolved_endpoint) before creating anything, or
-    /// what `start()` raises. `offload`, `socket_buffer_bytes` and `tun_queue_len` as for `start()`.
+    /// what `start()` raises. `offload`, `socket_buffer_bytes`, `tun_queue_len` and `helper_threads` as for `start()`.
     #[staticmethod]
-    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None))]
+    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn start_node(
         py: Python<'_>,
@@ -134,9 +138,10 @@ impl PyDevice {
         offload: Option<bool>,
         socket_buffer_bytes: Option<usize>,
         tun_queue_len: Option<u32>,
+        helper_threads: Option<bool>,
     ) -> PyResult<Self> {
         let plan = plan.inner.clone();
-        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len);
+        let options = device_options(ifname, uapi, offload, socket_buffer_bytes, tun_queue_len, helper_threads);
         Ok(PyDevice::new(check(py.allow_threads(|| Device::start_node(&plan, node, &options)))?))
     }
 

@@ -96,4 +96,13 @@ def test_offload_options_are_keyword_only_and_typed() -> None:
         wiremesh.Device.start("wm0", tun_queue_len=-1)
     with pytest.raises(TypeError):
         wiremesh.Device.start("wm0", tun_queue_len="long")  # type: ignore[arg-type]
+    for helpers in (True, False):
+        with pytest.raises(wiremesh.WiremeshOSError) as err:
+            wiremesh.Device.start("bad/name", helper_threads=helpers)
+        assert err.value.code == "io_other"
+        with pytest.raises(wiremesh.WiremeshOSError) as err:
+            wiremesh.Device.start_node(small_plan(), "a", "bad/name", helper_threads=helpers)
+        assert err.value.code == "io_other"
+    with pytest.raises(TypeError):
+        wiremesh.Device.start("wm0", helper_threads="yes")  # type: ignore[arg-type]
     assert callable(wiremesh.Device.offloads)

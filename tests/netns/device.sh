@@ -274,6 +274,15 @@ vnet_hdr_is() {
     e2e_assert_eq "$want" "$got" "vnet_hdr of ${IFN[$short]} (WIREMESH_OFFLOAD=${WIREMESH_OFFLOAD:-})"
 }
 
+# helper_threads_are SHORT on|off: SHORT's daemon runs (or does not run) the TUN reader's send helper.
+helper_threads_are() {
+    local short=$1 want=$2 pid got=off
+    for pid in $(e2e_ns_pids "${NSN[$short]}"); do
+        if cat /proc/"$pid"/task/*/comm 2>/dev/null | grep -qx 'wm-tun-send'; then got=on; fi
+    done
+    e2e_assert_eq "$want" "$got" "helper threads of ${IFN[$short]} (WIREMESH_HELPER_THREADS=${WIREMESH_HELPER_THREADS:-})"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # The a <-> b tunnel the pair, roam and cookie scenarios share: a knows b's endpoint, b learns a's.
 tunnel_a_b() {
@@ -315,6 +324,10 @@ scenario_pair() {
     case ${WIREMESH_OFFLOAD:-on} in
         off | 0 | false | no) vnet_hdr_is a off ;;
         *) vnet_hdr_is a on ;;
+    esac
+    case ${WIREMESH_HELPER_THREADS:-on} in
+        off | 0 | false | no) helper_threads_are a off ;;
+        *) helper_threads_are a on ;;
     esac
     local rx tx
     read -r rx tx < <(e2e_wg "${NSN[a]}" show "${IFN[a]}" transfer | awk '{ print $2, $3 }')

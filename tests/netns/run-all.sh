@@ -9,7 +9,8 @@
 # `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go, wiremeshd or
 # boringtun-cli, the last when boringtun-cli is on PATH: required under WIREMESH_E2E_REQUIRED=1).
 # `device-nooffload:NAME` for device.sh NAME with WIREMESH_OFFLOAD=off (no TUN vnet_hdr/TSO, no UDP GSO/GRO:
-# the one-packet-per-syscall fallback).
+# the one-packet-per-syscall fallback). `device-nohelpers:NAME` for device.sh NAME with WIREMESH_HELPER_THREADS=off
+# (each reader makes its own system calls).
 # `status:NAME` for status.sh NAME (wireguard-go) and `status-wiremeshd:NAME` for the same with wiremeshd.
 # `failover:NAME` for failover.sh NAME (the agent) on wireguard-go, `failover-wiremeshd:NAME` on wiremeshd.
 # The wiremeshd scenarios run when wiremeshd is on PATH (or WIREMESHD is set); under
@@ -39,6 +40,7 @@ else
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
         scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk apply:wiremeshd)
         scenarios+=(device-nooffload:pair device-nooffload:interop device-nooffload:spoof device-nooffload:roam)
+        scenarios+=(device-nohelpers:pair)
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status-wiremeshd:/')
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/failover.sh" --list | sed 's/^/failover-wiremeshd:/')
     elif [[ ${WIREMESH_E2E_REQUIRED:-0} == 1 ]]; then
@@ -86,6 +88,7 @@ for scenario in "${scenarios[@]}"; do
         device:*) timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device:}" & ;;
         apply:*) timeout -k 10 "$timeout_s" bash "$here/apply.sh" "${scenario#apply:}" & ;;
         device-nooffload:*) WIREMESH_OFFLOAD=off timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device-nooffload:}" & ;;
+        device-nohelpers:*) WIREMESH_HELPER_THREADS=off timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device-nohelpers:}" & ;;
         wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
         status:*) timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status:}" & ;;
         status-wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status-wiremeshd:}" & ;;

@@ -646,6 +646,7 @@ if sys.platform == "linux":
             offload: Optional[bool] = None,
             socket_buffer_bytes: Optional[int] = None,
             tun_queue_len: Optional[int] = None,
+            helper_threads: Optional[bool] = None,
         ) -> Device: ...
         @staticmethod
         def start_node(
@@ -657,6 +658,7 @@ if sys.platform == "linux":
             offload: Optional[bool] = None,
             socket_buffer_bytes: Optional[int] = None,
             tun_queue_len: Optional[int] = None,
+            helper_threads: Optional[bool] = None,
         ) -> Device: ...
         @property
         def ifname(self) -> str: ...

@@ -77,6 +77,9 @@ pub const OFFLOAD_ENV: &str = "WIREMESH_OFFLOAD";
 pub const SOCKET_BUFFER_ENV: &str = "WIREMESH_SOCKET_BUFFER";
 /// Environment variable with the TUN's queue length in packets for [`DeviceOptions::new`].
 pub const TUN_QUEUE_LEN_ENV: &str = "WIREMESH_TUN_QUEUE_LEN";
+/// Environment variable that turns [`DeviceOptions::helper_threads`] off (`off`, `0`, `false`, `no`) for
+/// [`DeviceOptions::new`].
+pub const HELPER_THREADS_ENV: &str = "WIREMESH_HELPER_THREADS";
 
 /// Counters of the device (monotonic since start).
 #[derive(Debug, Default)]
@@ -136,20 +139,40 @@ pub struct DeviceOptions {
     /// The TUN's transmit queue length in packets (super-packets, with offloads): how much the kernel
     /// holds for the TUN reader before it drops. None keeps the kernel's default (500).
     pub tun_queue_len: Option<u32>,
+    /// Give each reader (the TUN's, each UDP socket's) a helper thread that makes its system calls
+    /// (UDP sends, TUN writes) while the reader encrypts or decrypts the next batch. On (the default),
+    /// crypto and system calls overlap, which is what several flows and UDP floods gain from; off,
+    /// every reader makes its own system calls, sparing the hand-over's wake-ups and latency, which one
+    /// congestion-controlled flow gains from on a machine with no core to spare. Measured on 2 CPUs in
+    /// `benches/README.md`.
+    pub helper_threads: bool,
+}
+
+/// Whether an on/off environment variable's value turns the setting off (`off`, `0`, `false`, `no`,
+/// any case, surrounding white space ignored); anything else leaves it on.
+fn switched_off(value: &str) -> bool {
+    matches!(value.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no")
 }
 
 impl DeviceOptions {
-    /// A device named `ifname` with its UAPI socket; offloads on unless `WIREMESH_OFFLOAD` is `off`
-    /// (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
+    /// A device named `ifname` with its UAPI socket; offloads and helper threads on unless
+    /// `WIREMESH_OFFLOAD` / `WIREMESH_HELPER_THREADS` is `off` (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
     /// (else [`DEFAULT_SOCKET_BUFFER`]), a TUN queue of `WIREMESH_TUN_QUEUE_LEN` packets when that is a
     /// number (else the kernel's default).
     pub fn new(ifname: &str) -> Self {
-        let offload = !std::env::var(OFFLOAD_ENV)
-            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
+        let offload = !std::env::var(OFFLOAD_ENV).is_ok_and(|v| switched_off(&v));
         let socket_buffer_bytes =
             std::env::var(SOCKET_BUFFER_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_SOCKET_BUFFER);
         let tun_queue_len = std::env::var(TUN_QUEUE_LEN_ENV).ok().and_then(|v| v.trim().parse().ok());
-        DeviceOptions { ifname: ifname.to_string(), uapi: true, offload, socket_buffer_bytes, tun_queue_len }
+        let helper_threads = !std::env::var(HELPER_THREADS_ENV).is_ok_and(|v| switched_off(&v));
+        DeviceOptions {
+            ifname: ifname.to_string(),
+            uapi: true,
+            offload,
+            socket_buffer_bytes,
+            tun_queue_len,
+            helper_threads,
+        }
     }
 }
 
@@ -328,6 +351,8 @@ struct Shared {
     /// The TUN reader's send helper's batch counts: a UDP reader answers only when every batch handed
     /// to it is sent, so its packet cannot overtake them.
     tun_sends: Arc<PipeCounts>,
+    /// Readers hand their system calls to helper threads ([`DeviceOptions::helper_threads`]).
+    helper_threads: bool,
 }
 
 impl Shared {
@@ -457,6 +482,7 @@ impl Device {
             socket: Mutex::new(None),
             tun_turn: Mutex::new(()),
             tun_sends: Arc::default(),
+            helper_threads: options.helper_threads,
         });
         let device = Device { shared: shared.clone(), threads: Mutex::new(Vec::new()) };
         let listener = match &path {
@@ -1016,7 +1042,7 @@ impl RxBatch {
 /// Batches handed from a reader to a helper thread that performs their system calls (UDP sends, TUN
 /// writes) while the reader encrypts or decrypts the next one; batches circulate between the two
 /// (`PIPE_DEPTH` of them: nothing is allocated after start), one helper keeps their order. Without a
-/// helper (the bench), a flush runs inline.
+/// helper ([`DeviceOptions::helper_threads`] off, or the bench), a flush runs inline.
 struct Pipe<B, C> {
     batch: B,
     helper: Option<Helper<B, C>>,
@@ -1130,13 +1156,17 @@ impl TxPipe {
 /// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
     std::thread::scope(|scope| {
-        let mut tx = TxPipe::spawn(
-            scope,
-            "wm-tun-send",
-            shared.tun_sends.clone(),
-            TxBatch::new,
-            |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s),
-        );
+        let mut tx = if shared.helper_threads {
+            TxPipe::spawn(
+                scope,
+                "wm-tun-send",
+                shared.tun_sends.clone(),
+                TxBatch::new,
+                |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s),
+            )
+        } else {
+            TxPipe::inline(TxBatch::new())
+        };
         tun_reader(shared, &mut tx);
         // Dropping the pipe closes its channel: the helper sends what it holds and exits.
     });
@@ -1374,7 +1404,11 @@ fn seal(counters: &Counters, snap: &Snapshot, peer: &Arc<Peer>, packet: &[u8], t
 fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
     std::thread::scope(|scope| {
         let name = if socket.is_v6() { "wm-udp6-tun" } else { "wm-udp4-tun" };
-        let mut rx = RxPipe::spawn(scope, name, Arc::default(), RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared));
+        let mut rx = if shared.helper_threads {
+            RxPipe::spawn(scope, name, Arc::default(), RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared))
+        } else {
+            RxPipe::inline(RxBatch::new())
+        };
         udp_reader(shared, socket, generation, &mut rx);
     });
 }
@@ -1566,4 +1600,19 @@ fn timer_loop(shared: &Shared) {
 /// The socket path a device of this name serves (for callers that wait for it).
 pub fn uapi_socket_path(ifname: &str) -> Result<PathBuf, Error> {
     crate::uapi::socket_path(ifname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::switched_off;
+
+    #[test]
+    fn on_off_variables_turn_off_only_on_an_off_word() {
+        for off in ["off", "0", "false", "no", " OFF\n", "No"] {
+            assert!(switched_off(off), "{off:?}");
+        }
+        for on in ["on", "1", "true", "yes", "", "auto", "offload", "nope"] {
+            assert!(!switched_off(on), "{on:?}");
+        }
+    }
 }
