@@ -104,11 +104,14 @@ impl PyDevice {
     /// `uapi=True`, its UAPI socket. `offload=False` forces one packet per system call (no TUN
     /// segmentation offloads, no UDP GSO/GRO); `socket_buffer_bytes` sizes the UDP sockets' buffers;
     /// `tun_queue_len` the interface's queue (packets the kernel holds for the reader; 1 or more);
-    /// `helper_threads=False` makes each reader do its own system calls (no helper threads); left out, they follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER` /
-    /// `WIREMESH_TUN_QUEUE_LEN` (else the kernel's 500) / `WIREMESH_HELPER_THREADS`. Raises WiremeshOSError (io_other: a bad name, a queue length of 0 or no
-    /// TUN support; PermissionDeniedError without root).
+    /// `helper_threads=False` makes each reader do its own system calls (no helper threads); left out,
+    /// they follow `WIREMESH_OFFLOAD` / `WIREMESH_SOCKET_BUFFER` / `WIREMESH_TUN_QUEUE_LEN` (else the
+    /// kernel's 500) / `WIREMESH_HELPER_THREADS`. Raises WiremeshOSError (io_other: a bad name, a queue
+    /// length of 0 or no TUN support; PermissionDeniedError without root).
     #[staticmethod]
-    #[pyo3(signature = (ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None))]
+    #[pyo3(signature = (
+        ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None
+    ))]
     fn start(
         py: Python<'_>,
         ifname: &str,
@@ -125,9 +128,13 @@ impl PyDevice {
     /// Starts a device for node NODE of PLAN: its private key (which must be in the plan), listen port,
     /// fwmark and every peer. Peers' DNS endpoints are resolved now. Raises MeshError
     /// (mesh_unknown_node, mesh_missing_key) or PlanError (plan_unresolved_endpoint) before creating anything, or
-    /// what `start()` raises. `offload`, `socket_buffer_bytes`, `tun_queue_len` and `helper_threads` as for `start()`.
+    /// what `start()` raises. `offload`, `socket_buffer_bytes`, `tun_queue_len` and `helper_threads` as
+    /// for `start()`.
     #[staticmethod]
-    #[pyo3(signature = (plan, node, ifname, uapi = true, *, offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None))]
+    #[pyo3(signature = (
+        plan, node, ifname, uapi = true, *,
+        offload = None, socket_buffer_bytes = None, tun_queue_len = None, helper_threads = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn start_node(
         py: Python<'_>,

@@ -156,9 +156,9 @@ fn switched_off(value: &str) -> bool {
 
 impl DeviceOptions {
     /// A device named `ifname` with its UAPI socket; offloads and helper threads on unless
-    /// `WIREMESH_OFFLOAD` / `WIREMESH_HELPER_THREADS` is `off` (or `0`, `false`, `no`), socket buffers of `WIREMESH_SOCKET_BUFFER` bytes when that is a number
-    /// (else [`DEFAULT_SOCKET_BUFFER`]), a TUN queue of `WIREMESH_TUN_QUEUE_LEN` packets when that is a
-    /// number (else the kernel's default).
+    /// `WIREMESH_OFFLOAD` / `WIREMESH_HELPER_THREADS` is `off` (or `0`, `false`, `no`), socket buffers
+    /// of `WIREMESH_SOCKET_BUFFER` bytes when that is a number (else [`DEFAULT_SOCKET_BUFFER`]), a TUN
+    /// queue of `WIREMESH_TUN_QUEUE_LEN` packets when that is a number (else the kernel's default).
     pub fn new(ifname: &str) -> Self {
         let offload = !std::env::var(OFFLOAD_ENV).is_ok_and(|v| switched_off(&v));
         let socket_buffer_bytes =
@@ -1078,9 +1078,10 @@ const PIPE_DEPTH: usize = 3;
 
 impl<B: Send, C: Send> Pipe<B, C> {
     /// A pipe whose helper, a thread of `scope` named `name`, runs `run` on each batch, counting in
-    /// `counts`.
+    /// `counts`; with `helper` false (or when the thread cannot start), one without a helper.
     fn spawn<'scope, 'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
+        helper: bool,
         name: &str,
         counts: Arc<PipeCounts>,
         make: impl Fn() -> B,
@@ -1090,6 +1091,9 @@ impl<B: Send, C: Send> Pipe<B, C> {
         B: 'scope,
         C: 'scope,
     {
+        if !helper {
+            return Pipe { batch: make(), helper: None, counts };
+        }
         let (full_tx, full_rx) = mpsc::sync_channel::<(B, C)>(PIPE_DEPTH);
         let (empty_tx, empty_rx) = mpsc::sync_channel::<B>(PIPE_DEPTH);
         for _ in 1..PIPE_DEPTH {
@@ -1156,17 +1160,14 @@ impl TxPipe {
 /// Reads the TUN: split super-packets, route by destination, encrypt into a batch, send the batch.
 fn tun_loop(shared: &Shared) {
     std::thread::scope(|scope| {
-        let mut tx = if shared.helper_threads {
-            TxPipe::spawn(
-                scope,
-                "wm-tun-send",
-                shared.tun_sends.clone(),
-                TxBatch::new,
-                |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s),
-            )
-        } else {
-            TxPipe::inline(TxBatch::new())
-        };
+        let mut tx = TxPipe::spawn(
+            scope,
+            shared.helper_threads,
+            "wm-tun-send",
+            shared.tun_sends.clone(),
+            TxBatch::new,
+            |b: &mut TxBatch, s: Arc<Sockets>| b.flush(&s),
+        );
         tun_reader(shared, &mut tx);
         // Dropping the pipe closes its channel: the helper sends what it holds and exits.
     });
@@ -1404,11 +1405,8 @@ fn seal(counters: &Counters, snap: &Snapshot, peer: &Arc<Peer>, packet: &[u8], t
 fn udp_loop(shared: &Shared, socket: &sys::Udp, generation: u64) {
     std::thread::scope(|scope| {
         let name = if socket.is_v6() { "wm-udp6-tun" } else { "wm-udp4-tun" };
-        let mut rx = if shared.helper_threads {
-            RxPipe::spawn(scope, name, Arc::default(), RxBatch::new, |b: &mut RxBatch, ()| b.flush(shared))
-        } else {
-            RxPipe::inline(RxBatch::new())
-        };
+        let mut rx =
+            RxPipe::spawn(scope, shared.helper_threads, name, Arc::default(), RxBatch::new, |b, ()| b.flush(shared));
         udp_reader(shared, socket, generation, &mut rx);
     });
 }
