@@ -1005,6 +1005,11 @@ scenario_inproc() {
         e2e_assert_eq "${QLEN[$s]}" "$(ip -n "${NSN[$s]}" -o link show dev "${IFN[$s]}" | sed -n 's/.* qlen \([0-9]*\).*/\1/p')" \
             "$s: the TUN's queue length"
         [[ -S $E2E_SOCKET_DIR/${IFN[$s]}.sock ]] || e2e_fail "$s: no UAPI socket for ${IFN[$s]}"
+        # Python asks for offload=False; Rust and Node take DeviceOptions' default, which WIREMESH_OFFLOAD sets.
+        case $s:${WIREMESH_OFFLOAD:-on} in
+            p:* | *:off | *:0 | *:false | *:no) vnet_hdr_is "$s" off ;;
+            *) vnet_hdr_is "$s" on ;;
+        esac
         e2e_assert_eq 2 "$(e2e_peer_count "${NSN[$s]}" "${IFN[$s]}")" "$s: peers in wg show"
         ip -n "${NSN[$s]}" addr add "10.78.0.$i/24" dev "${IFN[$s]}"
         ip -n "${NSN[$s]}" link set "${IFN[$s]}" mtu 1420 up

@@ -9,7 +9,8 @@
 # `apply:IMPL` for apply.sh IMPL (live reconfiguration with `wiremesh apply`; IMPL wireguard-go, wiremeshd or
 # boringtun-cli, the last when boringtun-cli is on PATH: required under WIREMESH_E2E_REQUIRED=1).
 # `device-nooffload:NAME` for device.sh NAME with WIREMESH_OFFLOAD=off (no TUN vnet_hdr/TSO, no UDP GSO/GRO:
-# the one-packet-per-syscall fallback). `device-nohelpers:NAME` for device.sh NAME with WIREMESH_HELPER_THREADS=off
+# the one-packet-per-syscall fallback), every device.sh scenario; `wiremeshd-nooffload:NAME` the same for
+# `wiremeshd:NAME`. `device-nohelpers:NAME` for device.sh NAME with WIREMESH_HELPER_THREADS=off
 # (each reader makes its own system calls).
 # `status:NAME` for status.sh NAME (wireguard-go) and `status-wiremeshd:NAME` for the same with wiremeshd.
 # `failover:NAME` for failover.sh NAME (the agent) on wireguard-go, `failover-wiremeshd:NAME` on wiremeshd.
@@ -39,7 +40,9 @@ else
     if command -v "${WIREMESHD:-wiremeshd}" >/dev/null 2>&1; then
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device:/')
         scenarios+=(wiremeshd:full-mesh wiremeshd:hub-and-spoke wiremeshd:hub-and-spoke-psk apply:wiremeshd)
-        scenarios+=(device-nooffload:pair device-nooffload:interop device-nooffload:spoof device-nooffload:roam)
+        # Every wiremeshd scenario again with offloads forced off: the fallback path must carry all of it.
+        mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/device.sh" --list | sed 's/^/device-nooffload:/')
+        scenarios+=(wiremeshd-nooffload:full-mesh wiremeshd-nooffload:hub-and-spoke wiremeshd-nooffload:hub-and-spoke-psk)
         scenarios+=(device-nohelpers:pair)
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/status.sh" --list | sed 's/^/status-wiremeshd:/')
         mapfile -t -O "${#scenarios[@]}" scenarios < <(bash "$here/failover.sh" --list | sed 's/^/failover-wiremeshd:/')
@@ -89,6 +92,7 @@ for scenario in "${scenarios[@]}"; do
         apply:*) timeout -k 10 "$timeout_s" bash "$here/apply.sh" "${scenario#apply:}" & ;;
         device-nooffload:*) WIREMESH_OFFLOAD=off timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device-nooffload:}" & ;;
         device-nohelpers:*) WIREMESH_HELPER_THREADS=off timeout -k 10 "$timeout_s" bash "$here/device.sh" "${scenario#device-nohelpers:}" & ;;
+        wiremeshd-nooffload:*) WIREMESH_OFFLOAD=off E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd-nooffload:}" & ;;
         wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/seed.sh" "${scenario#wiremeshd:}" & ;;
         status:*) timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status:}" & ;;
         status-wiremeshd:*) E2E_WG_IMPL=wiremeshd timeout -k 10 "$timeout_s" bash "$here/status.sh" "${scenario#status-wiremeshd:}" & ;;

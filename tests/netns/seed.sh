@@ -268,6 +268,14 @@ for node in "${STARTED[@]}"; do  # the hub first, as in the seed deployment
     e2e_wg_up "${NS[$node]}" "${IFN[$node]}" "$OUT/$node.conf"
 done
 e2e_log "wg-quick up: hub, node-1, node-2 ($E2E_WG_IMPL); node-3 never started"
+if [[ $E2E_WG_IMPL == wiremeshd ]]; then
+    # wg-quick passes our environment on to wiremeshd: WIREMESH_OFFLOAD=off must reach it (no vnet_hdr).
+    case ${WIREMESH_OFFLOAD:-on} in off | 0 | false | no) want_vnet=off ;; *) want_vnet=on ;; esac
+    for node in "${STARTED[@]}"; do
+        got_vnet=$(ip -n "${NS[$node]}" -d link show "${IFN[$node]}" | grep -o 'vnet_hdr [a-z]*' | cut -d' ' -f2)
+        e2e_assert_eq "$want_vnet" "$got_vnet" "vnet_hdr of $node's TUN (WIREMESH_OFFLOAD=${WIREMESH_OFFLOAD:-})"
+    done
+fi
 
 for node in "${STARTED[@]}"; do
     e2e_assert_eq "$(expected_peers "$node")" "$(e2e_peer_count "${NS[$node]}" "${IFN[$node]}")" \
