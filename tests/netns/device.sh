@@ -278,7 +278,9 @@ vnet_hdr_is() {
 helper_threads_are() {
     local short=$1 want=$2 pid got=off
     for pid in $(e2e_ns_pids "${NSN[$short]}"); do
-        if cat /proc/"$pid"/task/*/comm 2>/dev/null | grep -qx 'wm-tun-send'; then got=on; fi
+        # grep reads the files itself: `cat … | grep -q` under pipefail fails when grep, done early, closes
+        # the pipe while cat still writes (SIGPIPE), which once read as "no helper".
+        if grep -qx 'wm-tun-send' /proc/"$pid"/task/*/comm 2>/dev/null; then got=on; fi
     done
     e2e_assert_eq "$want" "$got" "helper threads of ${IFN[$short]} (WIREMESH_HELPER_THREADS=${WIREMESH_HELPER_THREADS:-})"
 }
