@@ -270,7 +270,7 @@ s.close()
 # vnet_hdr_is SHORT on|off: the TUN of SHORT was opened with (or without) a virtio_net_hdr.
 vnet_hdr_is() {
     local short=$1 want=$2 got
-    got=$(ip -n "${NSN[$short]}" -d link show "${IFN[$short]}" | grep -o 'vnet_hdr [a-z]*' | cut -d' ' -f2)
+    got=$(e2e_vnet_hdr "${NSN[$short]}" "${IFN[$short]}")
     e2e_assert_eq "$want" "$got" "vnet_hdr of ${IFN[$short]} (WIREMESH_OFFLOAD=${WIREMESH_OFFLOAD:-})"
 }
 
@@ -323,14 +323,8 @@ scenario_pair() {
     e2e_step "UDP bursts arrive whole, both directions, v4 and v6"
     udp_integrity a b 10.77.0.2
     udp_integrity b a fd77::1
-    case ${WIREMESH_OFFLOAD:-on} in
-        off | 0 | false | no) vnet_hdr_is a off ;;
-        *) vnet_hdr_is a on ;;
-    esac
-    case ${WIREMESH_HELPER_THREADS:-on} in
-        off | 0 | false | no) helper_threads_are a off ;;
-        *) helper_threads_are a on ;;
-    esac
+    vnet_hdr_is a "$(e2e_switch "${WIREMESH_OFFLOAD:-}")"
+    helper_threads_are a "$(e2e_switch "${WIREMESH_HELPER_THREADS:-}")"
     local rx tx
     read -r rx tx < <(e2e_wg "${NSN[a]}" show "${IFN[a]}" transfer | awk '{ print $2, $3 }')
     ((rx > 1000000 && tx > 1000000)) || e2e_fail "wg show transfer on a: rx=$rx tx=$tx, expected > 1 MB each"
@@ -1008,10 +1002,7 @@ scenario_inproc() {
             "$s: the TUN's queue length"
         [[ -S $E2E_SOCKET_DIR/${IFN[$s]}.sock ]] || e2e_fail "$s: no UAPI socket for ${IFN[$s]}"
         # Python asks for offload=False; Rust and Node take DeviceOptions' default, which WIREMESH_OFFLOAD sets.
-        case $s:${WIREMESH_OFFLOAD:-on} in
-            p:* | *:off | *:0 | *:false | *:no) vnet_hdr_is "$s" off ;;
-            *) vnet_hdr_is "$s" on ;;
-        esac
+        if [[ $s == p ]]; then vnet_hdr_is p off; else vnet_hdr_is "$s" "$(e2e_switch "${WIREMESH_OFFLOAD:-}")"; fi
         e2e_assert_eq 2 "$(e2e_peer_count "${NSN[$s]}" "${IFN[$s]}")" "$s: peers in wg show"
         ip -n "${NSN[$s]}" addr add "10.78.0.$i/24" dev "${IFN[$s]}"
         ip -n "${NSN[$s]}" link set "${IFN[$s]}" mtu 1420 up

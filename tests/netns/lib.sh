@@ -154,6 +154,17 @@ e2e_ns_create() {
     ip -n "$ns" link set lo up
 }
 
+# on|off: how wiremeshd reads VALUE of an on/off variable (WIREMESH_OFFLOAD, WIREMESH_HELPER_THREADS):
+# off, 0, false or no in any case turn it off; anything else, unset included, leaves it on.
+e2e_switch() {
+    case ${1,,} in off | 0 | false | no) echo off ;; *) echo on ;; esac
+}
+
+# on|off: whether TUN IFNAME in namespace NS was opened with a virtio_net_hdr (wiremeshd's offloads).
+e2e_vnet_hdr() {
+    ip -n "$1" -d link show "$2" | grep -o 'vnet_hdr [a-z]*' | cut -d' ' -f2
+}
+
 # PIDs of processes running in namespace NS whose command name is COMM (any when COMM is empty).
 e2e_ns_pids() {
     local ns=$1 comm=${2:-} pid

@@ -270,10 +270,9 @@ done
 e2e_log "wg-quick up: hub, node-1, node-2 ($E2E_WG_IMPL); node-3 never started"
 if [[ $E2E_WG_IMPL == wiremeshd ]]; then
     # wg-quick passes our environment on to wiremeshd: WIREMESH_OFFLOAD=off must reach it (no vnet_hdr).
-    case ${WIREMESH_OFFLOAD:-on} in off | 0 | false | no) want_vnet=off ;; *) want_vnet=on ;; esac
     for node in "${STARTED[@]}"; do
-        got_vnet=$(ip -n "${NS[$node]}" -d link show "${IFN[$node]}" | grep -o 'vnet_hdr [a-z]*' | cut -d' ' -f2)
-        e2e_assert_eq "$want_vnet" "$got_vnet" "vnet_hdr of $node's TUN (WIREMESH_OFFLOAD=${WIREMESH_OFFLOAD:-})"
+        e2e_assert_eq "$(e2e_switch "${WIREMESH_OFFLOAD:-}")" "$(e2e_vnet_hdr "${NS[$node]}" "${IFN[$node]}")" \
+            "vnet_hdr of $node's TUN (WIREMESH_OFFLOAD=${WIREMESH_OFFLOAD:-})"
     done
 fi
 
