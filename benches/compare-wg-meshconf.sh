@@ -58,8 +58,9 @@ for ((r = 0; r < runs; r++)); do
   meshconf_times+=("$(python3 -c "print($t1 - $t0)")")
   wiremesh_times+=("$(python3 -c "print($t2 - $t1)")")
 done
-[[ $(ls "$work/out-meshconf-0" | wc -l) -eq $nodes ]] || { echo "wg-meshconf wrote $(ls "$work/out-meshconf-0" | wc -l) files" >&2; exit 1; }
-[[ $(ls "$work/out-wiremesh-0" | wc -l) -eq $nodes ]] || { echo "wiremesh wrote $(ls "$work/out-wiremesh-0" | wc -l) files" >&2; exit 1; }
+files_in() { find "$1" -mindepth 1 -maxdepth 1 | wc -l; }
+[[ $(files_in "$work/out-meshconf-0") -eq $nodes ]] || { echo "wg-meshconf wrote $(files_in "$work/out-meshconf-0") files" >&2; exit 1; }
+[[ $(files_in "$work/out-wiremesh-0") -eq $nodes ]] || { echo "wiremesh wrote $(files_in "$work/out-wiremesh-0") files" >&2; exit 1; }
 m=$(best "${meshconf_times[@]}")
 w=$(best "${wiremesh_times[@]}")
 printf 'nodes %d (%d peer sections), best of %d runs\n' "$nodes" $((nodes * (nodes - 1))) "$runs"

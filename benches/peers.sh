@@ -70,6 +70,7 @@ with open(path, "w") as f:
 EOF
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+# shellcheck disable=SC2086  # $f: the stat fields, one per word
 cpu_ticks() { local f; f=$(sed 's/.*) //' "/proc/$pid/stat"); set -- $f; echo $((${12} + ${13})); }
 now() { date +%s.%N; }
 

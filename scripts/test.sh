@@ -8,10 +8,10 @@
 # A step that fails does not stop independent later steps; the summary at the end lists every step,
 # and the exit status is non-zero if any step failed.
 #
-# As root on Debian/Ubuntu it installs what the tests need when something is missing
-# (wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables). Without root, or without the tools,
-# the root/WireGuard tests print a visible SKIPPED -- unless WIREMESH_E2E_REQUIRED=1 (CI), which turns
-# every skip into a failure.
+# As root on Debian/Ubuntu it installs what the tests need when something is missing (wireguard-tools
+# wireguard-go iperf3 iputils-ping iproute2 procps nftables curl prometheus shellcheck). Without root, or
+# without the tools, the root/WireGuard tests and the shell lint print a visible SKIPPED -- unless
+# WIREMESH_E2E_REQUIRED=1 (CI), which turns every skip into a failure.
 #
 # Environment: CARGO_TARGET_DIR (default: ./target), WIREMESH_E2E_REQUIRED, CARGO (default: cargo).
 set -euo pipefail
@@ -95,7 +95,7 @@ skip() {
 # ---- 0. system packages ------------------------------------------------------------------------------
 # wg-quick runs relays' PostUp `sysctl`; the suite uses `ss` (iproute2) to wait for iperf3; the status
 # scenarios use curl and promtool (package prometheus: its metrics linter checks /metrics).
-e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl nft python3 curl promtool)
+e2e_commands=(wg wg-quick wireguard-go iperf3 ping ip ss sysctl nft python3 curl promtool shellcheck)
 missing_commands() {
     local c
     for c in "${e2e_commands[@]}"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done
@@ -105,7 +105,7 @@ install_packages() {
     # --no-install-recommends: wireguard-tools recommends a kernel module package we neither need nor want.
     timeout 900 apt-get update -q &&
         timeout 900 apt-get install -y -q --no-install-recommends \
-            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables curl prometheus
+            wireguard-tools wireguard-go iperf3 iputils-ping iproute2 procps nftables curl prometheus shellcheck
 }
 missing=$(missing_commands | tr '\n' ' ')
 if [[ -z $missing ]]; then
@@ -158,11 +158,11 @@ for binding in bindings-python bindings-node; do
     fi
 done
 
-# ---- 5. shell scripts lint (when shellcheck is installed) ---------------------------------------------
+# ---- 5. shell scripts lint: every script in the repository (required in CI) ------------------------------
 if command -v shellcheck >/dev/null 2>&1; then
-    step "shellcheck" shellcheck -x scripts/test.sh tests/netns/*.sh .ci/run
+    step "shellcheck" shellcheck -x scripts/test.sh tests/netns/*.sh .ci/run benches/*.sh bindings-*/run-tests.sh
 else
-    skip "shellcheck" "shellcheck not installed (apt-get install -y shellcheck)"
+    skip "shellcheck" "shellcheck not installed (apt-get install -y shellcheck)" 1
 fi
 
 # ---- 6. network-namespace end-to-end suite (root) --------------------------------------------------------

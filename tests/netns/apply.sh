@@ -114,7 +114,7 @@ e2e_step "changing the mesh: p4 added, p1 moved with a subnet, p1's keepalive dr
 wm add "$MESH" p4 --address "$(v4 p4)" --endpoint "$(u4 p4):51820" >/dev/null
 sed -i -e "s/\"$(u4 p1):51820\"/\"$P1_NEW_UNDERLAY:51820\"/" -e "/^name = \"p1\"\$/a subnets = [\"$P1_SUBNET\"]" "$MESH"
 wm verify "$MESH" >/dev/null || e2e_fail "wiremesh verify failed after the change"
-grep -q "$P1_NEW_UNDERLAY" "$MESH" && grep -q "$P1_SUBNET" "$MESH" || e2e_fail "the mesh edit did not take"
+{ grep -q "$P1_NEW_UNDERLAY" "$MESH" && grep -q "$P1_SUBNET" "$MESH"; } || e2e_fail "the mesh edit did not take"
 # p1 moves: its old underlay address goes away (a reply from it would otherwise roam the endpoint back).
 # (Deleted first: deleting a primary address also deletes the secondaries of its subnet.)
 ip -n "${NS[p1]}" addr del "$(u4 p1)/24" dev eth0

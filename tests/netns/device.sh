@@ -1013,7 +1013,7 @@ scenario_inproc() {
         "n's endpoint for p (v6 underlay)"
 
     e2e_step "every pair pings over the overlay"
-    local a b ia ib
+    local a b ib
     for a in r p n; do
         for b in r p n; do
             [[ $a != "$b" ]] || continue

@@ -56,7 +56,7 @@ e2e_init "failover-$SCENARIO-$IMPL"
 W=$E2E_WIREMESH
 MESH="$E2E_WORK/mesh.toml"
 
-declare -A NSN IFN ADDR UNDER AGENT_PID
+declare -A NSN IFN ADDR AGENT_PID
 ETC_NETNS=()   # /etc/netns/NS directories this run created
 
 ETC_NETNS_CREATED=0   # whether this run created /etc/netns itself
@@ -74,7 +74,6 @@ node() {
     NSN[$short]=$(e2e_ns_name "$short")
     IFN[$short]=$(e2e_if_name "$short")
     ADDR[$short]=10.77.0.$host
-    UNDER[$short]=192.0.2.$host
     E2E_IFNAMES+=("${IFN[$short]}")
     e2e_ns_create "${NSN[$short]}"
     e2e_underlay_attach "${NSN[$short]}" "$short" "192.0.2.$host"
@@ -118,6 +117,7 @@ event_time() {
     sed -n 's/.*"time":\([0-9.]*\).*/\1/p' <<<"$line"
 }
 
+# shellcheck disable=SC2016  # an awk program: its $ fields are awk's
 forwarded() { ip netns exec "${NSN[$1]}" awk '/^Ip:/ { n++; if (n == 1) { for (i = 1; i <= NF; i++) if ($i == "ForwDatagrams") c = i } else { print $c } }' /proc/net/snmp; }
 
 e2e_diagnostics() {
@@ -198,7 +198,7 @@ scenario_hubs() {
     failover=$(secs "$stopped" "$resumed")
     e2e_log "FAILOVER: traffic s1 -> s2 resumed through hub B ${failover} s after hub A stopped"
     awk -v f="$failover" 'BEGIN { exit !(f < 30) }' || e2e_fail "failover took ${failover} s (limit 30 s)"
-    has_event s1 relay_down && has_event s2 relay_down || e2e_fail "the spokes' agents did not report hub A down"
+    { has_event s1 relay_down && has_event s2 relay_down; } || e2e_fail "the spokes' agents did not report hub A down"
     b0=$(forwarded hb)
     sleep 3
     b1=$(forwarded hb)
