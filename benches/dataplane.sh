@@ -44,6 +44,8 @@ has() { local x; for x in "${impls[@]}"; do [[ $x == "$1" ]] && return 0; done; 
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "dataplane.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
 
 # --- preflight: root and tools --------------------------------------------------------------------
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices): sudo $0 $*"
@@ -56,17 +58,8 @@ if has wireguard-go && ! command -v wireguard-go >/dev/null 2>&1; then missing+=
 [[ -c /dev/net/tun ]] || die "/dev/net/tun is missing: userspace WireGuard needs TUN devices"
 
 # --- the daemons under test -----------------------------------------------------------------------
-wiremeshd=${WIREMESHD:-}
-if has wiremeshd && [[ -z $wiremeshd ]]; then
-  command -v cargo >/dev/null 2>&1 || die "cargo not found: needed to build wiremeshd (or set WIREMESHD=PATH)"
-  echo "building wiremeshd (cargo build --release --features device --bin wiremeshd) ..." >&2
-  timeout 3600 cargo build --quiet --release --features device --bin wiremeshd --manifest-path "$root/Cargo.toml" \
-    || die "building wiremeshd failed"
-  target=${CARGO_TARGET_DIR:-$root/target}
-  [[ $target == /* ]] || target=$root/$target
-  wiremeshd=$target/release/wiremeshd
-fi
-if has wiremeshd; then [[ -x $wiremeshd ]] || die "wiremeshd not executable: $wiremeshd"; fi
+wiremeshd=""
+if has wiremeshd; then wiremeshd=$(bench_wiremeshd "$root"); fi
 
 boringtun=${BORINGTUN_CLI:-}
 if has boringtun-cli && [[ -z $boringtun ]]; then
@@ -93,26 +86,11 @@ ifnames=()                                          # WireGuard interfaces of th
 created=()                                          # namespaces we created
 server_pid=""
 
-kill_ns_procs() { # ns: stop the processes this run started inside it (by pid), bounded
-  local ns=$1 pids i
-  pids=$(ip netns pids "$ns" 2>/dev/null || true)
-  [[ -n $pids ]] || return 0
-  # shellcheck disable=SC2086  # one pid per word
-  kill $pids 2>/dev/null || true
-  for ((i = 0; i < 30; i++)); do
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -z $pids ]] && return 0
-    sleep 0.1
-  done
-  # shellcheck disable=SC2086
-  kill -9 $pids 2>/dev/null || true
-}
-
 cleanup() {
   local ns ifn
   trap - EXIT INT TERM
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
-  for ns in "${created[@]}"; do kill_ns_procs "$ns"; done
+  for ns in "${created[@]}"; do bench_kill_ns_procs "$ns"; done
   for ns in "${created[@]}"; do timeout 10 ip netns del "$ns" 2>/dev/null || true; done
   for ifn in "${ifnames[@]}"; do rm -f "/var/run/wireguard/$ifn.sock"; done
   rm -rf "$work"
@@ -282,8 +260,8 @@ for impl in "${impls[@]}"; do
   fi
   ip -n "$A" link del "$ia" 2>/dev/null || true
   ip -n "$B" link del "$ib" 2>/dev/null || true
-  kill_ns_procs "$A"
-  kill_ns_procs "$B"
+  bench_kill_ns_procs "$A"
+  bench_kill_ns_procs "$B"
   rm -f "/var/run/wireguard/$ia.sock" "/var/run/wireguard/$ib.sock"
 done
 

@@ -18,18 +18,12 @@ idle=${2:-5}
   || { echo "usage: $0 [peers=10000 (<= 60000)] [idle-seconds=5]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "peers.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespace, TUN device)"
 for tool in ip wg timeout python3 getconf; do command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"; done
 
-wiremeshd=${WIREMESHD:-}
-if [[ -z $wiremeshd ]]; then
-  timeout 3600 cargo build --quiet --release --features device --bin wiremeshd --manifest-path "$root/Cargo.toml" \
-    || die "building wiremeshd failed"
-  target=${CARGO_TARGET_DIR:-$root/target}
-  [[ $target == /* ]] || target=$root/$target
-  wiremeshd=$target/release/wiremeshd
-fi
-[[ -x $wiremeshd ]] || die "wiremeshd not executable: $wiremeshd"
+wiremeshd=$(bench_wiremeshd "$root")
 
 tok=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 ns=pb-$tok

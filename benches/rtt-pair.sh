@@ -25,6 +25,8 @@ rounds=${2:-10}
 [[ $setups =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [setups=4] [rounds=10]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "rtt-pair.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices): sudo $0 $*"
 for tool in ip ping wg timeout python3 od; do
@@ -32,16 +34,7 @@ for tool in ip ping wg timeout python3 od; do
 done
 [[ -c /dev/net/tun ]] || die "/dev/net/tun is missing: userspace WireGuard needs TUN devices"
 
-wiremeshd=${WIREMESHD:-}
-if [[ -z $wiremeshd ]]; then
-  command -v cargo >/dev/null 2>&1 || die "cargo not found: needed to build wiremeshd (or set WIREMESHD=PATH)"
-  timeout 3600 cargo build --quiet --release --features device --bin wiremeshd --manifest-path "$root/Cargo.toml" \
-    || die "building wiremeshd failed"
-  target=${CARGO_TARGET_DIR:-$root/target}
-  [[ $target == /* ]] || target=$root/$target
-  wiremeshd=$target/release/wiremeshd
-fi
-[[ -x $wiremeshd ]] || die "wiremeshd not executable: $wiremeshd"
+wiremeshd=$(bench_wiremeshd "$root")
 boringtun=${BORINGTUN_CLI:-$(command -v boringtun-cli || true)}
 [[ -n $boringtun && -x $boringtun ]] || die "boringtun-cli not found: put it on PATH or set BORINGTUN_CLI=PATH (cargo install boringtun-cli --locked)"
 
@@ -50,18 +43,9 @@ created=()   # namespaces of the current setup
 sockets=()   # UAPI sockets of the current setup (/var/run/wireguard is not per namespace)
 
 teardown() { # stop the daemons (by pid, bounded), delete the namespaces and sockets of the current setup
-  local ns pids i
+  local ns
   for ns in "${created[@]}"; do
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    # shellcheck disable=SC2086  # one pid per word
-    [[ -n $pids ]] && kill $pids 2>/dev/null
-    for ((i = 0; i < 30; i++)); do
-      [[ -z $(ip netns pids "$ns" 2>/dev/null || true) ]] && break
-      sleep 0.1
-    done
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    # shellcheck disable=SC2086
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null
+    bench_kill_ns_procs "$ns"
     timeout 10 ip netns del "$ns" 2>/dev/null || true
   done
   rm -f "${sockets[@]}"
